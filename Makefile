@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` and `make test`. Both set everything up on a fresh
+# machine (a venv in .venv with the pinned dependencies), so CI runs them on a clean clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
+
+.PHONY: run test lint typecheck package bench chaos clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Start the local platform: moto server, tables, API on 127.0.0.1:$${PORT:-8000}, demo data.
+run: $(STAMP)
+	$(PY) -m local.platform
+
+## Every test: lint, types, unit, integration, API, end to end.
+test: $(STAMP) lint typecheck
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+## The deployment package: chalice package + merge template, bytecode, cfn-lint, SAM translation.
+package: $(STAMP)
+	$(PY) -m infra.package
+
+## Benchmarks (not tests): ratios and DynamoDB request counts.
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,83 @@
+"""The one composition root: settings are read, tables bound and services built on first use
+(the first request or event), never at import time."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from functions.core.settings import Settings
+
+if TYPE_CHECKING:
+    from functions.core.persistence import BaseTable
+    from functions.core.services import IdempotencyService, TenancyService
+    from functions.orders.services import OrderService
+    from functions.pricelist.services import CatalogueService
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    idempotency: IdempotencyService
+    tenancy: TenancyService
+    catalogue: CatalogueService
+    orders: OrderService
+
+
+_lock = threading.Lock()
+_container: Container | None = None
+
+
+def models() -> tuple[type[BaseTable], ...]:
+    """Every table of the BSS: the one list tests, the local platform and ``infra/`` use."""
+    from functions.core import adapters as core
+    from functions.orders import adapters as orders
+    from functions.pricelist import adapters as pricelist
+
+    return core.MODELS + pricelist.MODELS + orders.MODELS
+
+
+def build(settings: Settings) -> Container:
+    from functions.core.adapters import (
+        AccountRepository,
+        IdempotencyRepository,
+        TenantRepository,
+    )
+    from functions.core.persistence import bind
+    from functions.core.services import IdempotencyService, TenancyService
+    from functions.orders.adapters import OrderRepository, SubscriptionRepository
+    from functions.orders.services import OrderService
+    from functions.pricelist.adapters import PriceListRepository, ProductRepository
+    from functions.pricelist.services import CatalogueService
+
+    bind(models(), settings)
+    tenants, accounts = TenantRepository(), AccountRepository()
+    products, price_lists = ProductRepository(), PriceListRepository()
+    catalogue = CatalogueService(settings, tenants, accounts, products, price_lists)
+    tenancy = TenancyService(settings, tenants, accounts, catalogue)
+    catalogue.tenancy = tenancy
+    orders = OrderService(settings, tenancy, catalogue, SubscriptionRepository(), OrderRepository())
+    return Container(
+        settings=settings,
+        idempotency=IdempotencyService(IdempotencyRepository()),
+        tenancy=tenancy,
+        catalogue=catalogue,
+        orders=orders,
+    )
+
+
+def container() -> Container:
+    global _container
+    if _container is None:
+        with _lock:
+            if _container is None:
+                _container = build(Settings.from_env())
+    return _container
+
+
+def reset() -> None:
+    """Forget the container (tests that change the environment)."""
+    global _container
+    with _lock:
+        _container = None

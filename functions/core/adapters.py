@@ -1,0 +1,226 @@
+"""DynamoDB tables of the parties (tenants, accounts) and of idempotency records, and their
+repositories. See ``docs/data-model.md`` for the access patterns each key and index serves."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from functions.core.domain import Account, Tenant
+from functions.core.pagination import Page, decode_cursor, encode_cursor
+from functions.core.persistence import BaseTable, conditional_failed, entity_values, to_entity
+
+PLATFORM = "platform"  # the partition of root tenants in the by-parent index
+
+
+class TenantsByParent(GlobalSecondaryIndex["TenantModel"]):
+    class Meta:
+        index_name = "by_parent"
+        projection = AllProjection()
+
+    parent_key = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class TenantModel(BaseTable):
+    base_name = "tenants"
+    streamed = True
+
+    id = UnicodeAttribute(hash_key=True)  # the tenant id
+    parent_key = UnicodeAttribute()  # the provider's tenant id, or "platform" for a root
+    parent_id = UnicodeAttribute(null=True)
+    name = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    country = UnicodeAttribute()
+    time_zone = UnicodeAttribute()
+    billing_day = NumberAttribute()
+    created_at = UnicodeAttribute()
+    backordering = BooleanAttribute(default=False)
+    backordering_activated_at = UnicodeAttribute(null=True)
+    reseller_account_id = UnicodeAttribute(null=True)
+    default_price_list_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default="active")
+    version = VersionAttribute()
+    by_parent = TenantsByParent()
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> TenantModel:
+        item = cls(parent_key=tenant.parent_id or PLATFORM, **entity_values(tenant))
+        return item
+
+
+class AccountsByParent(GlobalSecondaryIndex["AccountModel"]):
+    class Meta:
+        index_name = "by_parent"
+        projection = AllProjection()
+
+    parent_key = UnicodeAttribute(hash_key=True)  # {tenant_id}#{parent_account_id}
+    id = UnicodeAttribute(range_key=True)
+
+
+class AccountModel(BaseTable):
+    base_name = "accounts"
+    streamed = True
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    parent_key = UnicodeAttribute(null=True)  # sparse: only accounts under a lite reseller
+    name = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    parent_account_id = UnicodeAttribute(null=True)
+    enable_reselling = BooleanAttribute(default=False)
+    separate_invoices = BooleanAttribute(default=False)
+    email = UnicodeAttribute(null=True)
+    accounting_number = UnicodeAttribute(null=True)
+    address = MapAttribute[str, Any](null=True)
+    price_list_id = UnicodeAttribute(null=True)
+    child_tenant_id = UnicodeAttribute(null=True)
+    mirrored = BooleanAttribute(default=False)
+    source = MapAttribute[str, Any](null=True)
+    status = UnicodeAttribute(default="active")
+    version = VersionAttribute()
+    by_parent = AccountsByParent()
+
+    @classmethod
+    def of(cls, account: Account) -> AccountModel:
+        parent_key = (
+            f"{account.tenant_id}#{account.parent_account_id}"
+            if account.parent_account_id
+            else None
+        )
+        return cls(parent_key=parent_key, **entity_values(account))
+
+
+class IdempotencyModel(BaseTable):
+    base_name = "idempotency"
+    ttl_attribute = "expires_at"
+
+    key = UnicodeAttribute(hash_key=True)  # {tenant_id|platform}#{role}#{account}#{sub}#{key}
+    fingerprint = UnicodeAttribute()
+    status = UnicodeAttribute()  # in_progress | done
+    locked_until = NumberAttribute()
+    response_status = NumberAttribute(null=True)
+    response_body = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()
+
+
+_TENANT_KEYS = frozenset({"id", "parent_key"})
+_ACCOUNT_KEYS = frozenset({"tenant_id", "id"})
+_ACCOUNT_PARENT_KEYS = frozenset({"tenant_id", "id", "parent_key"})
+
+
+class TenantRepository:
+    def get(self, tenant_id: str) -> Tenant | None:
+        try:
+            return to_entity(TenantModel.get(tenant_id), Tenant)
+        except TenantModel.DoesNotExist:
+            return None
+
+    def children(self, parent_id: str | None, limit: int, cursor: str | None) -> Page[Tenant]:
+        parent_key = parent_id or PLATFORM
+        start = decode_cursor(cursor, {"parent_key": {"S": parent_key}}, _TENANT_KEYS)
+        result = TenantModel.by_parent.query(parent_key, limit=limit, last_evaluated_key=start)
+        items = [to_entity(item, Tenant) for item in result]
+        return Page(items, encode_cursor(result.last_evaluated_key))
+
+    def model(self, tenant: Tenant) -> TenantModel:
+        return TenantModel.of(tenant)
+
+
+class AccountRepository:
+    def get(self, tenant_id: str, account_id: str) -> Account | None:
+        try:
+            return to_entity(AccountModel.get(tenant_id, account_id), Account)
+        except AccountModel.DoesNotExist:
+            return None
+
+    def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Account]:
+        start = decode_cursor(cursor, {"tenant_id": {"S": tenant_id}}, _ACCOUNT_KEYS)
+        result = AccountModel.query(tenant_id, limit=limit, last_evaluated_key=start)
+        return Page(
+            [to_entity(a, Account) for a in result], encode_cursor(result.last_evaluated_key)
+        )
+
+    def children(
+        self, tenant_id: str, parent_account_id: str, limit: int, cursor: str | None
+    ) -> Page[Account]:
+        parent_key = f"{tenant_id}#{parent_account_id}"
+        start = decode_cursor(cursor, {"parent_key": {"S": parent_key}}, _ACCOUNT_PARENT_KEYS)
+        result = AccountModel.by_parent.query(parent_key, limit=limit, last_evaluated_key=start)
+        return Page(
+            [to_entity(a, Account) for a in result], encode_cursor(result.last_evaluated_key)
+        )
+
+    def model(self, account: Account) -> AccountModel:
+        return AccountModel.of(account)
+
+
+class IdempotencyRepository:
+    """Records of ``Idempotency-Key`` requests, kept 24 hours."""
+
+    RETENTION_SECONDS = 24 * 3600
+    LOCK_SECONDS = 60
+
+    def find(self, key: str) -> IdempotencyModel | None:
+        try:
+            return IdempotencyModel.get(key, consistent_read=True)
+        except IdempotencyModel.DoesNotExist:
+            return None
+
+    def claim(self, key: str, fingerprint: str, *, take_over: bool) -> bool:
+        """Mark the key in progress; False if another request holds it (or finished it)."""
+        now = int(time.time())
+        item = IdempotencyModel(
+            key=key,
+            fingerprint=fingerprint,
+            status="in_progress",
+            locked_until=now + self.LOCK_SECONDS,
+            expires_at=now + self.RETENTION_SECONDS,
+        )
+        condition = IdempotencyModel.key.does_not_exist()
+        if take_over:  # an earlier holder died: take it over once its lock has run out
+            condition = condition | (
+                (IdempotencyModel.status == "in_progress") & (IdempotencyModel.locked_until < now)
+            )
+        try:
+            item.save(condition=condition)
+        except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def complete(self, key: str, status: int, payload: Any) -> None:
+        item = IdempotencyModel(key=key)
+        try:
+            item.update(
+                actions=[
+                    IdempotencyModel.status.set("done"),
+                    IdempotencyModel.response_status.set(status),
+                    IdempotencyModel.response_body.set(json.dumps(payload)),
+                ],
+                condition=IdempotencyModel.key.exists(),
+            )
+        except UpdateError as error:
+            if not conditional_failed(error):
+                raise
+
+    def release(self, key: str) -> None:
+        IdempotencyModel(key=key).delete(condition=IdempotencyModel.status == "in_progress")
+
+
+MODELS: tuple[type[BaseTable], ...] = (TenantModel, AccountModel, IdempotencyModel)

@@ -1,0 +1,274 @@
+"""Parties: tenants (a tree of any depth) and the accounts inside one tenant's BSS (SPEC §1, R28).
+
+Pure: stdlib and the kernel's errors only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN, Principal, hidden
+from functions.core.clock import is_time_zone
+from functions.core.errors import BadRequest, Conflict
+from functions.core.money import minor_unit
+
+CUSTOMER_KIND = "customer"
+LITE_RESELLER = "lite_reseller"
+TENANT_RESELLER = "tenant_reseller"
+ACCOUNT_KINDS = (CUSTOMER_KIND, LITE_RESELLER, TENANT_RESELLER)
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    parent_id: str | None  # the provider; None for a root tenant (a distributor)
+    currency: str
+    country: str
+    time_zone: str
+    billing_day: int
+    created_at: str
+    backordering: bool = False
+    backordering_activated_at: str | None = None
+    #: the account standing for this tenant in its provider's BSS (R3)
+    reseller_account_id: str | None = None
+    #: the price list direct customers buy at (R2)
+    default_price_list_id: str | None = None
+    status: str = "active"
+    version: int | None = None
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_id is None
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    tenant_id: str
+    name: str
+    kind: str
+    currency: str
+    created_at: str
+    parent_account_id: str | None = None  # the lite reseller a customer sits under
+    enable_reselling: bool = False
+    separate_invoices: bool = False
+    email: str | None = None
+    accounting_number: str | None = None
+    address: dict[str, Any] | None = None
+    price_list_id: str | None = None
+    child_tenant_id: str | None = None  # for a tenant reseller account
+    mirrored: bool = False  # a copy of a reseller tenant's account (R12)
+    source: dict[str, Any] | None = None  # {tenant_id, account_id} of a mirror's original
+    status: str = "active"
+    version: int | None = None
+
+    @property
+    def is_reseller(self) -> bool:
+        return self.kind in (LITE_RESELLER, TENANT_RESELLER)
+
+    @property
+    def bill_to_account_id(self) -> str:
+        """Who the tenant invoices for this account's subscriptions (R20): a lite reseller's
+        customers are billed to the lite reseller; everyone else to itself."""
+        return self.parent_account_id or self.id
+
+    @property
+    def reseller_scope(self) -> str | None:
+        """The lite reseller whose scope holds this account (itself, for a lite reseller)."""
+        if self.kind == LITE_RESELLER:
+            return self.id
+        return self.parent_account_id
+
+
+@dataclass(frozen=True)
+class TenantProfile:
+    """What a client gives to create a tenant."""
+
+    name: str
+    country: str
+    time_zone: str
+    billing_day: int
+    currency: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def validate_profile(profile: TenantProfile) -> None:
+    if not _COUNTRY.match(profile.country):
+        raise BadRequest('country must be an ISO 3166 alpha-2 code such as "DE"', field="country")
+    if not is_time_zone(profile.time_zone):
+        raise BadRequest(f"unknown time zone {profile.time_zone!r}", field="time_zone")
+    if not 1 <= profile.billing_day <= 31:
+        raise BadRequest("billing_day must be 1-31", field="billing_day", code="out_of_range")
+    if profile.currency is not None:
+        minor_unit(profile.currency)
+
+
+def new_root_tenant(tenant_id: str, profile: TenantProfile, *, created_at: str) -> Tenant:
+    validate_profile(profile)
+    if profile.currency is None:
+        raise BadRequest(
+            "currency is required for a root tenant", field="currency", code="missing_field"
+        )
+    return Tenant(
+        id=tenant_id,
+        name=profile.name,
+        parent_id=None,
+        currency=profile.currency,
+        country=profile.country,
+        time_zone=profile.time_zone,
+        billing_day=profile.billing_day,
+        created_at=created_at,
+    )
+
+
+def new_tenant_reseller(
+    provider: Tenant,
+    tenant_id: str,
+    account_id: str,
+    profile: TenantProfile,
+    *,
+    price_list_currency: str,
+    email: str | None,
+    created_at: str,
+) -> tuple[Tenant, Account]:
+    """R3: the child tenant, back ordering off (R11), and its account in the provider's BSS,
+    billed in the currency of its assigned price list (R2)."""
+    validate_profile(profile)
+    if profile.currency is not None and profile.currency != price_list_currency:
+        raise BadRequest(
+            f"currency {profile.currency} differs from the price list's {price_list_currency}",
+            field="currency",
+            code="currency_mismatch",
+        )
+    tenant = Tenant(
+        id=tenant_id,
+        name=profile.name,
+        parent_id=provider.id,
+        currency=price_list_currency,
+        country=profile.country,
+        time_zone=profile.time_zone,
+        billing_day=profile.billing_day,
+        created_at=created_at,
+        reseller_account_id=account_id,
+        backordering=False,
+    )
+    account = Account(
+        id=account_id,
+        tenant_id=provider.id,
+        name=profile.name,
+        kind=TENANT_RESELLER,
+        currency=price_list_currency,
+        created_at=created_at,
+        enable_reselling=True,
+        email=email,
+        child_tenant_id=tenant_id,
+    )
+    return tenant, account
+
+
+def new_account(
+    tenant: Tenant,
+    account_id: str,
+    *,
+    name: str,
+    kind: str,
+    parent: Account | None,
+    currency: str | None,
+    price_list_currency: str | None,
+    created_at: str,
+    **details: Any,
+) -> Account:
+    """A customer (optionally under a lite reseller) or a lite reseller. Tenant reseller
+    accounts are made only with their tenant (R3)."""
+    if kind not in (CUSTOMER_KIND, LITE_RESELLER):
+        raise BadRequest(
+            "kind must be customer or lite_reseller", field="kind", code="invalid_value"
+        )
+    if parent is not None:
+        if kind != CUSTOMER_KIND:
+            raise BadRequest(
+                "only a customer can sit under a lite reseller", field="parent_account_id"
+            )
+        if parent.kind != LITE_RESELLER:
+            raise BadRequest(
+                "parent_account_id must name a lite reseller", field="parent_account_id"
+            )
+    currency = currency or (parent.currency if parent else tenant.currency)
+    minor_unit(currency)
+    if parent is not None and currency != parent.currency:
+        raise BadRequest(
+            "a customer is billed in its lite reseller's currency",
+            field="currency",
+            code="currency_mismatch",
+        )
+    check_price_list_currency(currency, price_list_currency)
+    return Account(
+        id=account_id,
+        tenant_id=tenant.id,
+        name=name,
+        kind=kind,
+        currency=currency,
+        created_at=created_at,
+        parent_account_id=parent.id if parent else None,
+        enable_reselling=kind == LITE_RESELLER,
+        **details,
+    )
+
+
+def check_price_list_currency(account_currency: str, price_list_currency: str | None) -> None:
+    if price_list_currency is not None and price_list_currency != account_currency:
+        raise BadRequest(
+            f"the price list is in {price_list_currency}, the account in {account_currency}",
+            field="price_list_id",
+            code="currency_mismatch",
+        )
+
+
+SYNCED_FIELDS = ("name", "email", "accounting_number", "address")
+
+
+def update_account(account: Account, changes: dict[str, Any]) -> Account:
+    """Apply a client's changes; a mirror's synced fields belong to its reseller (R15)."""
+    if account.mirrored:
+        locked = sorted(set(changes) & set(SYNCED_FIELDS))
+        if locked:
+            raise Conflict(
+                f"{locked[0]} of a mirrored account is kept by the reseller",
+                code="locked_by_reseller",
+                field=locked[0],
+            )
+    return replace(account, **changes)
+
+
+# --- scope (R28) ------------------------------------------------------------------------------
+
+
+def can_see_account(principal: Principal, account: Account) -> bool:
+    if account.tenant_id != principal.tenant_id:
+        return False
+    if principal.role == TENANT_ADMIN:
+        return True
+    if principal.role == RESELLER:
+        return principal.account_id in (account.id, account.parent_account_id)
+    if principal.role == CUSTOMER:
+        return account.id == principal.account_id
+    return False
+
+
+def visible_account(principal: Principal, account: Account | None) -> Account:
+    if account is None or not can_see_account(principal, account):
+        raise hidden("account")
+    return account
+
+
+def can_see_tenant(principal: Principal, tenant: Tenant) -> bool:
+    if principal.role == "platform_admin":
+        return tenant.is_root
+    if principal.role == TENANT_ADMIN:
+        return principal.tenant_id in (tenant.id, tenant.parent_id)
+    return principal.tenant_id == tenant.id

@@ -1,0 +1,187 @@
+"""PynamoDB at the edge: the base model, a ``Decimal`` attribute, binding to settings at run time,
+transactions, and the table definitions that tests, the local platform and ``infra/`` all use.
+
+Models are declared with a base table name only; ``bind`` gives them their prefixed name, region
+and endpoint when the composition root starts, so nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pynamodb.attributes import Attribute, NumberAttribute
+from pynamodb.connection import Connection
+from pynamodb.constants import NUMBER, STREAM_NEW_AND_OLD_IMAGE
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.indexes import GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from functions.core.errors import ConcurrentUpdate
+from functions.core.settings import Settings
+
+E = TypeVar("E")
+
+
+class DecimalAttribute(Attribute[Decimal]):
+    """A DynamoDB number read back as ``Decimal`` (PynamoDB's NumberAttribute gives floats)."""
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Decimal) -> str:
+        return str(value)
+
+    def deserialize(self, value: str) -> Decimal:
+        return Decimal(value)
+
+
+class BaseTable(Model):
+    """Every table: a base name (prefixed at bind time), on-demand billing, and, where later
+    issues replicate from it, a stream of new and old images."""
+
+    class Meta:
+        table_name = "unbound"
+        billing_mode = "PAY_PER_REQUEST"
+
+    #: the table's name without the deployment prefix
+    base_name: str = ""
+    #: whether DynamoDB Streams (NEW_AND_OLD_IMAGES) is on for this table
+    streamed: bool = False
+    #: attribute expiring items (TTL), if any
+    ttl_attribute: str | None = None
+
+
+def bind(models: Iterable[type[BaseTable]], settings: Settings) -> None:
+    for model in models:
+        if "Meta" not in vars(model):  # give every model a Meta of its own to bind
+            setattr(model, "Meta", type("Meta", (model.Meta,), {}))  # noqa: B010
+        meta: Any = model.Meta
+        meta.table_name = f"{settings.table_prefix}-{model.base_name}"
+        meta.region = settings.region
+        meta.host = settings.dynamodb_endpoint
+        if model.streamed:
+            meta.stream_view_type = STREAM_NEW_AND_OLD_IMAGE
+        model._connection = None  # drop a connection made with an earlier binding
+
+
+def connection(settings: Settings) -> Connection:
+    return Connection(region=settings.region, host=settings.dynamodb_endpoint)
+
+
+@contextmanager
+def transaction(settings: Settings) -> Iterator[TransactWrite]:
+    """All-or-nothing writes; a failed condition (a concurrent change) is a 409."""
+    try:
+        with TransactWrite(connection=connection(settings)) as tx:
+            yield tx
+    except TransactWriteError as error:
+        reasons = [r.code for r in (error.cancellation_reasons or []) if r is not None]
+        if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+            raise ConcurrentUpdate() from error
+        raise
+
+
+def conditional_failed(error: PutError | UpdateError) -> bool:
+    return error.cause_response_code == "ConditionalCheckFailedException"
+
+
+def save(item: Model) -> None:
+    """Put an item, conditional on the version it was read at (PynamoDB's VersionAttribute):
+    a concurrent change in between is a 409, never a lost update."""
+    try:
+        item.save()
+    except PutError as error:
+        if conditional_failed(error):
+            raise ConcurrentUpdate() from error
+        raise
+
+
+# --- mapping between pure-domain dataclasses and models ---------------------------------------
+
+
+def to_entity(item: Model, cls: type[E]) -> E:
+    """Copy the model attributes named like the dataclass fields (``dataclasses.fields``)."""
+    values = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        value = getattr(item, f.name, None)
+        if value is not None and hasattr(value, "as_dict"):
+            value = value.as_dict()
+        values[f.name] = value
+    return cls(**values)
+
+
+def entity_values(entity: Any) -> dict[str, Any]:
+    """The dataclass's set fields (a put replaces the whole item, so an unset one is removed)."""
+    values = ((f.name, getattr(entity, f.name)) for f in dataclasses.fields(entity))
+    return {name: value for name, value in values if value is not None}
+
+
+# --- table definitions (CloudFormation form) --------------------------------------------------
+
+
+def _keys(schema: Any) -> list[dict[str, str]]:
+    """HASH first, as CloudFormation wants it."""
+    keys = [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in schema]
+    return sorted(keys, key=lambda k: k["KeyType"] != "HASH")
+
+
+def table_resource(model: type[BaseTable], name: Any) -> dict[str, Any]:
+    """The ``AWS::DynamoDB::Table`` for a model; ``name`` may be a CloudFormation expression."""
+    meta: Any = model._get_schema()
+    definitions = {a["AttributeName"]: a["AttributeType"] for a in meta["attribute_definitions"]}
+    props: dict[str, Any] = {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": t} for n, t in sorted(definitions.items())
+        ],
+        "KeySchema": _keys(meta["key_schema"]),
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+    }
+    if meta["global_secondary_indexes"]:
+        props["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index["index_name"],
+                "KeySchema": _keys(index["key_schema"]),
+                "Projection": {"ProjectionType": index["projection"]["ProjectionType"]},
+            }
+            for index in sorted(meta["global_secondary_indexes"], key=lambda i: i["index_name"])
+        ]
+    if model.streamed:
+        props["StreamSpecification"] = {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    if model.ttl_attribute:
+        props["TimeToLiveSpecification"] = {"AttributeName": model.ttl_attribute, "Enabled": True}
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": props,
+    }
+
+
+def create_tables(models: Iterable[type[BaseTable]]) -> None:
+    """Create the bound tables that do not exist yet (tests and the local platform)."""
+    for model in models:
+        if not model.exists():
+            model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
+
+
+__all__ = [
+    "BaseTable",
+    "DecimalAttribute",
+    "GlobalSecondaryIndex",
+    "NumberAttribute",
+    "bind",
+    "conditional_failed",
+    "create_tables",
+    "entity_values",
+    "save",
+    "table_resource",
+    "to_entity",
+    "transaction",
+]

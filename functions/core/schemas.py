@@ -1,0 +1,136 @@
+"""Request and response models: the kernel's building blocks and the parties' schemas.
+
+Requests are strict (a number is not a string, a boolean not a number) and refuse unknown
+fields; the same classes generate ``/openapi.json``. Models build lazily (``defer_build``) to keep
+the cold start short.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from functions.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+#: a money amount as a decimal string; the currency's minor unit is checked by the service
+MoneyString = Annotated[str, StringConstraints(pattern=r"^\d{1,10}(\.\d{1,4})?$")]
+
+
+class ListQuery(Query):
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
+
+
+# --- tenants ----------------------------------------------------------------------------------
+
+
+class CreateTenant(Body):
+    """A root tenant (platform_admin) or a tenant reseller under the caller's tenant
+    (tenant_admin, with ``price_list_id``: R3)."""
+
+    name: Name
+    country: CountryCode
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    billing_day: int = Field(default=1, ge=1, le=31)
+    currency: CurrencyCode | None = None
+    price_list_id: Id | None = None
+    email: Email | None = None
+
+
+class TenantOut(Out):
+    id: str
+    name: str
+    parent_id: str | None
+    currency: str
+    country: str
+    time_zone: str
+    billing_day: int
+    backordering: bool
+    backordering_activated_at: str | None
+    reseller_account_id: str | None
+    default_price_list_id: str | None
+    status: str
+    created_at: str
+    version: int
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+class Address(Body):
+    line1: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    line2: Annotated[str, StringConstraints(max_length=200)] | None = None
+    city: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    country: CountryCode
+
+
+class CreateAccount(Body):
+    name: Name
+    kind: Literal["customer", "lite_reseller"] = "customer"
+    parent_account_id: Id | None = None
+    currency: CurrencyCode | None = None
+    email: Email | None = None
+    accounting_number: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    address: Address | None = None
+    separate_invoices: bool = False
+    price_list_id: Id | None = None
+
+
+class UpdateAccount(Body):
+    name: Name | None = None
+    email: Email | None = None
+    accounting_number: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    address: Address | None = None
+    separate_invoices: bool | None = None
+    price_list_id: Id | None = None
+
+
+class AccountListQuery(ListQuery):
+    parent_account_id: Id | None = None
+
+
+class AccountOut(Out):
+    id: str
+    tenant_id: str
+    name: str
+    kind: str
+    parent_account_id: str | None
+    enable_reselling: bool
+    separate_invoices: bool
+    bill_to_account_id: str
+    currency: str
+    email: str | None
+    accounting_number: str | None
+    address: dict[str, str | None] | None
+    price_list_id: str | None
+    child_tenant_id: str | None
+    mirrored: bool
+    source: dict[str, str] | None
+    status: str
+    created_at: str
+    version: int
+
+
+class Health(Out):
+    status: str

@@ -1,0 +1,255 @@
+"""Use cases of the parties: tenants, tenant resellers (R3), accounts; and idempotent requests."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from functions.core import domain
+from functions.core.adapters import AccountRepository, IdempotencyRepository, TenantRepository
+from functions.core.auth import PLATFORM_ADMIN, RESELLER, TENANT_ADMIN, Principal, hidden
+from functions.core.clock import now_utc, rfc3339
+from functions.core.domain import Account, Tenant, TenantProfile
+from functions.core.errors import BadRequest, Conflict, Forbidden
+from functions.core.ids import new_id
+from functions.core.pagination import Page
+from functions.core.persistence import save, transaction
+from functions.core.settings import Settings
+
+log = logging.getLogger("bss.core")
+
+
+class PriceListLookup(Protocol):
+    """What the parties need of the price lists (the pricelist context implements it)."""
+
+    def currency_of(self, tenant_id: str, price_list_id: str) -> str:
+        """The list's currency; a 400 naming ``price_list_id`` if the tenant has no such list."""
+        ...
+
+    def copy_catalogue(self, provider_id: str, price_list_id: str, child_id: str) -> int:
+        """R3: copy every product of the list into the child's catalogue, costs = list prices."""
+        ...
+
+
+class IdempotencyService:
+    """``Idempotency-Key`` (SPEC §9): a retry with the same key returns the first successful
+    answer and does nothing twice; a different request under the same key is a 409. A failed
+    request keeps nothing, so its retry runs again (a failure wrote nothing)."""
+
+    def __init__(self, records: IdempotencyRepository) -> None:
+        self.records = records
+
+    def run(
+        self,
+        *,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        action: Callable[[], tuple[int, Any]],
+    ) -> tuple[int, Any]:
+        record_key = f"{scope}#{key}"
+        for take_over in (False, True):
+            record = self.records.find(record_key)
+            if record is not None:
+                if record.fingerprint != fingerprint:
+                    raise Conflict(
+                        "this Idempotency-Key was used for a different request",
+                        code="idempotency_key_reused",
+                        field="Idempotency-Key",
+                    )
+                if record.status == "done":
+                    body = json.loads(record.response_body) if record.response_body else None
+                    return int(record.response_status or 200), body
+            if self.records.claim(record_key, fingerprint, take_over=take_over):
+                break
+        else:
+            raise Conflict(
+                "a request with this Idempotency-Key is still in progress",
+                code="idempotency_in_progress",
+                field="Idempotency-Key",
+            )
+        try:
+            status, payload = action()
+        except BaseException:
+            try:
+                self.records.release(record_key)
+            except Exception:  # the lock expires on its own; keep the original error
+                log.exception("could not release idempotency key")
+            raise
+        self.records.complete(record_key, status, payload)
+        return status, payload
+
+
+class TenancyService:
+    def __init__(
+        self,
+        settings: Settings,
+        tenants: TenantRepository,
+        accounts: AccountRepository,
+        price_lists: PriceListLookup,
+    ) -> None:
+        self.settings = settings
+        self.tenants = tenants
+        self.accounts = accounts
+        self.price_lists = price_lists
+
+    # --- tenants ---
+
+    def tenant_of(self, principal: Principal) -> Tenant:
+        tenant = self.tenants.get(principal.tenant())
+        if tenant is None:
+            raise hidden("tenant")
+        return tenant
+
+    def create_tenant(self, principal: Principal, body: Any) -> Tenant:
+        profile = TenantProfile(
+            name=body.name,
+            country=body.country,
+            time_zone=body.time_zone,
+            billing_day=body.billing_day,
+            currency=body.currency,
+        )
+        created_at = rfc3339(now_utc())
+        if principal.role == PLATFORM_ADMIN:
+            if body.price_list_id is not None:
+                raise BadRequest("a root tenant has no provider price list", field="price_list_id")
+            tenant = domain.new_root_tenant(new_id("tnt"), profile, created_at=created_at)
+            save(self.tenants.model(tenant))
+            return self._reload(tenant.id)
+        principal.require(TENANT_ADMIN)
+        provider = self.tenant_of(principal)
+        if body.price_list_id is None:
+            raise BadRequest(
+                "a tenant reseller needs its assigned price list (R3)",
+                field="price_list_id",
+                code="missing_field",
+            )
+        currency = self.price_lists.currency_of(provider.id, body.price_list_id)
+        tenant, account = domain.new_tenant_reseller(
+            provider,
+            new_id("tnt"),
+            new_id("acc"),
+            profile,
+            price_list_currency=currency,
+            email=body.email,
+            created_at=created_at,
+        )
+        account = dataclasses.replace(account, price_list_id=body.price_list_id)
+        # The catalogue first (deterministic ids: a retry rewrites the same items), then the
+        # tenant and its account together: the tenant appears with its whole catalogue.
+        self.price_lists.copy_catalogue(provider.id, body.price_list_id, tenant.id)
+        with transaction(self.settings) as tx:
+            tx.save(self.tenants.model(tenant))
+            tx.save(self.accounts.model(account))
+        return self._reload(tenant.id)
+
+    def _reload(self, tenant_id: str) -> Tenant:
+        tenant = self.tenants.get(tenant_id)
+        assert tenant is not None
+        return tenant
+
+    def list_tenants(self, principal: Principal, limit: int, cursor: str | None) -> Page[Tenant]:
+        if principal.role == PLATFORM_ADMIN:
+            return self.tenants.children(None, limit, cursor)
+        principal.require(TENANT_ADMIN)
+        return self.tenants.children(principal.tenant(), limit, cursor)
+
+    def get_tenant(self, principal: Principal, tenant_id: str) -> Tenant:
+        tenant = self.tenants.get(tenant_id)
+        if tenant is None or not domain.can_see_tenant(principal, tenant):
+            raise hidden("tenant")
+        return tenant
+
+    def set_default_price_list(self, tenant_id: str, price_list_id: str) -> None:
+        tenant = self.tenants.get(tenant_id)
+        if tenant is None:
+            raise hidden("tenant")
+        save(self.tenants.model(dataclasses.replace(tenant, default_price_list_id=price_list_id)))
+
+    # --- accounts ---
+
+    def account(self, principal: Principal, account_id: str) -> Account:
+        """An account the caller may see, else 404 (R28)."""
+        return domain.visible_account(principal, self.accounts.get(principal.tenant(), account_id))
+
+    def create_account(self, principal: Principal, body: Any) -> Account:
+        tenant = self.tenant_of(principal)
+        parent_id = body.parent_account_id
+        if principal.role == RESELLER:
+            me = self.account(principal, principal.account_id or "")
+            if me.kind != domain.LITE_RESELLER:
+                raise Forbidden("only a lite reseller's users create customers")
+            if parent_id not in (None, me.id):
+                raise hidden("account")
+            if body.kind != domain.CUSTOMER_KIND:
+                raise BadRequest(
+                    "a reseller creates customers only", field="kind", code="invalid_value"
+                )
+            if body.price_list_id is not None or body.separate_invoices:
+                field = "price_list_id" if body.price_list_id is not None else "separate_invoices"
+                raise Forbidden(f"only a tenant admin sets {field}", field=field)
+            parent_id = me.id
+        parent = self.account(principal, parent_id) if parent_id else None
+        price_list_currency = (
+            self.price_lists.currency_of(tenant.id, body.price_list_id)
+            if body.price_list_id
+            else None
+        )
+        account = domain.new_account(
+            tenant,
+            new_id("acc"),
+            name=body.name,
+            kind=body.kind,
+            parent=parent,
+            currency=body.currency,
+            price_list_currency=price_list_currency,
+            created_at=rfc3339(now_utc()),
+            email=body.email,
+            accounting_number=body.accounting_number,
+            address=body.address.model_dump() if body.address else None,
+            separate_invoices=body.separate_invoices,
+            price_list_id=body.price_list_id,
+        )
+        save(self.accounts.model(account))
+        return self.account(principal, account.id)
+
+    def list_accounts(
+        self, principal: Principal, parent_account_id: str | None, limit: int, cursor: str | None
+    ) -> Page[Account]:
+        tenant_id = principal.tenant()
+        if principal.role == TENANT_ADMIN:
+            if parent_account_id is None:
+                return self.accounts.page(tenant_id, limit, cursor)
+            self.account(principal, parent_account_id)
+            return self.accounts.children(tenant_id, parent_account_id, limit, cursor)
+        if principal.role == RESELLER:
+            if parent_account_id not in (None, principal.account_id):
+                raise hidden("account")
+            return self.accounts.children(tenant_id, principal.account_id or "", limit, cursor)
+        if parent_account_id is not None:
+            raise hidden("account")
+        return Page([self.account(principal, principal.account_id or "")])
+
+    def update_account(self, principal: Principal, account_id: str, body: Any) -> Account:
+        account = self.account(principal, account_id)
+        changes = body.model_dump(exclude_unset=True)
+        if principal.role != TENANT_ADMIN:
+            for field in ("price_list_id", "separate_invoices"):
+                if field in changes:
+                    raise Forbidden(f"only a tenant admin sets {field}", field=field)
+            if principal.role == RESELLER and account.id == principal.account_id:
+                raise Forbidden("a reseller's own account is kept by its tenant")
+        if changes.get("price_list_id") is not None:
+            domain.check_price_list_currency(
+                account.currency,
+                self.price_lists.currency_of(account.tenant_id, changes["price_list_id"]),
+            )
+        for field in ("name", "separate_invoices"):
+            if field in changes and changes[field] is None:
+                raise BadRequest(f"{field} cannot be null", field=field)
+        updated = domain.update_account(account, changes)
+        save(self.accounts.model(updated))  # conditional on the version read: a race is a 409
+        return self.account(principal, account_id)

@@ -1,0 +1,47 @@
+"""Settings: one typed place, read once when the composition root is first used, never at import.
+
+Required variables have no default: a missing one is an error naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: prefix of every DynamoDB table name, e.g. ``bss-dev`` → ``bss-dev-accounts``
+    table_prefix: str
+    #: AWS region of the tables
+    region: str
+    #: HS256 secret the app checks bearer tokens with (SPEC §9)
+    jwt_secret: str
+    #: DynamoDB endpoint; empty means the region's AWS endpoint (set to the moto server locally)
+    dynamodb_endpoint: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise SettingsError(f"environment variable {name} must be set")
+            return value
+
+        secret = required("BSS_JWT_SECRET")
+        if len(secret) < 32:  # RFC 7518 §3.2: an HS256 key is at least 256 bits
+            raise SettingsError("BSS_JWT_SECRET must be at least 32 characters")
+        return cls(
+            table_prefix=required("BSS_TABLE_PREFIX"),
+            region=env.get("AWS_REGION", "").strip() or required("AWS_DEFAULT_REGION"),
+            jwt_secret=secret,
+            # Optional by design: unset in AWS, where the SDK finds the regional endpoint.
+            dynamodb_endpoint=env.get("BSS_DYNAMODB_ENDPOINT", "").strip() or None,
+        )

@@ -1,0 +1,250 @@
+"""DynamoDB tables of subscriptions and orders, and their repositories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from functions.core.pagination import Page, decode_cursor, encode_cursor
+from functions.core.persistence import BaseTable, DecimalAttribute, entity_values, to_entity
+from functions.orders.domain import Order, OrderLine, Subscription
+
+
+def _index(name: str, hash_attr: str, model: str) -> type[GlobalSecondaryIndex[Any]]:
+    """A GSI on ``hash_attr`` (a ``{tenant_id}#…`` key), ordered by ``id``, all attributes."""
+    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+    return type(
+        f"{model}_{name}",
+        (GlobalSecondaryIndex,),
+        {
+            "Meta": meta,
+            hash_attr: UnicodeAttribute(hash_key=True),
+            "id": UnicodeAttribute(range_key=True),
+        },
+    )
+
+
+class SubscriptionModel(BaseTable):
+    base_name = "subscriptions"
+    streamed = True
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    account_key = UnicodeAttribute()  # {tenant_id}#{account_id}
+    reseller_key = UnicodeAttribute(null=True)  # {tenant_id}#{lite reseller}: sparse
+    parent_key = UnicodeAttribute(null=True)  # {tenant_id}#{base subscription}: add-ons only
+    account_id = UnicodeAttribute()
+    product_id = UnicodeAttribute()
+    quantity = NumberAttribute()
+    billing_cycle = UnicodeAttribute()
+    term = UnicodeAttribute()
+    terms = NumberAttribute()
+    status = UnicodeAttribute()
+    start_date = UnicodeAttribute()
+    end_date = UnicodeAttribute()
+    auto_renew = BooleanAttribute()
+    currency = UnicodeAttribute()
+    unit_price = DecimalAttribute()
+    price_list_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    activation_date = UnicodeAttribute(null=True)
+    cancellation_date = UnicodeAttribute(null=True)
+    characteristics = MapAttribute[str, Any](default=dict)
+    parent_subscription_id = UnicodeAttribute(null=True)
+    reseller_account_id = UnicodeAttribute(null=True)
+    mirrored = BooleanAttribute(default=False)
+    source = MapAttribute[str, Any](null=True)
+    version = VersionAttribute()
+
+    by_account = _index("by_account", "account_key", "Subscription")()
+    by_reseller = _index("by_reseller", "reseller_key", "Subscription")()
+    by_parent = _index("by_parent", "parent_key", "Subscription")()
+
+    @classmethod
+    def of(cls, sub: Subscription) -> SubscriptionModel:
+        t = sub.tenant_id
+        return cls(
+            account_key=f"{t}#{sub.account_id}",
+            reseller_key=f"{t}#{sub.reseller_account_id}" if sub.reseller_account_id else None,
+            parent_key=f"{t}#{sub.parent_subscription_id}" if sub.parent_subscription_id else None,
+            **entity_values(sub),
+        )
+
+    def entity(self) -> Subscription:
+        sub = to_entity(self, Subscription)
+        return Subscription(
+            **{**entity_values(sub), "quantity": int(self.quantity), "terms": int(self.terms)}
+        )
+
+
+class OrderLineMap(MapAttribute[str, Any]):
+    product_id = UnicodeAttribute()
+    sku = UnicodeAttribute()
+    name = UnicodeAttribute()
+    billing_cycle = UnicodeAttribute()
+    quantity = NumberAttribute()
+    unit_price = DecimalAttribute()
+    amount = DecimalAttribute()
+    previous_quantity = NumberAttribute(null=True)
+    previous_product_id = UnicodeAttribute(null=True)
+
+
+class OrderModel(BaseTable):
+    base_name = "orders"
+    streamed = True
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    account_key = UnicodeAttribute()
+    reseller_key = UnicodeAttribute(null=True)
+    number = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    subscription_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    date = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    lines = ListAttribute(of=OrderLineMap)
+    total = DecimalAttribute()
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    price_list_id = UnicodeAttribute()
+    reseller_account_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+
+    by_account = _index("by_account", "account_key", "Order")()
+    by_reseller = _index("by_reseller", "reseller_key", "Order")()
+
+    @classmethod
+    def of(cls, order: Order) -> OrderModel:
+        values = entity_values(order)
+        values["lines"] = [OrderLineMap(**entity_values(line)) for line in order.lines]
+        t = order.tenant_id
+        return cls(
+            account_key=f"{t}#{order.account_id}",
+            reseller_key=f"{t}#{order.reseller_account_id}" if order.reseller_account_id else None,
+            **values,
+        )
+
+    def entity(self) -> Order:
+        lines = []
+        for line in self.lines:
+            values = {k: getattr(line, k) for k in OrderLine.__dataclass_fields__}
+            values["quantity"] = int(values["quantity"])
+            if values["previous_quantity"] is not None:
+                values["previous_quantity"] = int(values["previous_quantity"])
+            lines.append(OrderLine(**values))
+        values = {k: getattr(self, k) for k in Order.__dataclass_fields__}
+        return Order(**{**values, "lines": lines})
+
+
+_TABLE_KEYS = frozenset({"tenant_id", "id"})
+
+
+def _page(
+    model: Any, index: Any, hash_name: str, hash_value: str, limit: int, cursor: str | None
+) -> Page[Any]:
+    names = _TABLE_KEYS | {hash_name}
+    start = decode_cursor(cursor, {hash_name: {"S": hash_value}}, names)
+    result = index.query(hash_value, limit=limit, last_evaluated_key=start)
+    return Page([item.entity() for item in result], encode_cursor(result.last_evaluated_key))
+
+
+class SubscriptionRepository:
+    def get(self, tenant_id: str, subscription_id: str) -> Subscription | None:
+        try:
+            return SubscriptionModel.get(tenant_id, subscription_id).entity()
+        except SubscriptionModel.DoesNotExist:
+            return None
+
+    def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Subscription]:
+        return _page(SubscriptionModel, SubscriptionModel, "tenant_id", tenant_id, limit, cursor)
+
+    def for_account(
+        self, tenant_id: str, account_id: str, limit: int, cursor: str | None
+    ) -> Page[Subscription]:
+        return _page(
+            SubscriptionModel,
+            SubscriptionModel.by_account,
+            "account_key",
+            f"{tenant_id}#{account_id}",
+            limit,
+            cursor,
+        )
+
+    def for_reseller(
+        self, tenant_id: str, reseller_id: str, limit: int, cursor: str | None
+    ) -> Page[Subscription]:
+        return _page(
+            SubscriptionModel,
+            SubscriptionModel.by_reseller,
+            "reseller_key",
+            f"{tenant_id}#{reseller_id}",
+            limit,
+            cursor,
+        )
+
+    def addons(
+        self, tenant_id: str, subscription_id: str, limit: int = 100, cursor: str | None = None
+    ) -> Page[Subscription]:
+        return _page(
+            SubscriptionModel,
+            SubscriptionModel.by_parent,
+            "parent_key",
+            f"{tenant_id}#{subscription_id}",
+            limit,
+            cursor,
+        )
+
+    def model(self, sub: Subscription) -> SubscriptionModel:
+        return SubscriptionModel.of(sub)
+
+
+class OrderRepository:
+    def get(self, tenant_id: str, order_id: str) -> Order | None:
+        try:
+            return OrderModel.get(tenant_id, order_id).entity()
+        except OrderModel.DoesNotExist:
+            return None
+
+    def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Order]:
+        return _page(OrderModel, OrderModel, "tenant_id", tenant_id, limit, cursor)
+
+    def for_account(
+        self, tenant_id: str, account_id: str, limit: int, cursor: str | None
+    ) -> Page[Order]:
+        return _page(
+            OrderModel,
+            OrderModel.by_account,
+            "account_key",
+            f"{tenant_id}#{account_id}",
+            limit,
+            cursor,
+        )
+
+    def for_reseller(
+        self, tenant_id: str, reseller_id: str, limit: int, cursor: str | None
+    ) -> Page[Order]:
+        return _page(
+            OrderModel,
+            OrderModel.by_reseller,
+            "reseller_key",
+            f"{tenant_id}#{reseller_id}",
+            limit,
+            cursor,
+        )
+
+    def model(self, order: Order) -> OrderModel:
+        return OrderModel.of(order)
+
+
+MODELS: tuple[type[BaseTable], ...] = (SubscriptionModel, OrderModel)

@@ -1,0 +1,112 @@
+"""Request and response models of subscriptions and orders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from functions.core.schemas import Body, Id, ListQuery, Out
+
+Cycle = Literal["monthly", "annual"]
+CharacteristicKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+]
+CharacteristicValue = Annotated[str, StringConstraints(max_length=256)]
+Quantity = Annotated[int, Field(ge=1, le=100_000)]
+
+
+class CreateSubscription(Body):
+    account_id: Id
+    product_id: Id
+    quantity: Quantity = 1
+    billing_cycle: Cycle
+    term: Cycle | None = Field(default=None, description="defaults to the billing cycle")
+    start_date: dt.date | None = Field(default=None, description="defaults to today (tenant time)")
+    auto_renew: bool = True
+    characteristics: dict[CharacteristicKey, CharacteristicValue] = Field(
+        default_factory=dict, max_length=20
+    )
+
+
+class CreateAddon(Body):
+    product_id: Id
+    quantity: Quantity = 1
+    characteristics: dict[CharacteristicKey, CharacteristicValue] = Field(
+        default_factory=dict, max_length=20
+    )
+
+
+class SubscriptionAction(Body):
+    """``quantity`` goes with ``change_quantity``; ``product_id`` with ``upgrade`` and
+    ``downgrade``; the other actions take nothing else."""
+
+    action: Literal[
+        "change_quantity", "upgrade", "downgrade", "suspend", "resume", "renew", "cancel"
+    ]
+    quantity: Quantity | None = None
+    product_id: Id | None = None
+
+
+class SubscriptionQuery(ListQuery):
+    account_id: Id | None = None
+
+
+class SubscriptionOut(Out):
+    id: str
+    account_id: str
+    product_id: str
+    quantity: int
+    billing_cycle: str
+    term: str
+    status: str
+    start_date: str
+    end_date: str
+    activation_date: str | None
+    cancellation_date: str | None
+    auto_renew: bool
+    characteristics: dict[str, str]
+    parent_subscription_id: str | None
+    currency: str
+    unit_price: str
+    paid: bool
+    price_list_id: str
+    mirrored: bool
+    source: dict[str, str] | None
+    created_at: str
+    updated_at: str
+    version: int
+
+
+class OrderLineOut(Out):
+    product_id: str
+    sku: str
+    name: str
+    billing_cycle: str
+    quantity: int
+    previous_quantity: int | None
+    previous_product_id: str | None
+    unit_price: str
+    amount: str
+
+
+class OrderOut(Out):
+    id: str
+    number: str
+    account_id: str
+    subscription_id: str
+    type: str
+    date: str
+    status: str
+    currency: str
+    lines: list[OrderLineOut]
+    total: str
+    price_list_id: str
+    created_at: str
+    created_by: str
+
+
+class SubscriptionWithOrder(Out):
+    subscription: SubscriptionOut
+    order: OrderOut

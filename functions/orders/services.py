@@ -1,0 +1,331 @@
+"""Use cases of the storefront: subscriptions, add-ons, actions, each with its order in the same
+transaction (R8–R10)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN, Principal, hidden
+from functions.core.clock import now_utc, rfc3339, today_in
+from functions.core.domain import Account, Tenant
+from functions.core.errors import BadRequest, Conflict
+from functions.core.ids import new_id
+from functions.core.pagination import Page
+from functions.core.persistence import transaction
+from functions.core.settings import Settings
+from functions.orders import domain
+from functions.orders.adapters import OrderRepository, SubscriptionRepository
+from functions.orders.domain import Order, ProductRef, Subscription
+from functions.pricelist.domain import Product
+
+if TYPE_CHECKING:
+    from functions.core.services import TenancyService
+    from functions.pricelist.services import CatalogueService
+
+MAX_BACKDATE = timedelta(days=365)
+MAX_FORWARD = timedelta(days=365)
+
+
+def _ref(product: Product) -> ProductRef:
+    return ProductRef(
+        product.id,
+        product.sku,
+        product.name,
+        product.type,
+        product.billing_cycles,
+        product.addon_for,
+    )
+
+
+class OrderService:
+    def __init__(
+        self,
+        settings: Settings,
+        tenancy: TenancyService,
+        catalogue: CatalogueService,
+        subscriptions: SubscriptionRepository,
+        orders: OrderRepository,
+    ) -> None:
+        self.settings = settings
+        self.tenancy = tenancy
+        self.catalogue = catalogue
+        self.subscriptions = subscriptions
+        self.orders = orders
+
+    # --- reading ---
+
+    def _visible(self, principal: Principal, account_id: str, reseller_id: str | None) -> bool:
+        if principal.role == TENANT_ADMIN:
+            return True
+        if principal.role == RESELLER:
+            return principal.account_id in (account_id, reseller_id)
+        return principal.role == CUSTOMER and principal.account_id == account_id
+
+    def subscription(self, principal: Principal, subscription_id: str) -> Subscription:
+        sub = self.subscriptions.get(principal.tenant(), subscription_id)
+        if sub is None or not self._visible(principal, sub.account_id, sub.reseller_account_id):
+            raise hidden("subscription")
+        return sub
+
+    def today(self, principal: Principal) -> date:
+        return today_in(self.tenancy.tenant_of(principal).time_zone)
+
+    def list_subscriptions(
+        self, principal: Principal, account_id: str | None, limit: int, cursor: str | None
+    ) -> Page[Subscription]:
+        tenant_id = principal.tenant()
+        if account_id is not None:
+            self.tenancy.account(principal, account_id)
+            return self.subscriptions.for_account(tenant_id, account_id, limit, cursor)
+        if principal.role == TENANT_ADMIN:
+            return self.subscriptions.page(tenant_id, limit, cursor)
+        if principal.role == RESELLER:
+            return self.subscriptions.for_reseller(
+                tenant_id, principal.account_id or "", limit, cursor
+            )
+        return self.subscriptions.for_account(tenant_id, principal.account_id or "", limit, cursor)
+
+    def list_addons(self, principal: Principal, subscription_id: str) -> Page[Subscription]:
+        sub = self.subscription(principal, subscription_id)
+        return self.subscriptions.addons(sub.tenant_id, sub.id)
+
+    def order(self, principal: Principal, order_id: str) -> Order:
+        order = self.orders.get(principal.tenant(), order_id)
+        if order is None or not self._visible(
+            principal, order.account_id, order.reseller_account_id
+        ):
+            raise hidden("order")
+        return order
+
+    def list_orders(
+        self, principal: Principal, account_id: str | None, limit: int, cursor: str | None
+    ) -> Page[Order]:
+        tenant_id = principal.tenant()
+        if account_id is not None:
+            self.tenancy.account(principal, account_id)
+            return self.orders.for_account(tenant_id, account_id, limit, cursor)
+        if principal.role == TENANT_ADMIN:
+            return self.orders.page(tenant_id, limit, cursor)
+        if principal.role == RESELLER:
+            return self.orders.for_reseller(tenant_id, principal.account_id or "", limit, cursor)
+        return self.orders.for_account(tenant_id, principal.account_id or "", limit, cursor)
+
+    # --- ordering ---
+
+    def _product(self, principal: Principal, tenant: Tenant, product_id: str) -> Product:
+        product = self.catalogue.products.get(tenant.id, product_id)
+        if product is None or (principal.role != TENANT_ADMIN and not product.visible):
+            raise BadRequest(
+                f"unknown product {product_id}", field="product_id", code="unknown_product"
+            )
+        if not product.sellable:
+            raise BadRequest(
+                f"{product.sku} is discontinued", field="product_id", code="product_discontinued"
+            )
+        return product
+
+    def _buyer(self, principal: Principal, account_id: str) -> Account:
+        account = self.tenancy.account(principal, account_id)
+        if account.mirrored:  # R16: the provider does not sell to a reseller's customer
+            raise Conflict(
+                "this account is a reseller's customer; it buys from its reseller",
+                code="locked_by_reseller",
+                field="account_id",
+            )
+        return account
+
+    def create_subscription(self, principal: Principal, body: Any) -> tuple[Subscription, Order]:
+        tenant = self.tenancy.tenant_of(principal)
+        account = self._buyer(principal, body.account_id)
+        product = self._product(principal, tenant, body.product_id)
+        return self._order_new(
+            principal,
+            tenant,
+            account,
+            product,
+            body,
+            parent=None,
+            billing_cycle=body.billing_cycle,
+            term=body.term,
+            start=body.start_date,
+            auto_renew=body.auto_renew,
+        )
+
+    def add_addon(
+        self, principal: Principal, subscription_id: str, body: Any
+    ) -> tuple[Subscription, Order]:
+        tenant = self.tenancy.tenant_of(principal)
+        parent = self.subscription(principal, subscription_id)
+        domain.check_unlocked(parent)
+        if parent.is_addon:
+            raise BadRequest("an add-on has no add-ons of its own", field="subscription_id")
+        active = [
+            a
+            for a in self.subscriptions.addons(tenant.id, parent.id).items
+            if a.status_on(self.today(principal)) != domain.CANCELLED
+        ]
+        if len(active) >= domain.MAX_ADDONS:
+            raise Conflict(f"a subscription carries at most {domain.MAX_ADDONS} add-ons")
+        account = self._buyer(principal, parent.account_id)
+        product = self._product(principal, tenant, body.product_id)
+        return self._order_new(
+            principal,
+            tenant,
+            account,
+            product,
+            body,
+            parent=parent,
+            billing_cycle=parent.billing_cycle,
+            term=parent.term,
+            start=None,
+            auto_renew=parent.auto_renew,
+        )
+
+    def _order_new(
+        self,
+        principal: Principal,
+        tenant: Tenant,
+        account: Account,
+        product: Product,
+        body: Any,
+        *,
+        parent: Subscription | None,
+        billing_cycle: str,
+        term: str | None,
+        start: date | None,
+        auto_renew: bool,
+    ) -> tuple[Subscription, Order]:
+        today = today_in(tenant.time_zone)
+        start = start or today
+        if not today - MAX_BACKDATE <= start <= today + MAX_FORWARD:
+            raise BadRequest(
+                "start_date must be within a year of today", field="start_date", code="out_of_range"
+            )
+        if billing_cycle not in product.billing_cycles:
+            raise BadRequest(
+                f"{product.sku} is not sold {billing_cycle}",
+                field="billing_cycle",
+                code="unsupported_billing_cycle",
+            )
+        price_list, unit_price = self.catalogue.buyer_price(tenant, account, product, billing_cycle)
+        now = rfc3339(now_utc())
+        sub = domain.new_subscription(
+            new_id("sub"),
+            tenant_id=tenant.id,
+            account_id=account.id,
+            reseller_account_id=account.reseller_scope,
+            product=_ref(product),
+            quantity=body.quantity,
+            billing_cycle=billing_cycle,
+            term=term,
+            start=start,
+            today=today,
+            auto_renew=auto_renew,
+            characteristics=body.characteristics,
+            currency=price_list.currency,
+            unit_price=unit_price,
+            price_list_id=price_list.id,
+            parent=parent,
+            now=now,
+        )
+        order_type = domain.ADDON_ADDED if parent else domain.NEW
+        order = domain.order_for(
+            new_id("ord"),
+            order_type,
+            sub,
+            _ref(product),
+            effective=date.fromisoformat(sub.start_date),
+            now=now,
+            created_by=principal.sub,
+        )
+        self._commit([sub], [order])
+        return self.subscription(principal, sub.id), order
+
+    def act(
+        self, principal: Principal, subscription_id: str, body: Any
+    ) -> tuple[Subscription, Order]:
+        """One action of ``POST /subscriptions/{id}/actions`` and its order (R9); cancelling a
+        subscription cancels its add-ons too, each with an ``addon_removed`` order."""
+        tenant = self.tenancy.tenant_of(principal)
+        sub = self.subscription(principal, subscription_id)
+        today = today_in(tenant.time_zone)
+        now = rfc3339(now_utc())
+        action = body.action
+        for name in ("quantity", "product_id"):
+            wanted = (action == "change_quantity" and name == "quantity") or (
+                action in ("upgrade", "downgrade") and name == "product_id"
+            )
+            given = getattr(body, name) is not None
+            if wanted and not given:
+                raise BadRequest(f"{action} needs {name}", field=name, code="missing_field")
+            if given and not wanted:
+                raise BadRequest(f"{action} takes no {name}", field=name, code="unknown_field")
+        product = self.catalogue.products.get(tenant.id, sub.product_id)
+        if product is None:
+            raise Conflict("the subscription's product no longer exists")
+        extra: list[tuple[Subscription, Order]] = []
+        if action == "change_quantity":
+            updated, order_type = (
+                domain.change_quantity(sub, body.quantity, today, now),
+                domain.QUANTITY_CHANGE,
+            )
+        elif action in ("upgrade", "downgrade"):
+            domain.check_unlocked(sub)
+            product = self._product(principal, tenant, body.product_id)
+            account = self._buyer(principal, sub.account_id)
+            _, unit_price = self.catalogue.buyer_price(tenant, account, product, sub.billing_cycle)
+            updated, order_type = domain.change_product(
+                sub, _ref(product), unit_price, action, today, now
+            )
+        elif action == "suspend":
+            updated, order_type = domain.suspend(sub, today, now), domain.SUSPEND
+        elif action == "resume":
+            updated, order_type = domain.resume(sub, today, now), domain.RESUME
+        elif action == "renew":
+            updated, order_type = domain.renew(sub, today, now), domain.RENEW
+        else:
+            updated = domain.cancel(sub, today, now)
+            order_type = domain.ADDON_REMOVED if sub.is_addon else domain.CANCEL
+            if not sub.is_addon:
+                for addon in self.subscriptions.addons(tenant.id, sub.id).items:
+                    if addon.status_on(today) in (domain.ACTIVE, domain.INACTIVE, domain.SUSPENDED):
+                        addon_product = self.catalogue.products.get(tenant.id, addon.product_id)
+                        if addon_product is None:
+                            raise Conflict("an add-on's product no longer exists")
+                        cancelled = domain.cancel(addon, today, now)
+                        extra.append(
+                            (
+                                cancelled,
+                                domain.order_for(
+                                    new_id("ord"),
+                                    domain.ADDON_REMOVED,
+                                    cancelled,
+                                    _ref(addon_product),
+                                    effective=today,
+                                    now=now,
+                                    created_by=principal.sub,
+                                    previous=addon,
+                                ),
+                            )
+                        )
+        order = domain.order_for(
+            new_id("ord"),
+            order_type,
+            updated,
+            _ref(product),
+            effective=today,
+            now=now,
+            created_by=principal.sub,
+            previous=sub,
+        )
+        self._commit([updated] + [s for s, _ in extra], [order] + [o for _, o in extra])
+        return self.subscription(principal, sub.id), order
+
+    def _commit(self, subs: list[Subscription], orders: list[Order]) -> None:
+        """Subscriptions (conditional on the version read) and their orders, all or nothing."""
+        with transaction(self.settings) as tx:
+            for sub in subs:
+                tx.save(self.subscriptions.model(sub))
+            for order in orders:
+                tx.save(self.orders.model(order))

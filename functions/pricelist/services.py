@@ -1,0 +1,368 @@
+"""Use cases of the catalogue: products, price lists, prices, the buyer's price (R2–R4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from functions.core.adapters import AccountRepository, TenantRepository
+from functions.core.auth import TENANT_ADMIN, Principal, hidden
+from functions.core.clock import now_utc, rfc3339
+from functions.core.domain import Account, Tenant
+from functions.core.errors import BadRequest
+from functions.core.ids import derived_id, new_id
+from functions.core.money import format_money, minor_unit, parse_price
+from functions.core.pagination import Page
+from functions.core.persistence import save
+from functions.core.settings import Settings
+from functions.pricelist import domain
+from functions.pricelist.adapters import PriceListRepository, ProductRepository
+from functions.pricelist.domain import Price, PriceList, Product
+
+if TYPE_CHECKING:
+    from functions.core.services import TenancyService
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A product as one caller sees it: at its price list's prices; costs for its tenant admin."""
+
+    product: Product
+    price_list: PriceList | None
+    prices: dict[str, str]
+    costs: dict[str, str] | None
+
+
+class CatalogueService:
+    def __init__(
+        self,
+        settings: Settings,
+        tenants: TenantRepository,
+        accounts: AccountRepository,
+        products: ProductRepository,
+        price_lists: PriceListRepository,
+    ) -> None:
+        self.settings = settings
+        self.tenants = tenants
+        self.accounts = accounts
+        self.products = products
+        self.price_lists = price_lists
+        self.tenancy: TenancyService  # set by the composition root (the two use each other)
+
+    # --- what the parties need (core.services.PriceListLookup) ---
+
+    def price_list(
+        self, tenant_id: str, price_list_id: str, *, field: str = "price_list_id"
+    ) -> PriceList:
+        price_list = self.price_lists.get(tenant_id, price_list_id)
+        if price_list is None:
+            raise BadRequest(
+                f"unknown price list {price_list_id}", field=field, code="unknown_price_list"
+            )
+        return price_list
+
+    def currency_of(self, tenant_id: str, price_list_id: str) -> str:
+        return self.price_list(tenant_id, price_list_id).currency
+
+    def copy_catalogue(self, provider_id: str, price_list_id: str, child_id: str) -> int:
+        """R3: every product of the child's assigned list, copied with its configuration; the
+        list's (effective) prices become the child's costs. Ids derive from child + origin, so
+        a retried copy rewrites the same items."""
+        price_list = self.price_list(provider_id, price_list_id)
+        entries: dict[str, list[Price]] = {}
+        for entry in self.price_lists.all_prices(provider_id, price_list_id):
+            entries.setdefault(entry.product_id, []).append(entry)
+        sources = self.products.get_many(provider_id, entries)
+        child_ids = {pid: derived_id("prd", child_id, pid) for pid in sources}
+        created_at = rfc3339(now_utc())
+        copies = []
+        for pid, source in sources.items():
+            if not source.sellable:
+                continue
+            costs = {
+                e.billing_cycle: domain.effective_price(e, source, price_list.currency)
+                for e in entries[pid]
+                if e.billing_cycle in source.billing_cycles
+                and (e.price is not None or e.billing_cycle in source.costs)
+            }
+            if not costs:
+                continue
+            addon_for = [child_ids[b] for b in source.addon_for if b in child_ids]
+            copies.append(
+                domain.copy_for_child(
+                    source, child_id, child_ids[pid], costs, addon_for, created_at=created_at
+                )
+            )
+        self.products.save_many(copies)
+        return len(copies)
+
+    # --- products ---
+
+    def product(self, principal: Principal, product_id: str) -> Product:
+        product = self.products.get(principal.tenant(), product_id)
+        if product is None:
+            raise hidden("product")
+        return product
+
+    def create_product(self, principal: Principal, body: Any) -> Offer:
+        tenant = self.tenancy.tenant_of(principal)
+        bases = []
+        for base_id in body.addon_for:
+            base = self.products.get(tenant.id, base_id)
+            if base is None:
+                raise BadRequest(
+                    f"unknown product {base_id}", field="addon_for", code="unknown_product"
+                )
+            bases.append(base)
+        costs = body.costs.model_dump(exclude_none=True) if body.costs else None
+        product = domain.new_product(
+            new_id("prd"),
+            tenant.id,
+            sku=body.sku,
+            name=body.name,
+            type=body.type,
+            billing_cycles=list(body.billing_cycles),
+            unit=body.unit,
+            created_at=rfc3339(now_utc()),
+            currency=tenant.currency,
+            costs=costs,
+            addon_for=bases,
+            description=body.description,
+            categories=list(body.categories),
+            visible=body.visible,
+        )
+        save(self.products.model(product))
+        return self.offer(principal, product.id)
+
+    def update_product(self, principal: Principal, product_id: str, body: Any) -> Offer:
+        product = self.product(principal, product_id)
+        changes = body.model_dump(exclude_unset=True)
+        if "costs" in changes:
+            tenant = self.tenancy.tenant_of(principal)
+            raw = changes["costs"] or {}
+            changes["costs"] = {
+                cycle: parse_price(amount, tenant.currency, field=f"costs.{cycle}")
+                for cycle, amount in raw.items()
+                if amount is not None
+            }
+        for name in ("name", "visible", "sku", "type", "billing_cycles", "unit"):
+            if name in changes and changes[name] is None:
+                raise BadRequest(f"{name} cannot be null", field=name)
+        updated = domain.update_product(product, changes)
+        save(self.products.model(updated))
+        return self.offer(principal, product_id)
+
+    def offer(
+        self, principal: Principal, product_id: str, price_list_id: str | None = None
+    ) -> Offer:
+        product = self.product(principal, product_id)
+        price_list = self._caller_list(principal, price_list_id)
+        if principal.role != TENANT_ADMIN and (
+            price_list is None or not product.visible or not self._offered(price_list, product)
+        ):
+            raise hidden("product")
+        return self._offers([product], price_list, principal)[0]
+
+    def list_products(
+        self, principal: Principal, price_list_id: str | None, limit: int, cursor: str | None
+    ) -> Page[Offer]:
+        """The caller's catalogue at the caller's prices (R10): a tenant admin sees every
+        product (with costs); a reseller or customer sees the visible, sellable products of its
+        price list."""
+        price_list = self._caller_list(principal, price_list_id)
+        tenant_id = principal.tenant()
+        if principal.role == TENANT_ADMIN:
+            page = self.products.page(tenant_id, limit, cursor)
+            return Page(self._offers(page.items, price_list, principal), page.next_cursor)
+        if price_list is None:
+            return Page([])
+        entries, next_cursor = self.price_lists.products_page(
+            tenant_id, price_list.id, limit, cursor
+        )
+        products = self.products.get_many(tenant_id, (e.product_id for e in entries))
+        shown = [
+            products[pid]
+            for pid in dict.fromkeys(e.product_id for e in entries)
+            if pid in products and products[pid].visible and products[pid].sellable
+        ]
+        return Page(self._offers(shown, price_list, principal, entries), next_cursor)
+
+    def _offered(self, price_list: PriceList, product: Product) -> bool:
+        return (
+            bool(
+                self.price_lists.prices_for(
+                    price_list.tenant_id, price_list.id, [product.id], product.billing_cycles
+                )
+            )
+            and product.sellable
+        )
+
+    def _offers(
+        self,
+        products: list[Product],
+        price_list: PriceList | None,
+        principal: Principal,
+        entries: list[Price] | None = None,
+    ) -> list[Offer]:
+        by_product: dict[str, list[Price]] = {}
+        if price_list is not None and products:
+            if entries is None:
+                entries = self.price_lists.prices_for(
+                    price_list.tenant_id,
+                    price_list.id,
+                    [p.id for p in products],
+                    domain.BILLING_CYCLES,
+                )
+            for entry in entries:
+                by_product.setdefault(entry.product_id, []).append(entry)
+        offers = []
+        for product in products:
+            prices = (
+                domain.price_view(by_product.get(product.id, []), product, price_list.currency)
+                if price_list
+                else {}
+            )
+            costs = None
+            if principal.role == TENANT_ADMIN:  # costs are in the tenant's own currency
+                currency = self.tenancy.tenant_of(principal).currency
+                costs = {c: format_money(a, currency) for c, a in product.costs.items()}
+            offers.append(Offer(product, price_list, prices, costs))
+        return offers
+
+    def _caller_list(self, principal: Principal, price_list_id: str | None) -> PriceList | None:
+        tenant_id = principal.tenant()
+        if principal.role == TENANT_ADMIN:
+            if price_list_id is not None:
+                return self.price_list(tenant_id, price_list_id)
+            tenant = self.tenancy.tenant_of(principal)
+            if tenant.default_price_list_id is None:
+                return None
+            return self.price_lists.get(tenant_id, tenant.default_price_list_id)
+        if price_list_id is not None:
+            raise BadRequest("only a tenant admin picks a price list", field="price_list_id")
+        account = self.tenancy.account(principal, principal.account_id or "")
+        tenant = self.tenancy.tenant_of(principal)
+        list_id = self.buyer_list_id(tenant, account)
+        return self.price_lists.get(tenant_id, list_id) if list_id else None
+
+    # --- the buyer's price (orders) ---
+
+    def buyer_list_id(self, tenant: Tenant, account: Account) -> str | None:
+        """The list an account buys at (R2, R20): its own assignment, else its lite reseller's
+        (who is billed for it), else the tenant's default list for direct customers."""
+        if account.price_list_id:
+            return account.price_list_id
+        if account.parent_account_id:
+            parent = self.accounts.get(tenant.id, account.parent_account_id)
+            if parent is not None and parent.price_list_id:
+                return parent.price_list_id
+        return tenant.default_price_list_id
+
+    def buyer_price(
+        self, tenant: Tenant, account: Account, product: Product, cycle: str
+    ) -> tuple[PriceList, Decimal]:
+        list_id = self.buyer_list_id(tenant, account)
+        price_list = self.price_lists.get(tenant.id, list_id) if list_id else None
+        if price_list is None:
+            raise BadRequest(
+                "the account has no price list to buy at", field="account_id", code="no_price_list"
+            )
+        if price_list.currency != account.currency:
+            raise BadRequest(
+                f"the price list is in {price_list.currency}, the account in {account.currency}",
+                field="account_id",
+                code="currency_mismatch",
+            )
+        entry = self.price_lists.price(tenant.id, price_list.id, product.id, cycle)
+        if entry is None or (entry.price is None and cycle not in product.costs):
+            raise BadRequest(
+                f"{product.sku} is not offered {cycle} in the buyer's price list",
+                field="product_id",
+                code="not_in_price_list",
+            )
+        return price_list, domain.effective_price(entry, product, price_list.currency)
+
+    # --- price lists ---
+
+    def create_price_list(self, principal: Principal, body: Any) -> PriceList:
+        tenant = self.tenancy.tenant_of(principal)
+        minor_unit(body.currency)
+        price_list = PriceList(
+            id=new_id("prl"),
+            tenant_id=tenant.id,
+            name=body.name,
+            currency=body.currency,
+            created_at=rfc3339(now_utc()),
+        )
+        save(self.price_lists.model(price_list))
+        if body.default or tenant.default_price_list_id is None:
+            if body.currency != tenant.currency:
+                if body.default:
+                    raise BadRequest(
+                        "the default list must be in the tenant's currency",
+                        field="currency",
+                        code="currency_mismatch",
+                    )
+            else:
+                self.tenancy.set_default_price_list(tenant.id, price_list.id)
+        return self.get_price_list(principal, price_list.id)
+
+    def get_price_list(self, principal: Principal, price_list_id: str) -> PriceList:
+        price_list = self.price_lists.get(principal.tenant(), price_list_id)
+        if price_list is None:
+            raise hidden("price list")
+        return price_list
+
+    def is_default(self, principal: Principal, price_list: PriceList) -> bool:
+        return self.tenancy.tenant_of(principal).default_price_list_id == price_list.id
+
+    def list_price_lists(
+        self, principal: Principal, limit: int, cursor: str | None
+    ) -> Page[PriceList]:
+        return self.price_lists.page(principal.tenant(), limit, cursor)
+
+    def set_price(
+        self, principal: Principal, price_list_id: str, body: Any
+    ) -> tuple[Price, Decimal]:
+        price_list = self.get_price_list(principal, price_list_id)
+        product = self.products.get(price_list.tenant_id, body.product_id)
+        if product is None:
+            raise BadRequest(
+                f"unknown product {body.product_id}", field="product_id", code="unknown_product"
+            )
+        previous = self.price_lists.price(
+            price_list.tenant_id, price_list.id, product.id, body.billing_cycle
+        )
+        entry = domain.new_price(
+            price_list,
+            product,
+            billing_cycle=body.billing_cycle,
+            price=body.price,
+            markup_percent=body.markup_percent,
+            updated_at=rfc3339(now_utc()),
+            previous=previous,
+        )
+        save(self.price_lists.price_model(entry))
+        stored = self.price_lists.price(
+            price_list.tenant_id, price_list.id, product.id, body.billing_cycle
+        )
+        assert stored is not None
+        return stored, domain.effective_price(stored, product, price_list.currency)
+
+    def list_prices(
+        self, principal: Principal, price_list_id: str, limit: int, cursor: str | None
+    ) -> tuple[PriceList, Page[tuple[Price, Decimal | None]]]:
+        price_list = self.get_price_list(principal, price_list_id)
+        page = self.price_lists.prices(price_list.tenant_id, price_list.id, limit, cursor)
+        products = self.products.get_many(price_list.tenant_id, (e.product_id for e in page.items))
+        rows = []
+        for entry in page.items:
+            product = products.get(entry.product_id)
+            amount = None
+            if product is not None and (
+                entry.price is not None or entry.billing_cycle in product.costs
+            ):
+                amount = domain.effective_price(entry, product, price_list.currency)
+            rows.append((entry, amount))
+        return price_list, Page(rows, page.next_cursor)

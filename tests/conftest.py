@@ -1,0 +1,102 @@
+"""Shared fixtures: an in-process moto DynamoDB with every table, the Chalice test client, and
+tokens per role."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+SECRET = "test-secret-0123456789abcdef-0123456789"
+
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # moto 5.2.5 + botocore ≥ 1.44.4 (NOTES-stack)
+    "BSS_TABLE_PREFIX": "test",
+    "BSS_JWT_SECRET": SECRET,
+    "BSS_DYNAMODB_ENDPOINT": "",
+}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Moto in-process, with every BSS table created from the models."""
+    from moto import mock_aws
+
+    from functions import composition
+    from functions.core.persistence import create_tables
+
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        composition.reset()
+        composition.container()  # binds the models
+        create_tables(composition.models())
+        yield
+        composition.reset()
+
+
+class Api:
+    """The Chalice test client with JSON in and out."""
+
+    def __init__(self) -> None:
+        from chalice.test import Client
+
+        from app import app
+
+        self._client_cm = Client(app)
+        self.client = self._client_cm.__enter__()
+
+    def close(self) -> None:
+        self._client_cm.__exit__(None, None, None)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: str | None = None,
+    ) -> tuple[int, Any]:
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        if token is not None:
+            hdrs["Authorization"] = f"Bearer {token}"
+        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        response = self.client.http.request(method, path, headers=hdrs, body=payload or b"")
+        text = response.body.decode() if response.body else ""
+        return response.status_code, (json.loads(text) if text else None)
+
+
+def token(
+    role: str, tenant_id: str | None = None, account_id: str | None = None, **extra: Any
+) -> str:
+    from functions.core.auth import issue_token
+
+    return issue_token(
+        SECRET, sub=f"{role}-user", role=role, tenant_id=tenant_id, account_id=account_id, **extra
+    )
+
+
+@pytest.fixture
+def api(aws: None) -> Iterator[Api]:
+    client = Api()
+    yield client
+    client.close()
+
+
+def table_counts() -> dict[str, int]:
+    """Items per table (a Scan: tests only, never a request path)."""
+    from functions import composition
+
+    return {m.base_name: m.count() for m in composition.models()}
+
+
+os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
