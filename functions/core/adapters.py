@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 from pynamodb.attributes import (
@@ -189,7 +190,7 @@ class IdempotencyRepository:
             fingerprint=fingerprint,
             status="in_progress",
             locked_until=now + self.LOCK_SECONDS,
-            expires_at=now + self.RETENTION_SECONDS,
+            expires_at=timedelta(seconds=self.RETENTION_SECONDS),
         )
         condition = IdempotencyModel.key.does_not_exist()
         if take_over:  # an earlier holder died: take it over once its lock has run out

@@ -301,7 +301,7 @@ def change_product(
 def suspend(sub: Subscription, today: date, now: str) -> Subscription:
     check_unlocked(sub)
     require_state(sub, today, (ACTIVE,), "suspend")
-    return replace(sub, **_settle(sub, today, now), status=SUSPENDED)
+    return replace(sub, **{**_settle(sub, today, now), "status": SUSPENDED})
 
 
 def resume(sub: Subscription, today: date, now: str) -> Subscription:
@@ -326,9 +326,8 @@ def renew(sub: Subscription, today: date, now: str) -> Subscription:
 def cancel(sub: Subscription, today: date, now: str) -> Subscription:
     check_unlocked(sub)
     require_state(sub, today, (ACTIVE, INACTIVE, SUSPENDED), "cancel")
-    return replace(
-        sub, **_settle(sub, today, now), status=CANCELLED, cancellation_date=today.isoformat()
-    )
+    settled = _settle(sub, today, now)
+    return replace(sub, **{**settled, "status": CANCELLED}, cancellation_date=today.isoformat())
 
 
 def order_for(
