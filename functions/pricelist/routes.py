@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from functions.core.api import Api, Call
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
@@ -21,7 +22,9 @@ from functions.pricelist.schemas import (
     SetPrice,
     UpdateProduct,
 )
-from functions.pricelist.services import Offer
+
+if TYPE_CHECKING:  # the services import PynamoDB: keep it off the cold-start import
+    from functions.pricelist.services import Offer
 
 api = Api("catalogue")
 ADMIN = (TENANT_ADMIN,)
