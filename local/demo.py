@@ -1,0 +1,569 @@
+"""The demo data set of SPEC §1, loaded through the HTTP API (so it exercises the real thing).
+
+Distributor **Cloud** (EUR, DE) sells Microsoft-like products; tenant reseller **Cloud Resell**
+gets them through the "Cloud Resell list" (R3); inside Cloud Resell's BSS the lite reseller
+**Cloud Lite** has customers **Cloud Customer X** and **Y**, and **Cloud End-Customer Z** buys
+directly. Every POST carries an ``Idempotency-Key``; any failed call stops the load with the
+request and the response.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from functions.core.auth import CUSTOMER, PLATFORM_ADMIN, RESELLER, TENANT_ADMIN, issue_token
+
+TOKEN_TTL_SECONDS = 12 * 3600
+MONTHLY, ANNUAL = "monthly", "annual"
+
+
+class DemoError(RuntimeError):
+    """A call of the demo load failed: the message shows the request and the response."""
+
+
+class HttpClient:
+    """JSON over HTTP with urllib: the one thing the demo load talks to."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[int, Any]:
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        req = urllib.request.Request(
+            self.base_url + path, data=data, headers=headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        text = raw.decode("utf-8", "replace")
+        try:
+            payload = json.loads(text) if text else None
+        except ValueError:
+            payload = text
+        return status, payload
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """The JSON answer of a 2xx; anything else raises ``DemoError`` showing both sides."""
+        status, payload = self.request(
+            method, path, token=token, body=body, idempotency_key=idempotency_key
+        )
+        if not 200 <= status < 300:
+            sent = f"\n  body: {json.dumps(body)}" if body is not None else ""
+            raise DemoError(
+                f"demo data: {method} {path} answered {status}{sent}\n"
+                f"  response: {json.dumps(payload, indent=2)}"
+            )
+        return payload
+
+    def items(self, path: str, *, token: str) -> list[dict[str, Any]]:
+        """Every item of a paginated list (``?limit=&cursor=`` → ``next_cursor``)."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            query = {"limit": "100", **({"cursor": cursor} if cursor else {})}
+            sep = "&" if "?" in path else "?"
+            page = self.call("GET", f"{path}{sep}{urllib.parse.urlencode(query)}", token=token)
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
+
+# --- the catalogue -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    key: str
+    sku: str
+    name: str
+    type: str
+    cycles: tuple[str, ...]
+    unit: str
+    #: Cloud's purchase price per billing cycle (EUR; an annual price is per year)
+    costs: dict[str, str]
+    category: str
+    addon_for: tuple[str, ...] = ()
+
+
+PRODUCTS = (
+    ProductSpec(
+        "m365_basic",
+        "CFQ7TTC0LH18",
+        "Microsoft 365 Business Basic",
+        "license",
+        (MONTHLY, ANNUAL),
+        "user",
+        {MONTHLY: "5.40", ANNUAL: "54.00"},
+        "Microsoft 365",
+    ),
+    ProductSpec(
+        "m365_standard",
+        "CFQ7TTC0LDPB",
+        "Microsoft 365 Business Standard",
+        "license",
+        (MONTHLY, ANNUAL),
+        "user",
+        {MONTHLY: "11.25", ANNUAL: "112.50"},
+        "Microsoft 365",
+    ),
+    ProductSpec(
+        "o365_e3",
+        "CFQ7TTC0LF8Q",
+        "Office 365 E3",
+        "license",
+        (MONTHLY, ANNUAL),
+        "user",
+        {MONTHLY: "21.60", ANNUAL: "216.00"},
+        "Office 365",
+    ),
+    ProductSpec(
+        "exchange_p1",
+        "CFQ7TTC0LH16",
+        "Exchange Online (Plan 1)",
+        "license",
+        (MONTHLY, ANNUAL),
+        "user",
+        {MONTHLY: "3.60", ANNUAL: "36.00"},
+        "Exchange",
+    ),
+    ProductSpec(
+        "teams_phone",
+        "CFQ7TTC0J1FV",
+        "Teams Phone Standard",
+        "addon",
+        (MONTHLY, ANNUAL),
+        "user",
+        {MONTHLY: "7.20", ANNUAL: "72.00"},
+        "Teams",
+        addon_for=("o365_e3", "m365_standard"),
+    ),
+    ProductSpec(
+        "azure_plan",
+        "DZH318Z0BPS6",
+        "Azure plan (consumption)",
+        "usage",
+        (MONTHLY,),
+        "EUR consumed",
+        {MONTHLY: "0.85"},
+        "Azure",
+    ),
+    ProductSpec(
+        "m365_basic_trial",
+        "CFQ7TTC0LH18-TRIAL",
+        "Microsoft 365 Business Basic (1-month trial)",
+        "license",
+        (MONTHLY,),
+        "user",
+        {MONTHLY: "0.00"},
+        "Microsoft 365",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """A price list: a markup % over cost for every product and cycle, but fixed prices where
+    ``fixed`` names them (product key, cycle)."""
+
+    key: str
+    name: str
+    markup: str
+    fixed: dict[tuple[str, str], str] = field(default_factory=dict)
+    default: bool = False
+
+
+CLOUD_RETAIL = ListSpec(
+    "cloud_retail",
+    "Cloud Retail",
+    "25",
+    {("m365_basic_trial", MONTHLY): "0.00", ("azure_plan", MONTHLY): "1.00"},
+    default=True,
+)
+CLOUD_RESELL_LIST = ListSpec(
+    "cloud_resell_list",
+    "Cloud Resell list",
+    "10",
+    {("o365_e3", MONTHLY): "23.50", ("m365_basic_trial", MONTHLY): "0.00"},
+)
+RESELL_RETAIL = ListSpec(
+    "resell_retail",
+    "Cloud Resell Retail",
+    "30",
+    {
+        ("o365_e3", MONTHLY): "32.00",
+        ("m365_basic_trial", MONTHLY): "0.00",
+        ("azure_plan", MONTHLY): "1.00",
+    },
+    default=True,
+)
+LITE_LIST = ListSpec(
+    "lite_list",
+    "Cloud Lite reseller list",
+    "15",
+    {("teams_phone", MONTHLY): "9.50", ("m365_basic_trial", MONTHLY): "0.00"},
+)
+
+
+def _address(line1: str, postal_code: str, city: str) -> dict[str, str]:
+    return {"line1": line1, "postal_code": postal_code, "city": city, "country": "DE"}
+
+
+# --- the result ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The ids of what the load created."""
+
+    cloud_id: str
+    resell_id: str
+    #: Cloud Resell's tenant reseller account in Cloud's BSS
+    resell_account_id: str
+    lite_id: str
+    x_id: str
+    y_id: str
+    z_id: str
+    #: price list ids by ``ListSpec.key``
+    price_lists: dict[str, str]
+    #: product ids by ``ProductSpec.key``: Cloud's own, and Cloud Resell's copies
+    cloud_products: dict[str, str]
+    resell_products: dict[str, str]
+    #: subscription ids: ``x_e3``, ``x_teams_phone``, ``z_standard``, ``y_trial``
+    subscriptions: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RoleToken:
+    key: str
+    role: str
+    label: str
+    token: str
+
+
+def role_tokens(
+    demo: Demo | None, secret: str, ttl_seconds: int = TOKEN_TTL_SECONDS
+) -> list[RoleToken]:
+    """A ready bearer token per role of the demo (only platform_admin without demo data)."""
+
+    def mint(
+        key: str,
+        role: str,
+        label: str,
+        sub: str,
+        tenant_id: str | None = None,
+        account_id: str | None = None,
+    ) -> RoleToken:
+        token = issue_token(
+            secret,
+            sub=sub,
+            role=role,
+            tenant_id=tenant_id,
+            account_id=account_id,
+            ttl_seconds=ttl_seconds,
+        )
+        return RoleToken(key, role, label, token)
+
+    tokens = [mint("platform_admin", PLATFORM_ADMIN, "platform admin", "admin@platform.example")]
+    if demo is None:
+        return tokens
+    return [
+        *tokens,
+        mint("cloud_admin", TENANT_ADMIN, "Cloud", "admin@cloud.example", demo.cloud_id),
+        mint(
+            "resell_admin",
+            TENANT_ADMIN,
+            "Cloud Resell",
+            "admin@cloud-resell.example",
+            demo.resell_id,
+        ),
+        mint(
+            "lite_reseller",
+            RESELLER,
+            "Cloud Lite (in Cloud Resell)",
+            "user@cloud-lite.example",
+            demo.resell_id,
+            demo.lite_id,
+        ),
+        mint(
+            "customer_x",
+            CUSTOMER,
+            "Cloud Customer X",
+            "user@customer-x.example",
+            demo.resell_id,
+            demo.x_id,
+        ),
+        mint(
+            "customer_z",
+            CUSTOMER,
+            "Cloud End-Customer Z",
+            "user@customer-z.example",
+            demo.resell_id,
+            demo.z_id,
+        ),
+    ]
+
+
+# --- the load ------------------------------------------------------------------------------
+
+
+class _Loader:
+    def __init__(self, client: HttpClient, secret: str) -> None:
+        self.http = client
+        self.secret = secret
+
+    def token(
+        self, role: str, sub: str, tenant_id: str | None = None, account_id: str | None = None
+    ) -> str:
+        return issue_token(
+            self.secret,
+            sub=sub,
+            role=role,
+            tenant_id=tenant_id,
+            account_id=account_id,
+            ttl_seconds=600,
+        )
+
+    def post(self, path: str, token: str, body: dict[str, Any], key: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.http.call(
+            "POST", path, token=token, body=body, idempotency_key=f"demo-{key}"
+        )
+        return result
+
+    def price_list(
+        self, token: str, spec: ListSpec, products: dict[str, str], costs: dict[str, set[str]]
+    ) -> str:
+        """Create the list and price every product in every cycle the tenant has a cost for."""
+        created = self.post(
+            "/pricelists",
+            token,
+            {"name": spec.name, "currency": "EUR", "default": spec.default},
+            f"pricelist-{spec.key}",
+        )
+        for product in PRODUCTS:
+            for cycle in product.cycles:
+                if cycle not in costs[product.key]:
+                    continue
+                fixed = spec.fixed.get((product.key, cycle))
+                body: dict[str, Any] = {"product_id": products[product.key], "billing_cycle": cycle}
+                if fixed is not None:
+                    body["price"] = fixed
+                else:
+                    body["markup_percent"] = spec.markup
+                self.post(
+                    f"/pricelists/{created['id']}/prices",
+                    token,
+                    body,
+                    f"price-{spec.key}-{product.key}-{cycle}",
+                )
+        return str(created["id"])
+
+    def load(self) -> Demo:
+        platform = self.token(PLATFORM_ADMIN, "admin@platform.example")
+
+        # Distributor Cloud and its catalogue.
+        cloud = self.post(
+            "/tenants",
+            platform,
+            {
+                "name": "Cloud",
+                "country": "DE",
+                "time_zone": "Europe/Berlin",
+                "currency": "EUR",
+                "billing_day": 1,
+            },
+            "tenant-cloud",
+        )
+        cloud_admin = self.token(TENANT_ADMIN, "admin@cloud.example", cloud["id"])
+        cloud_products: dict[str, str] = {}
+        for spec in PRODUCTS:
+            created = self.post(
+                "/products",
+                cloud_admin,
+                {
+                    "sku": spec.sku,
+                    "name": spec.name,
+                    "type": spec.type,
+                    "billing_cycles": list(spec.cycles),
+                    "unit": spec.unit,
+                    "categories": [spec.category],
+                    "costs": spec.costs,
+                    "addon_for": [cloud_products[key] for key in spec.addon_for],
+                },
+                f"product-{spec.key}",
+            )
+            cloud_products[spec.key] = created["id"]
+        cloud_costs = {spec.key: set(spec.costs) for spec in PRODUCTS}
+        lists = {
+            spec.key: self.price_list(cloud_admin, spec, cloud_products, cloud_costs)
+            for spec in (CLOUD_RETAIL, CLOUD_RESELL_LIST)
+        }
+
+        # Tenant reseller Cloud Resell: its catalogue is copied from the list (R3).
+        resell = self.post(
+            "/tenants",
+            cloud_admin,
+            {
+                "name": "Cloud Resell",
+                "country": "DE",
+                "time_zone": "Europe/Berlin",
+                "price_list_id": lists[CLOUD_RESELL_LIST.key],
+                "email": "billing@cloud-resell.example",
+            },
+            "tenant-cloud-resell",
+        )
+        resell_admin = self.token(TENANT_ADMIN, "admin@cloud-resell.example", resell["id"])
+        by_sku = {p["sku"]: p for p in self.http.items("/products", token=resell_admin)}
+        missing = [spec.sku for spec in PRODUCTS if spec.sku not in by_sku]
+        if missing:
+            raise DemoError(f"demo data: Cloud Resell's catalogue lacks the copies of {missing}")
+        resell_products = {spec.key: by_sku[spec.sku]["id"] for spec in PRODUCTS}
+        resell_costs = {spec.key: set(by_sku[spec.sku]["costs"] or {}) for spec in PRODUCTS}
+        for list_spec in (RESELL_RETAIL, LITE_LIST):
+            lists[list_spec.key] = self.price_list(
+                resell_admin, list_spec, resell_products, resell_costs
+            )
+
+        # Cloud Resell's accounts: lite reseller Cloud Lite (X, Y under it) and direct Z.
+        lite = self.post(
+            "/accounts",
+            resell_admin,
+            {
+                "name": "Cloud Lite",
+                "kind": "lite_reseller",
+                "price_list_id": lists[LITE_LIST.key],
+                "email": "billing@cloud-lite.example",
+                "accounting_number": "CL-1001",
+                "address": _address("Hafenstraße 12", "20457", "Hamburg"),
+            },
+            "account-cloud-lite",
+        )
+        lite_user = self.token(RESELLER, "user@cloud-lite.example", resell["id"], lite["id"])
+        customers = {}
+        for key, name, street, postal_code, city in (
+            ("x", "Cloud Customer X", "Leopoldstraße 5", "80802", "München"),
+            ("y", "Cloud Customer Y", "Königsallee 30", "40212", "Düsseldorf"),
+        ):
+            customers[key] = self.post(
+                "/accounts",
+                lite_user,  # the lite reseller's own user creates its customers
+                {
+                    "name": name,
+                    "email": f"it@customer-{key}.example",
+                    "address": _address(street, postal_code, city),
+                },
+                f"account-customer-{key}",
+            )
+        z = self.post(
+            "/accounts",
+            resell_admin,
+            {
+                "name": "Cloud End-Customer Z",
+                "email": "it@customer-z.example",
+                "accounting_number": "CZ-2001",
+                "address": _address("Friedrichstraße 100", "10117", "Berlin"),
+            },
+            "account-customer-z",
+        )
+
+        # Subscriptions, ordered by the buyers themselves over the storefront (R10).
+        x_user = self.token(CUSTOMER, "user@customer-x.example", resell["id"], customers["x"]["id"])
+        z_user = self.token(CUSTOMER, "user@customer-z.example", resell["id"], z["id"])
+        x_e3 = self.post(
+            "/subscriptions",
+            x_user,
+            {
+                "account_id": customers["x"]["id"],
+                "product_id": resell_products["o365_e3"],
+                "quantity": 10,
+                "billing_cycle": MONTHLY,
+                "characteristics": {"domain": "customer-x.example"},
+            },
+            "subscription-x-e3",
+        )["subscription"]
+        x_teams = self.post(
+            f"/subscriptions/{x_e3['id']}/addons",
+            x_user,
+            {"product_id": resell_products["teams_phone"], "quantity": 10},
+            "addon-x-teams-phone",
+        )["subscription"]
+        z_standard = self.post(
+            "/subscriptions",
+            z_user,
+            {
+                "account_id": z["id"],
+                "product_id": resell_products["m365_standard"],
+                "quantity": 5,
+                "billing_cycle": ANNUAL,
+                "characteristics": {"domain": "customer-z.example"},
+            },
+            "subscription-z-standard",
+        )["subscription"]
+        y_trial = self.post(
+            "/subscriptions",
+            lite_user,  # the lite reseller orders for its customer
+            {
+                "account_id": customers["y"]["id"],
+                "product_id": resell_products["m365_basic_trial"],
+                "quantity": 25,
+                "billing_cycle": MONTHLY,
+                "auto_renew": False,
+            },
+            "subscription-y-trial",
+        )["subscription"]
+
+        return Demo(
+            cloud_id=cloud["id"],
+            resell_id=resell["id"],
+            resell_account_id=resell["reseller_account_id"],
+            lite_id=lite["id"],
+            x_id=customers["x"]["id"],
+            y_id=customers["y"]["id"],
+            z_id=z["id"],
+            price_lists=lists,
+            cloud_products=cloud_products,
+            resell_products=resell_products,
+            subscriptions={
+                "x_e3": x_e3["id"],
+                "x_teams_phone": x_teams["id"],
+                "z_standard": z_standard["id"],
+                "y_trial": y_trial["id"],
+            },
+        )
+
+
+def load(base_url: str, secret: str) -> Demo:
+    """Load the demo data set through the API at ``base_url`` (tokens signed with ``secret``)."""
+    return _Loader(HttpClient(base_url), secret).load()

@@ -1,0 +1,410 @@
+"""The local platform (``make run`` = ``python -m local.platform``).
+
+An embedded moto server stands in for DynamoDB; every table of ``functions.composition.models()``
+is created on it; the Chalice app is served over HTTP by Chalice's in-process local server on
+127.0.0.1:$PORT (default 8000), and the demo data of SPEC §1 is loaded through that API.
+
+``BSS_JWT_SECRET`` from the environment is honoured; without it a random one is generated for
+the run and printed. Ctrl-C (or SIGTERM) stops everything and exits 0.
+
+Tests use it in-process too::
+
+    with start_platform(0, seed=True) as platform:
+        platform.url, platform.tokens["customer_x"]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Any, cast
+
+from chalice.config import Config
+from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, ThreadedHTTPServer
+
+from local import demo as demo_data
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+TABLE_PREFIX = "local"
+DEFAULT_REGION = "eu-central-1"
+MIN_SECRET_LENGTH = 32
+
+
+class PlatformError(RuntimeError):
+    """The platform could not start (a busy port, a bad setting): the message says why."""
+
+
+# --- the HTTP server ---------------------------------------------------------------------------
+
+
+class _Server(ThreadedHTTPServer):
+    """Chalice's threaded server; rebinding a just-freed port works (a second ``make run``)."""
+
+    allow_reuse_address = True
+    daemon_threads = True
+    #: one short line per request on stderr, once the platform is ready
+    access_log = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client went away (a timeout, Ctrl-C on curl): not the server's problem
+        super().handle_error(request, client_address)
+
+
+class _Handler(ChaliceRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        if getattr(self.server, "access_log", False):
+            stamp = time.strftime("%H:%M:%S")
+            sys.stderr.write(f"{stamp} {self.client_address[0]} {format % args}\n")
+
+
+def _local_app() -> Any:
+    """``app.app`` made thread-safe for the local server: each thread its own current request.
+
+    This is what ``chalice.local.create_local_server`` does, guarded so that a second start in
+    the same process (tests) does not re-base the class onto itself.
+    """
+    from chalice.local import CustomLocalChalice
+
+    from app import app
+
+    if not isinstance(app, LocalChalice):
+        CustomLocalChalice.__bases__ = (LocalChalice, type(app))
+        app.__class__ = CustomLocalChalice
+    return app
+
+
+class _HttpServer:
+    """One Chalice local server on its own daemon thread."""
+
+    def __init__(self, port: int) -> None:
+        config = Config.create(app_name="bss")
+        try:
+            self._dev = LocalDevServer(
+                _local_app(), config, HOST, port, handler_cls=_Handler, server_cls=_Server
+            )
+        except OSError as error:
+            raise _port_error(port, error) from None
+        self.server = cast(_Server, self._dev.server)
+        self.port = int(self.server.server_address[1])
+        self.url = f"http://{HOST}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name=f"bss-http-{self.port}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.server.server_close()
+
+
+def _port_error(port: int, error: OSError) -> PlatformError:
+    return PlatformError(
+        f"cannot listen on {HOST}:{port} ({error.strerror or error}); "
+        "is another platform running? Set PORT to another port."
+    )
+
+
+def _check_port_free(port: int) -> None:
+    """Fail fast on a busy port, before anything starts (the real bind comes when ready)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            raise _port_error(port, error) from None
+
+
+def _wait_until_healthy(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise PlatformError(f"{url}/health did not answer within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+# --- moto --------------------------------------------------------------------------------------
+
+
+def _start_moto() -> tuple[Any, str]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # it logs every request otherwise
+    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # moto's backends are per process, not per server: start from nothing even if an earlier
+    # platform ran in this process (tests)
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", data=b"", method="POST")
+    with urllib.request.urlopen(reset, timeout=10):
+        pass
+    return server, endpoint
+
+
+# --- the environment the app reads (functions.core.settings) ----------------------------------
+
+
+def resolve_secret(env: Mapping[str, str] | None = None) -> tuple[str, bool]:
+    """``BSS_JWT_SECRET`` from the environment, else a random 48-character one (generated)."""
+    env = os.environ if env is None else env
+    secret = env.get("BSS_JWT_SECRET", "").strip()
+    if not secret:
+        return secrets.token_urlsafe(36), True  # 36 bytes → 48 characters
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise PlatformError(
+            f"BSS_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters "
+            "(or unset it: a random one is generated for the run)"
+        )
+    return secret, False
+
+
+def _app_environment(moto_endpoint: str, secret: str) -> dict[str, str]:
+    region = os.environ.get("AWS_REGION", "").strip() or DEFAULT_REGION
+    return {
+        "BSS_DYNAMODB_ENDPOINT": moto_endpoint,
+        "BSS_TABLE_PREFIX": TABLE_PREFIX,
+        "BSS_JWT_SECRET": secret,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        # dummy credentials: the only endpoint is the local moto server
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SESSION_TOKEN": "local",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # NOTES-stack: botocore ≥ 1.44.4 + moto
+    }
+
+
+def _set_environ(values: dict[str, str]) -> dict[str, str | None]:
+    """Set ``values``; return what they replaced (for ``Platform.stop`` to restore)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    return saved
+
+
+def _restore_environ(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+# --- the platform ------------------------------------------------------------------------------
+
+
+@dataclass
+class Platform:
+    """A running local platform: moto, tables, the API; the demo data if seeded."""
+
+    url: str
+    moto_endpoint: str
+    secret: str
+    secret_generated: bool
+    demo: demo_data.Demo | None
+    role_tokens: list[demo_data.RoleToken]
+    startup_seconds: float
+    _http: _HttpServer
+    _moto: Any
+    _saved_env: dict[str, str | None]
+    _stopped: bool = field(default=False)
+
+    @property
+    def openapi_url(self) -> str:
+        return f"{self.url}/openapi.json"
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        """Bearer tokens by key: platform_admin, cloud_admin, resell_admin, lite_reseller,
+        customer_x, customer_z (only platform_admin without demo data)."""
+        return {t.key: t.token for t in self.role_tokens}
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        _stop_all(self._http, self._moto, self._saved_env)
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _stop_all(http: _HttpServer | None, moto: Any, saved_env: dict[str, str | None] | None) -> None:
+    from functions import composition
+
+    if http is not None:
+        http.stop()
+    if moto is not None:
+        moto.stop()
+        server = getattr(moto, "_server", None)  # stop() leaves the socket open
+        if server is not None:
+            server.server_close()
+    composition.reset()
+    if saved_env is not None:
+        _restore_environ(saved_env)
+
+
+def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
+    """Start moto, create the tables, serve the API on 127.0.0.1:``port`` (0: a free port) and,
+    with ``seed``, load the demo data. ``port`` is opened only once all of that is done (the
+    demo is loaded through a private server on a free port), so a health check on it means
+    ready."""
+    started = time.monotonic()
+    secret, generated = resolve_secret()
+    _check_port_free(port)
+    moto = seeder = public = None
+    saved_env: dict[str, str | None] | None = None
+    try:
+        moto, moto_endpoint = _start_moto()
+        saved_env = _set_environ(_app_environment(moto_endpoint, secret))
+        from functions import composition
+        from functions.core.persistence import create_tables
+
+        composition.reset()
+        composition.container()  # reads the settings, binds the models
+        create_tables(composition.models())
+
+        demo = None
+        if seed:
+            seeder = _HttpServer(0)
+            seeder.start()
+            _wait_until_healthy(seeder.url)
+            demo = demo_data.load(seeder.url, secret)
+            seeder.stop()
+            seeder = None
+
+        public = _HttpServer(port)
+        public.start()
+        _wait_until_healthy(public.url)
+        public.server.access_log = True
+    except BaseException:
+        if seeder is not None:
+            seeder.stop()
+        _stop_all(public, moto, saved_env)
+        raise
+    return Platform(
+        url=public.url,
+        moto_endpoint=moto_endpoint,
+        secret=secret,
+        secret_generated=generated,
+        demo=demo,
+        role_tokens=demo_data.role_tokens(demo, secret),
+        startup_seconds=time.monotonic() - started,
+        _http=public,
+        _moto=moto,
+        _saved_env=saved_env or {},
+    )
+
+
+# --- the command line --------------------------------------------------------------------------
+
+_ENV_NAMES = {
+    "platform_admin": "TOKEN_PLATFORM_ADMIN",
+    "cloud_admin": "TOKEN_CLOUD_ADMIN",
+    "resell_admin": "TOKEN_RESELL_ADMIN",
+    "lite_reseller": "TOKEN_LITE_RESELLER",
+    "customer_x": "TOKEN_CUSTOMER_X",
+    "customer_z": "TOKEN_CUSTOMER_Z",
+}
+
+
+def banner(platform: Platform) -> str:
+    lines = [
+        f"BSS local platform ready in {platform.startup_seconds:.1f} s",
+        f"  API       {platform.url}",
+        f"  OpenAPI   {platform.openapi_url}",
+        f"  DynamoDB  {platform.moto_endpoint}  (moto; tables {TABLE_PREFIX}-*)",
+    ]
+    if platform.secret_generated:
+        lines.append(f"  Secret    BSS_JWT_SECRET={platform.secret}  (generated for this run)")
+    else:
+        lines.append("  Secret    BSS_JWT_SECRET from the environment")
+    if platform.demo is not None:
+        lines.append("  Demo      Cloud → Cloud Resell → Cloud Lite → X, Y; Cloud Resell → Z")
+    lines += ["", "Bearer tokens (valid 12 h), ready to paste into a shell:"]
+    for t in platform.role_tokens:
+        lines.append(f"  # {t.role}: {t.label}")
+        lines.append(f"  export {_ENV_NAMES.get(t.key, t.key.upper())}={t.token}")
+    example = "customer_x" if "customer_x" in platform.tokens else "platform_admin"
+    path = "/products" if example == "customer_x" else "/tenants"
+    lines += [
+        "",
+        "Try:",
+        f'  curl -s -H "Authorization: Bearer ${_ENV_NAMES[example]}" {platform.url}{path}',
+        "",
+        "Ctrl-C stops.",
+    ]
+    return "\n".join(lines)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _port_from_env() -> int:
+    raw = os.environ.get("PORT", "").strip() or str(DEFAULT_PORT)
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise PlatformError(f"PORT must be a port number (1-65535), not {raw!r}")
+    return int(raw)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # stop like Ctrl-C
+    platform: Platform | None = None
+    try:
+        port = _port_from_env()
+        print(f"Starting the BSS local platform on {HOST}:{port} …", flush=True)
+        platform = start_platform(port, seed=True)
+        print(banner(platform), flush=True)
+        threading.Event().wait()  # until Ctrl-C / SIGTERM
+    except KeyboardInterrupt:
+        pass
+    except (PlatformError, demo_data.DemoError) as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt stop
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if platform is not None:
+            platform.stop()
+    print("\nStopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""The local platform, end to end: ``python -m local.platform`` (what ``make run`` runs) as a
+subprocess, called over real HTTP with tokens this test mints itself (SPEC §1 demo data, §9).
+
+Ctrl-C (SIGINT) stops it with exit code 0; the same port can be used again right after."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from functions.core.auth import CUSTOMER, PLATFORM_ADMIN, RESELLER, TENANT_ADMIN, issue_token
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "e2e-local-platform-secret-0123456789abcdef"
+START_TIMEOUT = 40.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: IO[bytes]
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
+    def interrupt(self) -> int:
+        """Ctrl-C, as a person would; the exit code."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"the platform did not stop on SIGINT:\n{self.output()}")
+
+
+def get(url: str, token: str | None = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def start(port: int, log: IO[bytes]) -> Running:
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "BSS_JWT_SECRET": SECRET,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # as the Makefile exports it
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.platform"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    running = Running(process, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"the platform exited with {process.returncode}:\n{running.output()}")
+        try:
+            if get(f"{running.url}/health")[0] == 200:
+                return running
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            pytest.fail(f"/health did not answer in {START_TIMEOUT:.0f} s:\n{running.output()}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[IO[bytes]]:
+    with (tmp_path / "platform.log").open("w+b") as f:
+        yield f
+
+
+def mint(
+    role: str, tenant_id: str | None = None, account_id: str | None = None, sub: str = "e2e"
+) -> str:
+    return issue_token(SECRET, sub=sub, role=role, tenant_id=tenant_id, account_id=account_id)
+
+
+def by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {item["name"]: item for item in items}
+
+
+def test_make_run_serves_the_demo_data_and_stops_on_ctrl_c(log: IO[bytes]) -> None:
+    port = free_port()
+    running = start(port, log)
+    try:
+        url = running.url
+
+        # The API describes itself, without a token.
+        status, document = get(f"{url}/openapi.json")
+        assert status == 200
+        assert document["openapi"].startswith("3.")
+        assert "/subscriptions/{subscription_id}" in document["paths"]
+
+        # SPEC §1: distributor Cloud, tenant reseller Cloud Resell.
+        status, page = get(f"{url}/tenants", mint(PLATFORM_ADMIN))
+        assert status == 200
+        cloud = by_name(page["items"])["Cloud"]
+        assert (cloud["currency"], cloud["country"], cloud["time_zone"]) == (
+            "EUR",
+            "DE",
+            "Europe/Berlin",
+        )
+        status, page = get(f"{url}/tenants", mint(TENANT_ADMIN, cloud["id"]))
+        assert status == 200
+        resell = by_name(page["items"])["Cloud Resell"]
+        assert resell["parent_id"] == cloud["id"]
+
+        # In Cloud Resell's BSS: Cloud Lite with X and Y under it; Z direct.
+        resell_admin = mint(TENANT_ADMIN, resell["id"])
+        status, page = get(f"{url}/accounts?limit=100", resell_admin)
+        assert status == 200
+        accounts = by_name(page["items"])
+        lite = accounts["Cloud Lite"]
+        x, y, z = (accounts[f"Cloud {n}"] for n in ("Customer X", "Customer Y", "End-Customer Z"))
+        assert lite["kind"] == "lite_reseller"
+        assert lite["enable_reselling"] is True
+        assert x["parent_account_id"] == lite["id"]
+        assert y["parent_account_id"] == lite["id"]
+        assert z["parent_account_id"] is None
+        assert z["kind"] == "customer"
+
+        # Cloud Lite's user sees its own customers.
+        status, page = get(f"{url}/accounts", mint(RESELLER, resell["id"], lite["id"]))
+        assert status == 200
+        assert set(by_name(page["items"])) == {"Cloud Customer X", "Cloud Customer Y"}
+
+        # Customer X browses the catalogue at its prices.
+        x_token = mint(CUSTOMER, resell["id"], x["id"], sub="x-user")
+        status, page = get(f"{url}/products?limit=100", x_token)
+        assert status == 200
+        products = by_name(page["items"])
+        e3 = products["Office 365 E3"]
+        assert e3["currency"] == "EUR"
+        assert e3["prices"]["monthly"]
+        assert all(p["prices"] for p in page["items"])
+        assert e3["costs"] is None  # costs are the tenant admin's only
+
+        # X's subscription and its orders are X's, not Z's.
+        status, page = get(f"{url}/subscriptions", x_token)
+        assert status == 200
+        base = [s for s in page["items"] if s["product_id"] == e3["id"]]
+        assert len(base) == 1
+        sub = base[0]
+        assert (sub["quantity"], sub["billing_cycle"], sub["account_id"]) == (
+            10,
+            "monthly",
+            x["id"],
+        )
+        status, addons = get(f"{url}/subscriptions/{sub['id']}/addons", x_token)
+        assert status == 200
+        assert [a["product_id"] for a in addons["items"]] == [
+            products["Teams Phone Standard"]["id"]
+        ]
+        status, mine = get(f"{url}/subscriptions/{sub['id']}", x_token)
+        assert (status, mine["id"]) == (200, sub["id"])
+        status, orders = get(f"{url}/orders", x_token)
+        assert status == 200
+        sub_orders = [o for o in orders["items"] if o["subscription_id"] == sub["id"]]
+        assert sub_orders
+        assert all(o["account_id"] == x["id"] for o in orders["items"])
+
+        z_token = mint(CUSTOMER, resell["id"], z["id"], sub="z-user")
+        status, error = get(f"{url}/subscriptions/{sub['id']}", z_token)
+        assert status == 404
+        assert error["error"]["code"]
+        status, _ = get(f"{url}/orders/{sub_orders[0]['id']}", z_token)
+        assert status == 404
+        status, page = get(f"{url}/subscriptions", z_token)
+        assert status == 200
+        assert page["items"]
+        assert all(s["account_id"] == z["id"] for s in page["items"])
+        assert sub["id"] not in {s["id"] for s in page["items"]}
+    finally:
+        code = running.interrupt()
+    output = running.output()
+    assert code == 0, output
+    assert "Traceback" not in output, output
+    assert "Stopped." in output
+
+
+def test_a_second_start_on_the_same_port_works(log: IO[bytes]) -> None:
+    port = free_port()
+    first = start(port, log)
+    assert first.interrupt() == 0, first.output()
+
+    second = start(port, log)
+    try:
+        status, page = get(f"{second.url}/tenants", mint(PLATFORM_ADMIN))
+        assert status == 200
+        assert [t["name"] for t in page["items"]] == ["Cloud"]  # a fresh data set, not two
+    finally:
+        code = second.interrupt()
+    assert code == 0, second.output()
