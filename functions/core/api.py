@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
-from functions.core.auth import Principal, authenticate
+from functions.core.auth import Principal, authenticate, hidden
 from functions.core.errors import ApiError, BadRequest, Forbidden
 from functions.core.pagination import DEFAULT_LIMIT, Page
 
@@ -35,6 +35,10 @@ log = logging.getLogger("bss.api")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+#: every id the BSS issues (``functions.core.schemas.Id``). A path parameter that is no such id
+#: names nothing: 404 (R28), never a key DynamoDB refuses (over 1,024 bytes: a 500 in AWS).
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_ID = re.compile(ID_PATTERN)
 
 
 @dataclass
@@ -153,6 +157,9 @@ def dispatch(route: Route, request: Any, params: Mapping[str, str]) -> Response:
             query=_parse_query(route.query, request.query_params),
             body=_parse_body(route.body, request.raw_body),
         )
+        for name, value in call.params.items():
+            if not _ID.fullmatch(value):
+                raise hidden(name.removesuffix("_id").replace("_", " "))
         idempotency_key = headers.get(IDEMPOTENCY_HEADER.lower()) if route.idempotent else None
         if idempotency_key is None:
             status, payload = _invoke(route, call)
@@ -223,6 +230,7 @@ def _canonical_body(raw: bytes | None) -> Any:
 
 
 _CODES = {
+    "json_invalid": "invalid_json",
     "missing": "missing_field",
     "extra_forbidden": "unknown_field",
     "literal_error": "invalid_value",
@@ -256,7 +264,7 @@ def _parse_body(model: type[BaseModel] | None, raw: bytes | None) -> Any:
         raw = b"{}"
     try:
         document = json.loads(raw, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested too deep, e.g. "[[[[…"
         raise BadRequest("the body is not valid JSON", field="body", code="invalid_json") from None
     if not isinstance(document, dict):
         raise BadRequest("the body must be a JSON object", field="body", code="invalid_type")

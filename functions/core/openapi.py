@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from functions.core.api import IDEMPOTENCY_HEADER, Route
+from functions.core.api import ID_PATTERN, IDEMPOTENCY_HEADER, Route
 
 _REF = "#/components/schemas/{model}"
 
@@ -56,7 +56,12 @@ def build_openapi(routes: list[Route], *, title: str, version: str) -> dict[str,
         }
         for name in re.findall(r"{(\w+)}", route.path):
             operation["parameters"].append(
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": ID_PATTERN},
+                }
             )
         if route.query is not None:
             query_schema = route.query.model_json_schema(mode="validation")

@@ -61,10 +61,12 @@ def decode_cursor(
 
 
 def _is_key_value(value: object) -> bool:
-    """A DynamoDB string key value in wire form: ``{"S": "..."}``."""
-    return (
-        isinstance(value, dict)
-        and list(value) == ["S"]
-        and isinstance(value["S"], str)
-        and 0 < len(value["S"]) <= 1024
-    )
+    """A DynamoDB string key value in wire form: ``{"S": "..."}``, at most 1,024 bytes of UTF-8
+    (DynamoDB's limit for a sort key; a lone surrogate from a ``\\ud800`` escape has none)."""
+    if not (isinstance(value, dict) and list(value) == ["S"] and isinstance(value["S"], str)):
+        return False
+    try:
+        size = len(value["S"].encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+    return 0 < size <= 1024

@@ -288,6 +288,12 @@ class CatalogueService:
     def create_price_list(self, principal: Principal, body: Any) -> PriceList:
         tenant = self.tenancy.tenant_of(principal)
         minor_unit(body.currency)
+        if body.default and body.currency != tenant.currency:  # R29: refused before any write
+            raise BadRequest(
+                "the default list must be in the tenant's currency",
+                field="currency",
+                code="currency_mismatch",
+            )
         price_list = PriceList(
             id=new_id("prl"),
             tenant_id=tenant.id,
@@ -296,16 +302,10 @@ class CatalogueService:
             created_at=rfc3339(now_utc()),
         )
         save(self.price_lists.model(price_list))
-        if body.default or tenant.default_price_list_id is None:
-            if body.currency != tenant.currency:
-                if body.default:
-                    raise BadRequest(
-                        "the default list must be in the tenant's currency",
-                        field="currency",
-                        code="currency_mismatch",
-                    )
-            else:
-                self.tenancy.set_default_price_list(tenant.id, price_list.id)
+        if (body.default or tenant.default_price_list_id is None) and (
+            body.currency == tenant.currency
+        ):
+            self.tenancy.set_default_price_list(tenant.id, price_list.id)
         return self.get_price_list(principal, price_list.id)
 
     def get_price_list(self, principal: Principal, price_list_id: str) -> PriceList:
