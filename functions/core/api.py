@@ -154,7 +154,7 @@ def dispatch(route: Route, request: Any, params: Mapping[str, str]) -> Response:
             principal=principal,
             container=app,
             params=dict(params),
-            query=_parse_query(route.query, request.query_params),
+            query=_parse_query(route.query, request.query_params, public=route.roles is None),
             body=_parse_body(route.body, request.raw_body),
         )
         for name, value in call.params.items():
@@ -274,10 +274,12 @@ def _parse_body(model: type[BaseModel] | None, raw: bytes | None) -> Any:
         raise validation_error(error, where="body") from None
 
 
-def _parse_query(model: type[BaseModel] | None, raw: Mapping[str, str] | None) -> Any:
+def _parse_query(
+    model: type[BaseModel] | None, raw: Mapping[str, str] | None, *, public: bool
+) -> Any:
     params = dict(raw or {})
     if model is None:
-        if params:
+        if params and not public:  # a public route ignores e.g. a cache-busting parameter
             name = sorted(params)[0]
             raise BadRequest(f"unknown query parameter {name}", field=name, code="unknown_field")
         return None

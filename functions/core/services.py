@@ -163,12 +163,6 @@ class TenancyService:
             raise hidden("tenant")
         return tenant
 
-    def set_default_price_list(self, tenant_id: str, price_list_id: str) -> None:
-        tenant = self.tenants.get(tenant_id)
-        if tenant is None:
-            raise hidden("tenant")
-        save(self.tenants.model(dataclasses.replace(tenant, default_price_list_id=price_list_id)))
-
     # --- accounts ---
 
     def account(self, principal: Principal, account_id: str) -> Account:
@@ -251,5 +245,6 @@ class TenancyService:
             if field in changes and changes[field] is None:
                 raise BadRequest(f"{field} cannot be null", field=field)
         updated = domain.update_account(account, changes)
-        save(self.accounts.model(updated))  # conditional on the version read: a race is a 409
+        if updated != account:  # an empty or no-op PATCH writes nothing
+            save(self.accounts.model(updated))  # conditional on the version read: a race is a 409
         return self.account(principal, account_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ from functions.core.errors import BadRequest
 from functions.core.ids import derived_id, new_id
 from functions.core.money import format_money, minor_unit, parse_price
 from functions.core.pagination import Page
-from functions.core.persistence import save
+from functions.core.persistence import save, transaction
 from functions.core.settings import Settings
 from functions.pricelist import domain
 from functions.pricelist.adapters import PriceListRepository, ProductRepository
@@ -150,7 +150,8 @@ class CatalogueService:
             if name in changes and changes[name] is None:
                 raise BadRequest(f"{name} cannot be null", field=name)
         updated = domain.update_product(product, changes)
-        save(self.products.model(updated))
+        if updated != product:  # an empty or no-op PATCH writes nothing
+            save(self.products.model(updated))
         return self.offer(principal, product_id)
 
     def offer(
@@ -301,11 +302,15 @@ class CatalogueService:
             currency=body.currency,
             created_at=rfc3339(now_utc()),
         )
-        save(self.price_lists.model(price_list))
-        if (body.default or tenant.default_price_list_id is None) and (
+        becomes_default = (body.default or tenant.default_price_list_id is None) and (
             body.currency == tenant.currency
-        ):
-            self.tenancy.set_default_price_list(tenant.id, price_list.id)
+        )
+        if becomes_default:  # the list and the tenant's pointer to it, together
+            with transaction(self.settings) as tx:
+                tx.save(self.price_lists.model(price_list))
+                tx.save(self.tenants.model(replace(tenant, default_price_list_id=price_list.id)))
+        else:
+            save(self.price_lists.model(price_list))
         return self.get_price_list(principal, price_list.id)
 
     def get_price_list(self, principal: Principal, price_list_id: str) -> PriceList:

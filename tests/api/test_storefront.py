@@ -326,3 +326,24 @@ def test_s9_cursor_pagination_walks_every_item_once(shop: Shop) -> None:
     first = shop.ok("GET", "/accounts?limit=3")
     status, error = shop.api.call("GET", f"/accounts?limit=3&cursor={first['next_cursor']}", other)
     assert (status, error["error"]["details"]["field"]) == (400, "cursor")
+
+
+def test_an_empty_patch_writes_nothing(shop: Shop) -> None:
+    before = shop.ok("GET", f"/accounts/{shop.z['id']}")
+    after = shop.ok("PATCH", f"/accounts/{shop.z['id']}", {})
+    assert after["version"] == before["version"]
+    same = shop.ok("PATCH", f"/products/{shop.e3['id']}", {"name": shop.e3["name"]})
+    assert same["version"] == shop.e3["version"]
+
+
+def test_r2_first_list_in_the_tenant_currency_becomes_the_default(shop: Shop) -> None:
+    tenant = shop.ok("GET", f"/tenants/{shop.tenant['id']}")
+    assert tenant["default_price_list_id"] == shop.retail["id"]
+    usd = shop.ok("POST", "/pricelists", {"name": "USD", "currency": "USD"})
+    assert usd["default"] is False
+    promoted = shop.ok(
+        "POST", "/pricelists", {"name": "Retail 2027", "currency": "EUR", "default": True}
+    )
+    assert promoted["default"] is True
+    listed = {p["id"]: p["default"] for p in shop.ok("GET", "/pricelists")["items"]}
+    assert [k for k, v in listed.items() if v] == [promoted["id"]]
