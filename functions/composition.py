@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from functions.core.settings import Settings
 
 if TYPE_CHECKING:
+    from functions.backorder.services import Replicator
     from functions.core.persistence import BaseTable
     from functions.core.services import IdempotencyService, TenancyService
     from functions.orders.services import OrderService
@@ -23,6 +24,7 @@ class Container:
     tenancy: TenancyService
     catalogue: CatalogueService
     orders: OrderService
+    backorder: Replicator
 
 
 _lock = threading.Lock()
@@ -39,6 +41,8 @@ def models() -> tuple[type[BaseTable], ...]:
 
 
 def build(settings: Settings) -> Container:
+    from functions.backorder.adapters import BackorderRepository
+    from functions.backorder.services import Replicator
     from functions.core.adapters import (
         AccountRepository,
         IdempotencyRepository,
@@ -64,6 +68,7 @@ def build(settings: Settings) -> Container:
         tenancy=tenancy,
         catalogue=catalogue,
         orders=orders,
+        backorder=Replicator(BackorderRepository(tenants, accounts, products, price_lists)),
     )
 
 

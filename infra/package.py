@@ -169,7 +169,7 @@ class StaticManagedPolicies:
 
 def sam_translate(template: dict[str, Any], region: str) -> dict[str, Any]:
     """SAM → CloudFormation, as the ``AWS::Serverless-2016-10-31`` transform would do it."""
-    from boto3.session import Session  # noqa: TID251 (a region for the translator, no calls)
+    from boto3.session import Session
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator

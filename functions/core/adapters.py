@@ -92,6 +92,7 @@ class AccountModel(BaseTable):
     child_tenant_id = UnicodeAttribute(null=True)
     mirrored = BooleanAttribute(default=False)
     source = MapAttribute[str, Any](null=True)
+    bill_to = UnicodeAttribute(null=True)
     status = UnicodeAttribute(default="active")
     version = VersionAttribute()
     by_parent = AccountsByParent()

@@ -64,6 +64,7 @@ class Account:
     child_tenant_id: str | None = None  # for a tenant reseller account
     mirrored: bool = False  # a copy of a reseller tenant's account (R12)
     source: dict[str, Any] | None = None  # {tenant_id, account_id} of a mirror's original
+    bill_to: str | None = None  # set on mirrors: the tenant reseller account (R12)
     status: str = "active"
     version: int | None = None
 
@@ -73,9 +74,10 @@ class Account:
 
     @property
     def bill_to_account_id(self) -> str:
-        """Who the tenant invoices for this account's subscriptions (R20): a lite reseller's
-        customers are billed to the lite reseller; everyone else to itself."""
-        return self.parent_account_id or self.id
+        """Who the tenant invoices for this account's subscriptions (R20): a mirror's tenant
+        reseller (R12); a lite reseller's customers are billed to the lite reseller; everyone
+        else to itself."""
+        return self.bill_to or self.parent_account_id or self.id
 
     @property
     def reseller_scope(self) -> str | None:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pynamodb.attributes import Attribute, NumberAttribute
+from pynamodb.attributes import Attribute, NumberAttribute, VersionAttribute
 from pynamodb.connection import Connection
 from pynamodb.constants import NUMBER, STREAM_NEW_AND_OLD_IMAGE
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
@@ -87,6 +87,27 @@ def transaction(settings: Settings) -> Iterator[TransactWrite]:
 
 def conditional_failed(error: PutError | UpdateError) -> bool:
     return error.cause_response_code == "ConditionalCheckFailedException"
+
+
+def upsert_actions(item: Model, *, keep_first: tuple[str, ...] = ()) -> list[Any]:
+    """SET every attribute of ``item`` (REMOVE the unset ones) for an update that writes the
+    whole item without reading it; ``keep_first`` attributes keep their first written value."""
+    actions: list[Any] = []
+    for name, attribute in item.get_attributes().items():
+        if (
+            attribute.is_hash_key
+            or attribute.is_range_key
+            or isinstance(attribute, VersionAttribute)
+        ):
+            continue
+        value = getattr(item, name)
+        if value is None:
+            actions.append(attribute.remove())
+        elif name in keep_first:
+            actions.append(attribute.set(attribute | value))  # if_not_exists
+        else:
+            actions.append(attribute.set(value))
+    return actions
 
 
 def save(item: Model) -> None:

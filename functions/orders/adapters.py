@@ -62,8 +62,14 @@ class SubscriptionModel(BaseTable):
     characteristics = MapAttribute[str, Any](default=dict)
     parent_subscription_id = UnicodeAttribute(null=True)
     reseller_account_id = UnicodeAttribute(null=True)
+    origin_tenant_id = UnicodeAttribute(null=True)
+    origin_product_id = UnicodeAttribute(null=True)
+    paid_once = BooleanAttribute(default=False)
+    last_change = UnicodeAttribute(null=True)
+    last_change_date = UnicodeAttribute(null=True)
     mirrored = BooleanAttribute(default=False)
     source = MapAttribute[str, Any](null=True)
+    source_version = NumberAttribute(null=True)
     version = VersionAttribute()
 
     by_account = _index("by_account", "account_key", "Subscription")()
@@ -82,9 +88,10 @@ class SubscriptionModel(BaseTable):
 
     def entity(self) -> Subscription:
         sub = to_entity(self, Subscription)
-        return Subscription(
-            **{**entity_values(sub), "quantity": int(self.quantity), "terms": int(self.terms)}
-        )
+        values = {**entity_values(sub), "quantity": int(self.quantity), "terms": int(self.terms)}
+        if self.source_version is not None:
+            values["source_version"] = int(self.source_version)
+        return Subscription(**values)
 
 
 class OrderLineMap(MapAttribute[str, Any]):
@@ -120,6 +127,8 @@ class OrderModel(BaseTable):
     price_list_id = UnicodeAttribute()
     reseller_account_id = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
+    end_customer_account_id = UnicodeAttribute(null=True)
+    source = MapAttribute[str, Any](null=True)
 
     by_account = _index("by_account", "account_key", "Order")()
     by_reseller = _index("by_reseller", "reseller_key", "Order")()
@@ -144,6 +153,7 @@ class OrderModel(BaseTable):
                 values["previous_quantity"] = int(values["previous_quantity"])
             lines.append(OrderLine(**values))
         values = {k: getattr(self, k) for k in Order.__dataclass_fields__}
+        values["source"] = self.source.as_dict() if self.source else None
         return Order(**{**values, "lines": lines})
 
 

@@ -68,8 +68,18 @@ class Subscription:
     characteristics: dict[str, str] = field(default_factory=dict)
     parent_subscription_id: str | None = None
     reseller_account_id: str | None = None  # the lite reseller whose scope holds it
+    #: the provider's product this one is a copy of (R1), so back ordering needs no product read
+    origin_tenant_id: str | None = None
+    origin_product_id: str | None = None
+    #: paid at some point (R8): from then on every change is mirrored (R13), even to free
+    paid_once: bool = False
+    #: the order type and effective date of the latest change (what back ordering replays, R14)
+    last_change: str | None = None
+    last_change_date: str | None = None
     mirrored: bool = False
     source: dict[str, Any] | None = None
+    #: a mirror's source version: a mirror is written only over an older one (R18)
+    source_version: int | None = None
     version: int | None = None
 
     @property
@@ -132,6 +142,9 @@ class Order:
     price_list_id: str
     reseller_account_id: str | None = None
     status: str = "completed"
+    #: a provider's order of a mirrored change (R14): the end customer's mirror and the source
+    end_customer_account_id: str | None = None
+    source: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +157,8 @@ class ProductRef:
     type: str
     billing_cycles: list[str]
     addon_for: list[str]
+    origin_tenant_id: str | None = None
+    origin_product_id: str | None = None
 
 
 def new_subscription(
@@ -223,6 +238,9 @@ def new_subscription(
         updated_at=now,
         parent_subscription_id=parent.id if parent else None,
         reseller_account_id=reseller_account_id,
+        origin_tenant_id=product.origin_tenant_id,
+        origin_product_id=product.origin_product_id,
+        paid_once=unit_price > 0,
     )
 
 
@@ -294,7 +312,15 @@ def change_product(
             "a downgrade moves to a cheaper product", field="product_id", code="not_a_downgrade"
         )
     order_type = TRIAL_TO_PAID if sub.unit_price == 0 and unit_price > 0 else direction
-    updated = replace(sub, **_settle(sub, today, now), product_id=product.id, unit_price=unit_price)
+    updated = replace(
+        sub,
+        **_settle(sub, today, now),
+        product_id=product.id,
+        unit_price=unit_price,
+        origin_tenant_id=product.origin_tenant_id,
+        origin_product_id=product.origin_product_id,
+        paid_once=sub.paid_once or unit_price > 0,
+    )
     return updated, order_type
 
 
@@ -375,3 +401,8 @@ def order_for(
         price_list_id=sub.price_list_id,
         reseller_account_id=sub.reseller_account_id,
     )
+
+
+def recorded(sub: Subscription, order: Order) -> Subscription:
+    """The subscription as committed with its order: it remembers its latest change (R14)."""
+    return replace(sub, last_change=order.type, last_change_date=order.date)

@@ -81,6 +81,7 @@ def order_out(order: Order) -> OrderOut:
         price_list_id=order.price_list_id,
         created_at=order.created_at,
         created_by=order.created_by,
+        end_customer_account_id=order.end_customer_account_id,
     )
 
 

@@ -105,6 +105,7 @@ class OrderOut(Out):
     price_list_id: str
     created_at: str
     created_by: str
+    end_customer_account_id: str | None = None
 
 
 class SubscriptionWithOrder(Out):

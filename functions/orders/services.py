@@ -35,6 +35,8 @@ def _ref(product: Product) -> ProductRef:
         product.type,
         product.billing_cycles,
         product.addon_for,
+        product.origin_tenant_id,
+        product.origin_product_id,
     )
 
 
@@ -325,7 +327,6 @@ class OrderService:
     def _commit(self, subs: list[Subscription], orders: list[Order]) -> None:
         """Subscriptions (conditional on the version read) and their orders, all or nothing."""
         with transaction(self.settings) as tx:
-            for sub in subs:
-                tx.save(self.subscriptions.model(sub))
-            for order in orders:
+            for sub, order in zip(subs, orders, strict=True):
+                tx.save(self.subscriptions.model(domain.recorded(sub, order)))
                 tx.save(self.orders.model(order))

@@ -1,0 +1,118 @@
+"""What back ordering reads and writes in the provider's BSS: the link to a reseller tenant, the
+mirrors (written without a read, only over an older source version) and the provider's orders
+(put once per deterministic id). The tables are the parties', catalogue's and orders' own."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from functions.backorder.domain import Link, ProviderProduct
+from functions.core.adapters import AccountModel, AccountRepository, TenantRepository
+from functions.core.domain import Account
+from functions.core.persistence import conditional_failed, upsert_actions
+from functions.orders.adapters import OrderModel, SubscriptionModel
+from functions.orders.domain import Order, Subscription
+from functions.pricelist.adapters import PriceListRepository, ProductRepository
+from functions.pricelist.domain import effective_price
+
+
+class BackorderRepository:
+    def __init__(
+        self,
+        tenants: TenantRepository,
+        accounts: AccountRepository,
+        products: ProductRepository,
+        price_lists: PriceListRepository,
+    ) -> None:
+        self.tenants = tenants
+        self.accounts = accounts
+        self.products = products
+        self.price_lists = price_lists
+
+    def link(self, child_tenant_id: str) -> Link | None:
+        """The child's link to its provider; None for a root tenant."""
+        child = self.tenants.get(child_tenant_id)
+        if child is None or child.parent_id is None or child.reseller_account_id is None:
+            return None
+        account = self.accounts.get(child.parent_id, child.reseller_account_id)
+        if account is None:
+            return None
+        return Link(
+            child_tenant_id=child.id,
+            provider_tenant_id=child.parent_id,
+            reseller_account_id=account.id,
+            price_list_id=account.price_list_id,
+            currency=account.currency,
+            active=child.backordering,
+        )
+
+    def account(self, tenant_id: str, account_id: str) -> Account | None:
+        return self.accounts.get(tenant_id, account_id)
+
+    def create_account(self, account: Account) -> bool:
+        """Put a mirror account unless it exists (a concurrent copy is the same copy)."""
+        try:
+            AccountModel.of(account).save(condition=AccountModel.id.does_not_exist())
+        except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def provider_product(self, tenant_id: str, product_id: str) -> ProviderProduct | None:
+        product = self.products.get(tenant_id, product_id)
+        if product is None:
+            return None
+        return ProviderProduct(
+            product.id,
+            product.sku,
+            product.name,
+            product.origin_tenant_id,
+            product.origin_product_id,
+        )
+
+    def price(self, link: Link, product_id: str, cycle: str) -> Decimal | None:
+        """The reseller's price (its assigned list) of a provider product and cycle (R13)."""
+        if link.price_list_id is None:
+            return None
+        entry = self.price_lists.price(
+            link.provider_tenant_id, link.price_list_id, product_id, cycle
+        )
+        product = self.products.get(link.provider_tenant_id, product_id)
+        if entry is None or product is None:
+            return None
+        if entry.price is None and cycle not in product.costs:
+            return None
+        return effective_price(entry, product, link.currency)
+
+    def upsert_mirror(self, mirror: Subscription) -> bool:
+        """Write the mirror unless it already holds this or a newer source version (R18): one
+        conditional update, no read. Its own version still grows by one (R17 cascades on it)."""
+        item = SubscriptionModel.of(mirror)
+        item.version = 0  # any value: the update adds one to the stored version
+        condition = SubscriptionModel.id.does_not_exist() | (
+            SubscriptionModel.source_version < mirror.source_version
+        )
+        try:
+            item.update(
+                actions=upsert_actions(item, keep_first=("created_at",)),
+                condition=condition,
+                add_version_condition=False,
+            )
+        except UpdateError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def put_order_once(self, order: Order) -> bool:
+        """The provider's order of one change, created once whatever the deliveries (R14)."""
+        try:
+            OrderModel.of(order).save(condition=OrderModel.id.does_not_exist())
+        except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True

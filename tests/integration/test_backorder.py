@@ -1,0 +1,449 @@
+"""Back ordering on moto (R12-R18): real stream records of the subscriptions table, shaped as the
+Lambda event source mapping delivers them, through the real handler."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import boto3
+import pytest
+
+from functions import composition
+from functions.backorder.handlers import subscriptions_stream
+from functions.core.persistence import save
+from local.streams import lambda_event, read_records, stream_arn
+from tests.conftest import Api, token
+
+E3_COST = {"monthly": "18.00"}
+
+
+class Stream:
+    """Reads the subscriptions stream and delivers it to the handler like Lambda would."""
+
+    def __init__(self) -> None:
+        from functions.orders.adapters import SubscriptionModel
+
+        self.arn = stream_arn(boto3.client("dynamodb"), SubscriptionModel.Meta.table_name)
+        self.streams = boto3.client("dynamodbstreams")
+        self.last: str | None = None
+        self.seen: list[dict[str, Any]] = []
+
+    def new_records(self) -> list[dict[str, Any]]:
+        records = read_records(self.streams, self.arn, after=self.last)
+        if records:
+            self.last = records[-1]["dynamodb"]["SequenceNumber"]
+            self.seen.extend(records)
+        return records
+
+    def deliver(self, records: list[dict[str, Any]]) -> list[str]:
+        """One batch; returns the sequence numbers the handler reported as failed."""
+        result = subscriptions_stream(lambda_event(records, self.arn), None)
+        return [f["itemIdentifier"] for f in result["batchItemFailures"]]
+
+    def drain(self) -> None:
+        """Deliver until no new records appear (mirrors cascade up tier by tier, R17)."""
+        for _ in range(20):
+            records = self.new_records()
+            if not records:
+                return
+            assert self.deliver(records) == []
+        raise AssertionError("the stream did not settle")
+
+
+def ok(result: tuple[int, Any], status: int = 200) -> Any:
+    code, body = result
+    assert code == status, body
+    return body
+
+
+def make_tier(api: Api, parent_admin: str, name: str, price_list_id: str) -> dict[str, Any]:
+    child = ok(
+        api.call(
+            "POST",
+            "/tenants",
+            parent_admin,
+            {
+                "name": name,
+                "country": "DE",
+                "time_zone": "Europe/Berlin",
+                "price_list_id": price_list_id,
+            },
+        ),
+        201,
+    )
+    return child
+
+
+def activate(tenant_id: str) -> None:
+    """R11 (the activation route arrives with its backfill)."""
+    tenants = composition.container().tenancy.tenants
+    tenant = tenants.get(tenant_id)
+    assert tenant is not None
+    save(tenants.model(replace(tenant, backordering=True)))
+
+
+class Reseller:
+    """Cloud (root) → Cloud Resell (back ordering on), with SPEC §1's accounts in Cloud Resell."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        root = ok(
+            api.call(
+                "POST",
+                "/tenants",
+                token("platform_admin"),
+                {"name": "Cloud", "country": "DE", "time_zone": "Europe/Berlin", "currency": "EUR"},
+            ),
+            201,
+        )
+        self.cloud = root["id"]
+        self.cloud_admin = token("tenant_admin", self.cloud)
+        ok(
+            api.call(
+                "POST", "/pricelists", self.cloud_admin, {"name": "Retail", "currency": "EUR"}
+            ),
+            201,
+        )
+        self.resell_list = self.post(
+            self.cloud_admin, "/pricelists", {"name": "Resell", "currency": "EUR"}
+        )["id"]
+        self.e3 = self.post(
+            self.cloud_admin,
+            "/products",
+            {
+                "sku": "E3",
+                "name": "Office 365 E3",
+                "type": "license",
+                "billing_cycles": ["monthly"],
+                "unit": "seat",
+                "costs": E3_COST,
+            },
+        )
+        self.teams = self.post(
+            self.cloud_admin,
+            "/products",
+            {
+                "sku": "TEAMS",
+                "name": "Teams",
+                "type": "addon",
+                "billing_cycles": ["monthly"],
+                "unit": "seat",
+                "addon_for": [self.e3["id"]],
+            },
+        )
+        for product, price in ((self.e3, "23.50"), (self.teams, "6.00")):
+            ok(
+                api.call(
+                    "POST",
+                    f"/pricelists/{self.resell_list}/prices",
+                    self.cloud_admin,
+                    {"product_id": product["id"], "billing_cycle": "monthly", "price": price},
+                )
+            )
+        child = make_tier(api, self.cloud_admin, "Cloud Resell", self.resell_list)
+        self.resell = child["id"]
+        self.reseller_account = child["reseller_account_id"]
+        self.admin = token("tenant_admin", self.resell)
+        retail = self.post(self.admin, "/pricelists", {"name": "Retail", "currency": "EUR"})
+        catalogue = {p["sku"]: p for p in ok(api.call("GET", "/products", self.admin))["items"]}
+        self.e3_copy, self.teams_copy = catalogue["E3"], catalogue["TEAMS"]
+        self.own = self.post(
+            self.admin,
+            "/products",
+            {
+                "sku": "SUPPORT",
+                "name": "Support",
+                "type": "license",
+                "billing_cycles": ["monthly"],
+                "unit": "h",
+            },
+        )
+        for product, amount in (
+            (self.e3_copy, {"markup_percent": "20"}),
+            (self.teams_copy, {"markup_percent": "50"}),
+            (self.own, {"price": "99.00"}),
+        ):
+            ok(
+                api.call(
+                    "POST",
+                    f"/pricelists/{retail['id']}/prices",
+                    self.admin,
+                    {"product_id": product["id"], "billing_cycle": "monthly", **amount},
+                )
+            )
+        self.lite = self.post(
+            self.admin, "/accounts", {"name": "Cloud Lite", "kind": "lite_reseller"}
+        )
+        self.x = self.post(
+            self.admin,
+            "/accounts",
+            {"name": "Cloud Customer X", "parent_account_id": self.lite["id"]},
+        )
+        self.z = self.post(self.admin, "/accounts", {"name": "Cloud End-Customer Z"})
+        activate(self.resell)
+
+    def post(self, tok: str, path: str, body: dict[str, Any]) -> Any:
+        return ok(self.api.call("POST", path, tok, body), 201)
+
+    def subscribe(self, account: Any, product: Any, quantity: int = 10) -> Any:
+        return self.post(
+            self.admin,
+            "/subscriptions",
+            {
+                "account_id": account["id"],
+                "product_id": product["id"],
+                "billing_cycle": "monthly",
+                "quantity": quantity,
+            },
+        )["subscription"]
+
+    def act(self, sub_id: str, action: str, **extra: Any) -> Any:
+        return ok(
+            self.api.call(
+                "POST", f"/subscriptions/{sub_id}/actions", self.admin, {"action": action, **extra}
+            )
+        )
+
+    def provider_orders(self) -> list[Any]:
+        path = f"/orders?account_id={self.reseller_account}&limit=100"
+        return ok(self.api.call("GET", path, self.cloud_admin))["items"]
+
+    def provider_subscriptions(self) -> list[Any]:
+        return ok(self.api.call("GET", "/subscriptions?limit=100", self.cloud_admin))["items"]
+
+
+@pytest.fixture
+def world(api: Api) -> Reseller:
+    return Reseller(api)
+
+
+def sales(world: Reseller) -> dict[str, Any]:
+    """X: E3 ×10 with a Teams add-on, quantity to 12, add-on removed; Z: the reseller's own
+    product (never mirrored)."""
+    base = world.subscribe(world.x, world.e3_copy)
+    addon = world.post(
+        world.admin,
+        f"/subscriptions/{base['id']}/addons",
+        {"product_id": world.teams_copy["id"], "quantity": 10},
+    )["subscription"]
+    world.act(base["id"], "change_quantity", quantity=12)
+    world.act(addon["id"], "cancel")
+    own = world.subscribe(world.z, world.own, 2)
+    return {"base": base, "addon": addon, "own": own}
+
+
+def test_r12_r13_r14_sales_appear_in_the_providers_bss_with_the_hierarchy(world: Reseller) -> None:
+    stream = Stream()
+    subs = sales(world)
+    stream.drain()
+    mirrors = {m["source"]["subscription_id"]: m for m in world.provider_subscriptions()}
+    assert set(mirrors) == {subs["base"]["id"], subs["addon"]["id"]}  # not the own product
+    base = mirrors[subs["base"]["id"]]
+    assert (base["product_id"], base["quantity"], base["unit_price"]) == (
+        world.e3["id"],
+        12,
+        "23.50",
+    )
+    assert base["mirrored"] and base["status"] == "active"
+    addon = mirrors[subs["addon"]["id"]]
+    assert addon["parent_subscription_id"] == base["id"] and addon["status"] == "cancelled"
+    # R12: Cloud Resell → Cloud Lite → X, billed to the tenant reseller
+    x_mirror = ok(world.api.call("GET", f"/accounts/{base['account_id']}", world.cloud_admin))
+    lite_mirror = ok(
+        world.api.call("GET", f"/accounts/{x_mirror['parent_account_id']}", world.cloud_admin)
+    )
+    assert (x_mirror["name"], lite_mirror["name"]) == ("Cloud Customer X", "Cloud Lite")
+    assert lite_mirror["parent_account_id"] == world.reseller_account
+    assert x_mirror["mirrored"] and x_mirror["bill_to_account_id"] == world.reseller_account
+    # R14: one order of the provider's own per mirrored change, at the reseller's prices
+    orders = world.provider_orders()
+    assert sorted(o["type"] for o in orders) == sorted(
+        ["new", "addon_added", "quantity_change", "addon_removed"]
+    )
+    change = next(o for o in orders if o["type"] == "quantity_change")
+    assert (change["total"], change["end_customer_account_id"]) == ("282.00", x_mirror["id"])
+
+
+def test_r18_duplicated_reordered_and_replayed_records_change_nothing(world: Reseller) -> None:
+    stream = Stream()
+    subs = sales(world)
+    stream.drain()
+    before = (world.provider_subscriptions(), world.provider_orders())
+    records = list(stream.seen)
+    assert stream.deliver(list(reversed(records))) == []  # an older version after a newer one
+    assert stream.deliver(records + records) == []  # everything twice
+    assert stream.deliver(records[len(records) // 2 :]) == []  # a replay from a checkpoint
+    after = (world.provider_subscriptions(), world.provider_orders())
+    assert [o["id"] for o in after[1]] == [o["id"] for o in before[1]]
+    base = next(m for m in after[0] if m["source"]["subscription_id"] == subs["base"]["id"])
+    assert base["quantity"] == 12 and base["version"] == next(
+        m["version"] for m in before[0] if m["id"] == base["id"]
+    )
+
+
+def test_r18_a_failing_record_is_reported_and_converges_on_retry(
+    world: Reseller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = Stream()
+    sales(world)
+    records = stream.new_records()
+    repository = composition.container().backorder.repository
+    real_put = repository.put_order_once
+    calls = {"n": 0}
+
+    def flaky(order: Any) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("DynamoDB throttled")
+        return real_put(order)
+
+    monkeypatch.setattr(repository, "put_order_once", flaky)
+    failed = stream.deliver(records)
+    assert len(failed) == 1  # reported, not swallowed; the others went on
+    monkeypatch.setattr(repository, "put_order_once", real_put)
+    first = next(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == failed[0])
+    assert stream.deliver(records[first:]) == []  # Lambda retries from the lowest failure
+    assert len(world.provider_orders()) == 4
+
+
+def test_r15_r16_mirrors_are_locked_in_the_providers_bss(world: Reseller) -> None:
+    stream = Stream()
+    subs = sales(world)
+    stream.drain()
+    base = next(
+        m
+        for m in world.provider_subscriptions()
+        if m["source"]["subscription_id"] == subs["base"]["id"]
+    )
+    for action, extra in [
+        ("change_quantity", {"quantity": 1}),
+        ("suspend", {}),
+        ("renew", {}),
+        ("cancel", {}),
+        ("upgrade", {"product_id": world.e3["id"]}),
+    ]:
+        status, error = world.api.call(
+            "POST",
+            f"/subscriptions/{base['id']}/actions",
+            world.cloud_admin,
+            {"action": action, **extra},
+        )
+        assert (status, error["error"]["code"]) == (409, "locked_by_reseller"), action
+    status, error = world.api.call(
+        "POST",
+        f"/subscriptions/{base['id']}/addons",
+        world.cloud_admin,
+        {"product_id": world.teams["id"]},
+    )
+    assert (status, error["error"]["code"]) == (409, "locked_by_reseller")
+    status, error = world.api.call(
+        "POST",
+        "/subscriptions",
+        world.cloud_admin,
+        {
+            "account_id": base["account_id"],
+            "product_id": world.e3["id"],
+            "billing_cycle": "monthly",
+        },
+    )
+    assert (status, error["error"]["code"]) == (409, "locked_by_reseller")  # R16
+    status, error = world.api.call(
+        "PATCH", f"/accounts/{base['account_id']}", world.cloud_admin, {"name": "Renamed"}
+    )
+    assert (status, error["error"]["code"]) == (409, "locked_by_reseller")
+    unchanged = ok(world.api.call("GET", f"/subscriptions/{base['id']}", world.cloud_admin))
+    assert unchanged == base
+
+
+def test_r11_nothing_flows_up_before_activation(api: Api) -> None:
+    world = Reseller(api)
+    tenants = composition.container().tenancy.tenants
+    tenant = tenants.get(world.resell)
+    assert tenant is not None
+    save(tenants.model(replace(tenant, backordering=False)))
+    stream = Stream()
+    sales(world)
+    stream.drain()
+    assert world.provider_orders() == [] and world.provider_subscriptions() == []
+
+
+def test_r17_a_sale_four_tiers_down_reaches_the_root_with_its_hierarchy(world: Reseller) -> None:
+    """root (Cloud) → T1 (Cloud Resell) → T2 → T3: each tier prices the mirror at its child's
+    list and writes its own order."""
+    api = world.api
+    upper_admin, upper_product = world.admin, world.e3_copy
+    tiers = [world.resell]
+    for depth in (2, 3):
+        price_list = ok(
+            api.call(
+                "POST", "/pricelists", upper_admin, {"name": f"T{depth} list", "currency": "EUR"}
+            ),
+            201,
+        )
+        ok(
+            api.call(
+                "POST",
+                f"/pricelists/{price_list['id']}/prices",
+                upper_admin,
+                {
+                    "product_id": upper_product["id"],
+                    "billing_cycle": "monthly",
+                    "price": f"{20 + depth}.00",
+                },
+            )
+        )
+        tier = make_tier(api, upper_admin, f"T{depth}", price_list["id"])
+        activate(tier["id"])
+        tiers.append(tier["id"])
+        upper_admin = token("tenant_admin", tier["id"])
+        upper_product = ok(api.call("GET", "/products", upper_admin))["items"][0]
+    retail = ok(api.call("POST", "/pricelists", upper_admin, {"name": "R", "currency": "EUR"}), 201)
+    ok(
+        api.call(
+            "POST",
+            f"/pricelists/{retail['id']}/prices",
+            upper_admin,
+            {"product_id": upper_product["id"], "billing_cycle": "monthly", "price": "40.00"},
+        )
+    )
+    customer = ok(api.call("POST", "/accounts", upper_admin, {"name": "Deep Customer"}), 201)
+    stream = Stream()
+    ok(
+        api.call(
+            "POST",
+            "/subscriptions",
+            upper_admin,
+            {
+                "account_id": customer["id"],
+                "product_id": upper_product["id"],
+                "billing_cycle": "monthly",
+                "quantity": 4,
+            },
+        ),
+        201,
+    )
+    stream.drain()
+    # every tier above T3 holds one mirror and one order, priced at its child's list
+    expected = {tiers[1]: "23.00", tiers[0]: "22.00", world.cloud: "23.50"}
+    for tenant_id, price in expected.items():
+        admin = token("tenant_admin", tenant_id)
+        mirrors = [
+            s for s in ok(api.call("GET", "/subscriptions", admin))["items"] if s["mirrored"]
+        ]
+        assert [(m["quantity"], m["unit_price"]) for m in mirrors] == [(4, price)], tenant_id
+        orders = [
+            o
+            for o in ok(api.call("GET", "/orders", admin))["items"]
+            if o["created_by"] == "back-ordering"
+        ]
+        assert [o["type"] for o in orders] == ["new"], tenant_id
+    root_mirror = next(s for s in world.provider_subscriptions() if s["mirrored"])
+    names = []
+    account = ok(api.call("GET", f"/accounts/{root_mirror['account_id']}", world.cloud_admin))
+    while account["mirrored"]:
+        names.append(account["name"])
+        account = ok(
+            api.call("GET", f"/accounts/{account['parent_account_id']}", world.cloud_admin)
+        )
+    assert names == ["Deep Customer", "T3", "T2"] and account["id"] == world.reseller_account
