@@ -1,0 +1,153 @@
+"""Back-order projection rules (R11-R14, R17, R18), with no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from functions.backorder import domain
+from functions.backorder.domain import Link, ProviderProduct
+from functions.core.domain import Account
+from functions.orders.domain import Subscription
+
+NOW = "2026-11-22T10:00:00Z"
+LINK = Link("tnt_child", "tnt_prov", "acc_reseller", "prl_resell", "EUR", active=True)
+E3 = ProviderProduct("prd_e3", "E3", "Office 365 E3", "tnt_root", "prd_root_e3")
+SUB = Subscription(
+    id="sub_x",
+    tenant_id="tnt_child",
+    account_id="acc_x",
+    product_id="prd_copy",
+    quantity=10,
+    billing_cycle="monthly",
+    term="monthly",
+    terms=1,
+    status="active",
+    start_date="2026-11-01",
+    end_date="2026-11-30",
+    auto_renew=True,
+    currency="EUR",
+    unit_price=Decimal("27.03"),
+    price_list_id="prl_child",
+    created_at=NOW,
+    updated_at=NOW,
+    activation_date="2026-11-01",
+    characteristics={"domain": "x.example"},
+    origin_tenant_id="tnt_prov",
+    origin_product_id="prd_e3",
+    paid_once=True,
+    last_change="quantity_change",
+    last_change_date="2026-11-22",
+    version=3,
+)
+
+
+def test_r13_only_paid_provider_subscriptions_after_activation_are_mirrored() -> None:
+    assert domain.is_mirrored(LINK, SUB)
+    assert not domain.is_mirrored(replace(LINK, active=False), SUB)  # R11: off until go-live
+    assert not domain.is_mirrored(LINK, replace(SUB, origin_tenant_id=None, origin_product_id=None))
+    assert not domain.is_mirrored(LINK, replace(SUB, paid_once=False, unit_price=Decimal(0)))
+    # once paid, a later change to a free product is still a mirrored change
+    assert domain.is_mirrored(LINK, replace(SUB, unit_price=Decimal(0)))
+
+
+@given(st.text(min_size=1, max_size=30), st.integers(1, 10_000))
+def test_r18_ids_are_deterministic_per_source_and_version(source_id: str, version: int) -> None:
+    assert domain.mirror_subscription_id(LINK, source_id) == domain.mirror_subscription_id(
+        LINK, source_id
+    )
+    assert domain.provider_order_id(LINK, source_id, version) != domain.provider_order_id(
+        LINK, source_id, version + 1
+    )
+    other = replace(LINK, provider_tenant_id="tnt_other")
+    assert domain.mirror_account_id(LINK, source_id) != domain.mirror_account_id(other, source_id)
+
+
+def test_r12_account_copy_is_billed_to_the_tenant_reseller_in_its_currency() -> None:
+    source = Account(
+        id="acc_x",
+        tenant_id="tnt_child",
+        name="Cloud Customer X",
+        kind="customer",
+        currency="USD",
+        created_at=NOW,
+        parent_account_id="acc_lite",
+        email="x@example.com",
+        accounting_number="X-1",
+    )
+    lite = domain.mirror_account_id(LINK, "acc_lite")
+    mirror = domain.mirror_account(LINK, source, parent_mirror_id=lite, created_at=NOW)
+    assert (mirror.tenant_id, mirror.parent_account_id, mirror.bill_to_account_id) == (
+        "tnt_prov",
+        lite,
+        "acc_reseller",
+    )
+    assert (mirror.name, mirror.email, mirror.accounting_number) == (
+        "Cloud Customer X",
+        "x@example.com",
+        "X-1",
+    )
+    assert mirror.currency == "EUR" and mirror.mirrored
+    assert mirror.source == {"tenant_id": "tnt_child", "account_id": "acc_x"}
+    direct = domain.mirror_account(
+        LINK, replace(source, parent_account_id=None), parent_mirror_id=None, created_at=NOW
+    )
+    assert direct.parent_account_id == "acc_reseller"
+
+
+def test_r13_subscription_copy_is_one_to_one_but_priced_from_the_resellers_list() -> None:
+    mirror = domain.mirror_subscription(LINK, SUB, E3, unit_price=Decimal("23.50"), now=NOW)
+    same = (
+        "quantity",
+        "billing_cycle",
+        "status",
+        "start_date",
+        "end_date",
+        "activation_date",
+        "auto_renew",
+        "characteristics",
+        "last_change",
+        "last_change_date",
+    )
+    assert all(getattr(mirror, f) == getattr(SUB, f) for f in same)
+    assert (mirror.product_id, mirror.unit_price, mirror.price_list_id) == (
+        "prd_e3",
+        Decimal("23.50"),
+        "prl_resell",
+    )
+    assert (mirror.source_version, mirror.mirrored) == (3, True)
+    assert mirror.account_id == domain.mirror_account_id(LINK, "acc_x")
+    # R17: the mirror carries its own origin, so it flows on up
+    assert (mirror.origin_tenant_id, mirror.origin_product_id) == ("tnt_root", "prd_root_e3")
+    addon = domain.mirror_subscription(
+        LINK,
+        replace(SUB, id="sub_a", parent_subscription_id="sub_x"),
+        E3,
+        unit_price=Decimal("6"),
+        now=NOW,
+    )
+    assert addon.parent_subscription_id == mirror.id
+
+
+def test_r14_provider_order_is_its_own_at_the_effective_date_and_resellers_price() -> None:
+    mirror = domain.mirror_subscription(LINK, SUB, E3, unit_price=Decimal("23.50"), now=NOW)
+    order = domain.provider_order(LINK, SUB, mirror, E3, now=NOW)
+    assert order.id == domain.provider_order_id(LINK, "sub_x", 3)
+    assert (order.tenant_id, order.account_id, order.end_customer_account_id) == (
+        "tnt_prov",
+        "acc_reseller",
+        mirror.account_id,
+    )
+    assert (order.type, order.date, order.total) == (
+        "quantity_change",
+        "2026-11-22",
+        Decimal("235.00"),
+    )
+    cancelled = replace(SUB, last_change="cancel", status="cancelled", version=4)
+    cancel_mirror = domain.mirror_subscription(
+        LINK, cancelled, E3, unit_price=Decimal("23.50"), now=NOW
+    )
+    assert domain.provider_order(LINK, cancelled, cancel_mirror, E3, now=NOW).total == Decimal(0)
