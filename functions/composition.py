@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from functions.core.settings import Settings
 
 if TYPE_CHECKING:
-    from functions.backorder.services import Replicator
+    from functions.backorder.services import BackorderService, Replicator
     from functions.core.persistence import BaseTable
     from functions.core.services import IdempotencyService, TenancyService
     from functions.orders.services import OrderService
@@ -25,6 +25,7 @@ class Container:
     catalogue: CatalogueService
     orders: OrderService
     backorder: Replicator
+    backordering: BackorderService
 
 
 _lock = threading.Lock()
@@ -42,7 +43,7 @@ def models() -> tuple[type[BaseTable], ...]:
 
 def build(settings: Settings) -> Container:
     from functions.backorder.adapters import BackorderRepository
-    from functions.backorder.services import Replicator
+    from functions.backorder.services import BackorderService, Replicator
     from functions.core.adapters import (
         AccountRepository,
         IdempotencyRepository,
@@ -61,14 +62,17 @@ def build(settings: Settings) -> Container:
     catalogue = CatalogueService(settings, tenants, accounts, products, price_lists)
     tenancy = TenancyService(settings, tenants, accounts, catalogue)
     catalogue.tenancy = tenancy
-    orders = OrderService(settings, tenancy, catalogue, SubscriptionRepository(), OrderRepository())
+    subscriptions = SubscriptionRepository()
+    orders = OrderService(settings, tenancy, catalogue, subscriptions, OrderRepository())
+    replicator = Replicator(BackorderRepository(tenants, accounts, products, price_lists))
     return Container(
         settings=settings,
         idempotency=IdempotencyService(IdempotencyRepository()),
         tenancy=tenancy,
         catalogue=catalogue,
         orders=orders,
-        backorder=Replicator(BackorderRepository(tenants, accounts, products, price_lists)),
+        backorder=replicator,
+        backordering=BackorderService(tenancy, replicator, subscriptions),
     )
 
 

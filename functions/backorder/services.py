@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from functions.backorder import domain
 from functions.backorder.adapters import BackorderRepository
 from functions.backorder.domain import Link, ProviderProduct
-from functions.core.clock import now_utc, rfc3339
+from functions.core.auth import TENANT_ADMIN, Principal, hidden
+from functions.core.clock import now_utc, rfc3339, today_in
+from functions.core.domain import Account, Tenant
+from functions.core.persistence import save
+from functions.orders.adapters import SubscriptionRepository
 from functions.orders.domain import Subscription
+
+if TYPE_CHECKING:
+    from functions.core.services import TenancyService
 
 PRICE_TTL_SECONDS = 60.0
 
@@ -107,3 +116,74 @@ class Replicator:
             )
         self._prices[key] = (self.clock(), price)
         return price
+
+
+class BackorderService:
+    """The provider's side: activate back ordering for a child (R11) and view the hierarchy."""
+
+    def __init__(
+        self,
+        tenancy: TenancyService,
+        replicator: Replicator,
+        subscriptions: SubscriptionRepository,
+    ) -> None:
+        self.tenancy = tenancy
+        self.replicator = replicator
+        self.subscriptions = subscriptions
+
+    def activate(self, principal: Principal, tenant_id: str) -> tuple[Tenant, int]:
+        """R11: switch back ordering on for a child tenant (irreversible; activating an active
+        child again is a no-op that re-runs the backfill) and mirror every paid subscription for
+        a provider product that is not mirrored yet. Returns the tenant and how many were
+        backfilled. The backfill goes through the stream path's own ``Replicator``: ids are
+        deterministic, so a repeated or interrupted backfill never doubles a mirror or order."""
+        principal.require(TENANT_ADMIN)
+        child = self.tenancy.tenants.get(tenant_id)
+        if child is None or child.parent_id != principal.tenant_id:
+            raise hidden("tenant")
+        if not child.backordering:
+            save(
+                self.tenancy.tenants.model(
+                    replace(child, backordering=True, backordering_activated_at=rfc3339(now_utc()))
+                )
+            )
+        today = today_in(child.time_zone).isoformat()
+        backfilled, cursor = 0, None
+        while True:
+            page = self.subscriptions.page(child.id, 100, cursor)
+            for sub in page.items:
+                first_sight = replace(sub, last_change="new", last_change_date=today)
+                if self.replicator.replicate(first_sight) != SKIPPED:
+                    backfilled += 1
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        activated = self.tenancy.tenants.get(tenant_id)
+        assert activated is not None
+        return activated, backfilled
+
+    def hierarchy(self, principal: Principal, account_id: str) -> Node:
+        """An account with its sub-accounts and their subscriptions, as deep as they go (at most
+        ``MAX_DEPTH`` levels; ``MAX_ITEMS`` children and subscriptions per account)."""
+        root = self.tenancy.account(principal, account_id)
+        return self._node(root, 0)
+
+    def _node(self, account: Account, depth: int) -> Node:
+        tenant_id = account.tenant_id
+        subs = self.subscriptions.for_account(tenant_id, account.id, MAX_ITEMS, None).items
+        children: list[Node] = []
+        if depth < MAX_DEPTH:
+            page = self.tenancy.accounts.children(tenant_id, account.id, MAX_ITEMS, None)
+            children = [self._node(child, depth + 1) for child in page.items]
+        return Node(account, subs, children)
+
+
+MAX_DEPTH = 6
+MAX_ITEMS = 100
+
+
+@dataclass(frozen=True)
+class Node:
+    account: Account
+    subscriptions: list[Subscription]
+    children: list[Node]

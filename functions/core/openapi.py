@@ -44,7 +44,8 @@ def build_openapi(routes: list[Route], *, title: str, version: str) -> dict[str,
     def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
         schema = model.model_json_schema(ref_template=_REF, mode=mode)  # type: ignore[arg-type]
         schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
+        if set(schema) != {"$ref"}:  # a recursive model's definition arrives in its $defs
+            schemas[model.__name__] = schema
         return {"$ref": _REF.format(model=model.__name__)}
 
     for route in routes:
@@ -109,8 +110,8 @@ def build_openapi(routes: list[Route], *, title: str, version: str) -> dict[str,
         statuses = set(route.errors) | ({401, 403} if route.roles is not None else set())
         if route.body is not None or route.query is not None:
             statuses.add(400)
-        if route.idempotent:
-            statuses.add(409)
+        if route.idempotent:  # a malformed key is a 400, a key reused for another request a 409
+            statuses |= {400, 409}
         for status in sorted(statuses):
             responses[str(status)] = {
                 "description": _DESCRIPTIONS[status],

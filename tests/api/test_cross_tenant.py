@@ -103,6 +103,22 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         Probe("the platform reads a non-root tenant", "{platform}", "/tenants/{a.child}"),
         Probe("a reseller of A (role)", "{a.as_lite}", "/tenants/{a.id}", status=403),
     ],
+    ("POST", "/tenants/{tenant_id}/backordering"): [
+        Probe("B activates A's child", "{b.admin}", "/tenants/{a.child}/backordering"),
+        Probe("A's child activates itself", "{a.child_admin}", "/tenants/{a.child}/backordering"),
+        Probe("A activates itself (not its child)", "{b.admin}", "/tenants/{a.id}/backordering"),
+        Probe("the platform (role)", "{platform}", "/tenants/{a.child}/backordering", status=403),
+        Probe(
+            "a reseller of A (role)", "{a.as_lite}", "/tenants/{a.child}/backordering", status=403
+        ),
+    ],
+    ("GET", "/accounts/{account_id}/hierarchy"): [
+        Probe("B reads A's reseller tree", "{b.admin}", "/accounts/{a.lite}/hierarchy"),
+        Probe("Y reads X's tree", "{a.as_y}", "/accounts/{a.x}/hierarchy"),
+        Probe("X reads its reseller's tree", "{a.as_x}", "/accounts/{a.lite}/hierarchy"),
+        Probe("L reads direct customer Z's tree", "{a.as_lite}", "/accounts/{a.z}/hierarchy"),
+        Probe("L2 reads L's tree", "{a.as_lite2}", "/accounts/{a.lite}/hierarchy"),
+    ],
     ("POST", "/accounts"): [
         Probe(
             "B creates a customer under A's lite reseller",

@@ -3,7 +3,6 @@ Lambda event source mapping delivers them, through the real handler."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -11,7 +10,6 @@ import pytest
 
 from functions import composition
 from functions.backorder.handlers import subscriptions_stream
-from functions.core.persistence import save
 from local.streams import lambda_event, read_records, stream_arn
 from tests.conftest import Api, token
 
@@ -75,12 +73,9 @@ def make_tier(api: Api, parent_admin: str, name: str, price_list_id: str) -> dic
     return child
 
 
-def activate(tenant_id: str) -> None:
-    """R11 (the activation route arrives with its backfill)."""
-    tenants = composition.container().tenancy.tenants
-    tenant = tenants.get(tenant_id)
-    assert tenant is not None
-    save(tenants.model(replace(tenant, backordering=True)))
+def activate(api: Api, provider_admin: str, tenant_id: str) -> Any:
+    """R11: the provider activates back ordering for its child."""
+    return ok(api.call("POST", f"/tenants/{tenant_id}/backordering", provider_admin))
 
 
 class Reseller:
@@ -181,7 +176,9 @@ class Reseller:
             {"name": "Cloud Customer X", "parent_account_id": self.lite["id"]},
         )
         self.z = self.post(self.admin, "/accounts", {"name": "Cloud End-Customer Z"})
-        activate(self.resell)
+
+    def go_live(self) -> Any:
+        return activate(self.api, self.cloud_admin, self.resell)
 
     def post(self, tok: str, path: str, body: dict[str, Any]) -> Any:
         return ok(self.api.call("POST", path, tok, body), 201)
@@ -215,7 +212,9 @@ class Reseller:
 
 @pytest.fixture
 def world(api: Api) -> Reseller:
-    return Reseller(api)
+    reseller = Reseller(api)
+    reseller.go_live()
+    return reseller
 
 
 def sales(world: Reseller) -> dict[str, Any]:
@@ -356,16 +355,56 @@ def test_r15_r16_mirrors_are_locked_in_the_providers_bss(world: Reseller) -> Non
     assert unchanged == base
 
 
-def test_r11_nothing_flows_up_before_activation(api: Api) -> None:
+def test_r11_nothing_flows_up_before_activation_then_the_backfill_mirrors_it(
+    api: Api,
+) -> None:
     world = Reseller(api)
-    tenants = composition.container().tenancy.tenants
-    tenant = tenants.get(world.resell)
-    assert tenant is not None
-    save(tenants.model(replace(tenant, backordering=False)))
     stream = Stream()
-    sales(world)
+    subs = sales(world)
     stream.drain()
     assert world.provider_orders() == [] and world.provider_subscriptions() == []
+    activation = world.go_live()
+    assert activation["tenant"]["backordering"] is True
+    assert activation["tenant"]["backordering_activated_at"] is not None
+    assert activation["backfilled"] == 2  # E3 and its add-on; never the own product
+    mirrors = {m["source"]["subscription_id"]: m for m in world.provider_subscriptions()}
+    assert set(mirrors) == {subs["base"]["id"], subs["addon"]["id"]}
+    assert mirrors[subs["base"]["id"]]["quantity"] == 12
+    assert sorted(o["type"] for o in world.provider_orders()) == ["new", "new"]
+    again = world.go_live()  # a no-op that re-runs the backfill: nothing doubles
+    assert (
+        again["tenant"]["backordering_activated_at"]
+        == (activation["tenant"]["backordering_activated_at"])
+    )
+    assert len(world.provider_orders()) == 2
+    world.act(subs["base"]["id"], "change_quantity", quantity=15)  # from now on: the stream
+    stream.drain()
+    assert sorted(o["type"] for o in world.provider_orders()) == ["new", "new", "quantity_change"]
+
+
+def test_r12_r15_the_provider_sees_the_hierarchy_of_its_reseller(world: Reseller) -> None:
+    stream = Stream()
+    subs = sales(world)
+    stream.drain()
+    tree = ok(
+        world.api.call("GET", f"/accounts/{world.reseller_account}/hierarchy", world.cloud_admin)
+    )
+    assert (tree["name"], tree["kind"], tree["mirrored"]) == (
+        "Cloud Resell",
+        "tenant_reseller",
+        False,
+    )
+    [lite] = tree["children"]
+    [x] = lite["children"]
+    assert (lite["name"], lite["mirrored"], x["name"]) == ("Cloud Lite", True, "Cloud Customer X")
+    assert x["source"] == {"tenant_id": world.resell, "account_id": world.x["id"]}
+    assert {s["quantity"] for s in x["subscriptions"]} == {12, 10}
+    assert all(s["mirrored"] for s in x["subscriptions"])
+    own_view = ok(world.api.call("GET", f"/accounts/{world.lite['id']}/hierarchy", world.admin))
+    assert [c["name"] for c in own_view["children"]] == ["Cloud Customer X"]
+    assert not own_view["mirrored"] and subs["base"]["id"] in {
+        s["id"] for s in own_view["children"][0]["subscriptions"]
+    }
 
 
 def test_r17_a_sale_four_tiers_down_reaches_the_root_with_its_hierarchy(world: Reseller) -> None:
@@ -394,7 +433,7 @@ def test_r17_a_sale_four_tiers_down_reaches_the_root_with_its_hierarchy(world: R
             )
         )
         tier = make_tier(api, upper_admin, f"T{depth}", price_list["id"])
-        activate(tier["id"])
+        activate(api, upper_admin, tier["id"])
         tiers.append(tier["id"])
         upper_admin = token("tenant_admin", tier["id"])
         upper_product = ok(api.call("GET", "/products", upper_admin))["items"][0]

@@ -1,0 +1,61 @@
+"""HTTP routes of back ordering: activation (R11) and the hierarchy view (R12, R15)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from functions.backorder.schemas import Activation, HierarchyNode, HierarchySubscription
+from functions.core.api import Api, Call
+from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
+from functions.core.routes import tenant_out
+
+if TYPE_CHECKING:  # the services import PynamoDB: keep it off the cold-start import
+    from functions.backorder.services import Node
+
+api = Api("backorder")
+
+
+def node_out(node: Node, call: Call) -> HierarchyNode:
+    today = call.container.orders.today(call.principal)
+    account = node.account
+    return HierarchyNode(
+        id=account.id,
+        name=account.name,
+        kind=account.kind,
+        mirrored=account.mirrored,
+        source=account.source,
+        subscriptions=[
+            HierarchySubscription(
+                id=s.id,
+                product_id=s.product_id,
+                quantity=s.quantity,
+                billing_cycle=s.billing_cycle,
+                status=s.status_on(today),
+                mirrored=s.mirrored,
+            )
+            for s in node.subscriptions
+        ],
+        children=[node_out(child, call) for child in node.children],
+    )
+
+
+@api.route(
+    "/tenants/{tenant_id}/backordering", "POST",
+    summary="Activate back ordering for a child tenant, with backfill (R11; irreversible)",
+    roles=(TENANT_ADMIN,), response=Activation, errors=(404, 409),
+)  # fmt: skip
+def activate_backordering(call: Call) -> Activation:
+    tenant, backfilled = call.container.backordering.activate(
+        call.principal, call.params["tenant_id"]
+    )
+    return Activation(tenant=tenant_out(tenant), backfilled=backfilled)
+
+
+@api.route(
+    "/accounts/{account_id}/hierarchy", "GET",
+    summary="An account with its sub-accounts and subscriptions, mirrors included (R12)",
+    roles=(TENANT_ADMIN, RESELLER, CUSTOMER), response=HierarchyNode,
+)  # fmt: skip
+def account_hierarchy(call: Call) -> HierarchyNode:
+    node = call.container.backordering.hierarchy(call.principal, call.params["account_id"])
+    return node_out(node, call)
