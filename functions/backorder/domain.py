@@ -16,11 +16,7 @@ from decimal import Decimal
 
 from functions.core.domain import Account
 from functions.core.ids import derived_id
-from functions.core.money import round_money
-from functions.orders.domain import Order, OrderLine, Subscription
-
-#: order types whose line carries no recurring amount (as in the reseller's own orders, R9)
-_NO_RECURRING = frozenset({"cancel", "suspend", "addon_removed"})
+from functions.orders.domain import Order, OrderLine, Subscription, recurring_amount
 
 
 @dataclass(frozen=True)
@@ -155,12 +151,7 @@ def provider_order(
     assert sub.version is not None
     order_id = provider_order_id(link, sub.id, sub.version)
     change = sub.last_change or "new"
-    recurring = change not in _NO_RECURRING
-    amount = (
-        round_money(mirror.unit_price * mirror.quantity, mirror.currency)
-        if recurring
-        else Decimal(0)
-    )
+    amount = recurring_amount(change, mirror)
     line = OrderLine(
         product_id=product.id,
         sku=product.sku,
@@ -168,7 +159,7 @@ def provider_order(
         billing_cycle=mirror.billing_cycle,
         quantity=mirror.quantity,
         unit_price=mirror.unit_price,
-        amount=round_money(amount, mirror.currency),
+        amount=amount,
     )
     date = sub.last_change_date or sub.start_date
     return Order(

@@ -356,6 +356,17 @@ def cancel(sub: Subscription, today: date, now: str) -> Subscription:
     return replace(sub, **{**settled, "status": CANCELLED}, cancellation_date=today.isoformat())
 
 
+#: order types whose line carries no recurring charge
+NO_RECURRING = frozenset({CANCEL, SUSPEND, ADDON_REMOVED})
+
+
+def recurring_amount(order_type: str, sub: Subscription) -> Decimal:
+    """An order line's amount: the recurring charge per cycle after the change (R9)."""
+    if order_type in NO_RECURRING:
+        return round_money(Decimal(0), sub.currency)
+    return round_money(sub.unit_price * sub.quantity, sub.currency)
+
+
 def order_for(
     order_id: str,
     order_type: str,
@@ -368,8 +379,7 @@ def order_for(
     previous: Subscription | None = None,
 ) -> Order:
     """The order (R9) of one action on one subscription, at the buyer's price list."""
-    recurring = order_type not in (CANCEL, SUSPEND, ADDON_REMOVED)
-    amount = round_money(sub.unit_price * sub.quantity, sub.currency) if recurring else Decimal(0)
+    amount = recurring_amount(order_type, sub)
     line = OrderLine(
         product_id=product.id,
         sku=product.sku,
@@ -377,7 +387,7 @@ def order_for(
         billing_cycle=sub.billing_cycle,
         quantity=sub.quantity,
         unit_price=sub.unit_price,
-        amount=round_money(amount, sub.currency),
+        amount=amount,
         previous_quantity=previous.quantity
         if previous and previous.quantity != sub.quantity
         else None,
