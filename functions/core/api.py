@@ -198,12 +198,10 @@ def to_json(result: Any) -> Any:
     if result is None:
         return None
     if isinstance(result, Page):
-        body = {
+        return {
             "items": [to_json(item) for item in result.items],
             "next_cursor": result.next_cursor,
         }
-        body.update(result.extra)
-        return body
     if isinstance(result, BaseModel):
         return result.model_dump(mode="json")
     if isinstance(result, Decimal):

@@ -25,10 +25,6 @@ class Principal:
     tenant_id: str | None = None
     account_id: str | None = None
 
-    @property
-    def is_tenant_admin(self) -> bool:
-        return self.role == TENANT_ADMIN
-
     def tenant(self) -> str:
         """The caller's tenant; a platform admin has none, so tenant data is not its to see."""
         if self.tenant_id is None:

@@ -6,7 +6,7 @@ Pure: stdlib and the kernel's errors only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN, Principal, hidden
@@ -69,10 +69,6 @@ class Account:
     version: int | None = None
 
     @property
-    def is_reseller(self) -> bool:
-        return self.kind in (LITE_RESELLER, TENANT_RESELLER)
-
-    @property
     def bill_to_account_id(self) -> str:
         """Who the tenant invoices for this account's subscriptions (R20): a mirror's tenant
         reseller (R12); a lite reseller's customers are billed to the lite reseller; everyone
@@ -96,7 +92,6 @@ class TenantProfile:
     time_zone: str
     billing_day: int
     currency: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def validate_profile(profile: TenantProfile) -> None:
@@ -250,16 +245,21 @@ def update_account(account: Account, changes: dict[str, Any]) -> Account:
 # --- scope (R28) ------------------------------------------------------------------------------
 
 
-def can_see_account(principal: Principal, account: Account) -> bool:
-    if account.tenant_id != principal.tenant_id:
-        return False
+def in_scope(principal: Principal, account_id: str, reseller_id: str | None) -> bool:
+    """R28 inside one tenant: a tenant admin sees every account; a reseller its own account and
+    those in its scope (``reseller_id``: the lite reseller holding them); a customer itself.
+    Accounts, subscriptions and orders are all checked by this one rule."""
     if principal.role == TENANT_ADMIN:
         return True
     if principal.role == RESELLER:
-        return principal.account_id in (account.id, account.parent_account_id)
-    if principal.role == CUSTOMER:
-        return account.id == principal.account_id
-    return False
+        return principal.account_id in (account_id, reseller_id)
+    return principal.role == CUSTOMER and principal.account_id == account_id
+
+
+def can_see_account(principal: Principal, account: Account) -> bool:
+    return account.tenant_id == principal.tenant_id and in_scope(
+        principal, account.id, account.reseller_scope
+    )
 
 
 def visible_account(principal: Principal, account: Account | None) -> Account:

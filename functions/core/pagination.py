@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from functions.core.errors import BadRequest
@@ -26,7 +26,6 @@ MAX_LIMIT = 100
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def encode_cursor(last_key: Mapping[str, Any] | None) -> str | None:

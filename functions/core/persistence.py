@@ -13,11 +13,10 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pynamodb.attributes import Attribute, NumberAttribute, VersionAttribute
+from pynamodb.attributes import Attribute, VersionAttribute
 from pynamodb.connection import Connection
 from pynamodb.constants import NUMBER, STREAM_NEW_AND_OLD_IMAGE
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
-from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -190,19 +189,3 @@ def create_tables(models: Iterable[type[BaseTable]]) -> None:
     for model in models:
         if not model.exists():
             model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
-
-
-__all__ = [
-    "BaseTable",
-    "DecimalAttribute",
-    "GlobalSecondaryIndex",
-    "NumberAttribute",
-    "bind",
-    "conditional_failed",
-    "create_tables",
-    "entity_values",
-    "save",
-    "table_resource",
-    "to_entity",
-    "transaction",
-]

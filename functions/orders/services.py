@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN, Principal, hidden
+from functions.core.auth import RESELLER, TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
-from functions.core.domain import Account, Tenant
+from functions.core.domain import Account, Tenant, in_scope
 from functions.core.errors import BadRequest, Conflict
 from functions.core.ids import new_id
 from functions.core.pagination import Page
@@ -57,16 +57,9 @@ class OrderService:
 
     # --- reading ---
 
-    def _visible(self, principal: Principal, account_id: str, reseller_id: str | None) -> bool:
-        if principal.role == TENANT_ADMIN:
-            return True
-        if principal.role == RESELLER:
-            return principal.account_id in (account_id, reseller_id)
-        return principal.role == CUSTOMER and principal.account_id == account_id
-
     def subscription(self, principal: Principal, subscription_id: str) -> Subscription:
         sub = self.subscriptions.get(principal.tenant(), subscription_id)
-        if sub is None or not self._visible(principal, sub.account_id, sub.reseller_account_id):
+        if sub is None or not in_scope(principal, sub.account_id, sub.reseller_account_id):
             raise hidden("subscription")
         return sub
 
@@ -94,9 +87,7 @@ class OrderService:
 
     def order(self, principal: Principal, order_id: str) -> Order:
         order = self.orders.get(principal.tenant(), order_id)
-        if order is None or not self._visible(
-            principal, order.account_id, order.reseller_account_id
-        ):
+        if order is None or not in_scope(principal, order.account_id, order.reseller_account_id):
             raise hidden("order")
         return order
 
