@@ -1,5 +1,13 @@
 """The Chalice app: wiring only. Each context's routes live on its blueprint; services are built
-by ``functions.composition`` on the first request."""
+by ``functions.composition`` on the first request.
+
+The asynchronous paths are plain Lambda functions (``app.lambda_function``) so they can report
+partial batch failures; ``infra/events.py`` declares which stream or queue feeds each of them, for
+the merge template and for the local runner alike. Each imports its handler on first call, so the
+API's cold start does not pay for Powertools.
+"""
+
+from typing import Any
 
 from chalice import Chalice
 
@@ -12,3 +20,24 @@ app = Chalice(app_name="bss")
 app.experimental_feature_flags.update({"BLUEPRINTS"})
 for context in (tenancy, catalogue, storefront, backorder):
     app.register_blueprint(context.blueprint)
+
+
+@app.lambda_function(name="subscriptions_stream")
+def subscriptions_stream(event: dict[str, Any], context: Any) -> Any:
+    from functions.backorder import handlers
+
+    return handlers.subscriptions_stream(event, context)
+
+
+@app.lambda_function(name="accounts_stream")
+def accounts_stream(event: dict[str, Any], context: Any) -> Any:
+    from functions.backorder import handlers
+
+    return handlers.accounts_stream(event, context)
+
+
+@app.lambda_function(name="backfill_jobs")
+def backfill_jobs(event: dict[str, Any], context: Any) -> Any:
+    from functions.backorder import handlers
+
+    return handlers.backfill_jobs(event, context)

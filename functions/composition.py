@@ -43,13 +43,16 @@ def models() -> tuple[type[BaseTable], ...]:
 
 def build(settings: Settings) -> Container:
     from functions.backorder.adapters import BackorderRepository
+    from functions.backorder.schemas import BACKFILL_QUEUE
     from functions.backorder.services import BackorderService, Replicator
     from functions.core.adapters import (
         AccountRepository,
         IdempotencyRepository,
+        JobRepository,
         TenantRepository,
     )
     from functions.core.persistence import bind
+    from functions.core.queues import Queue
     from functions.core.services import IdempotencyService, TenancyService
     from functions.orders.adapters import OrderRepository, SubscriptionRepository
     from functions.orders.services import OrderService
@@ -72,7 +75,9 @@ def build(settings: Settings) -> Container:
         catalogue=catalogue,
         orders=orders,
         backorder=replicator,
-        backordering=BackorderService(tenancy, replicator, subscriptions),
+        backordering=BackorderService(
+            tenancy, replicator, subscriptions, JobRepository(), Queue(settings, BACKFILL_QUEUE)
+        ),
     )
 
 

@@ -187,7 +187,7 @@ def resolve_secret(env: Mapping[str, str] | None = None) -> tuple[str, bool]:
 def _app_environment(moto_endpoint: str, secret: str) -> dict[str, str]:
     region = os.environ.get("AWS_REGION", "").strip() or DEFAULT_REGION
     return {
-        "BSS_DYNAMODB_ENDPOINT": moto_endpoint,
+        "BSS_AWS_ENDPOINT": moto_endpoint,
         "BSS_TABLE_PREFIX": TABLE_PREFIX,
         "BSS_JWT_SECRET": secret,
         "AWS_REGION": region,

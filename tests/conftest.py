@@ -21,17 +21,19 @@ TEST_ENV = {
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # moto 5.2.5 + botocore ≥ 1.44.4 (NOTES-stack)
     "BSS_TABLE_PREFIX": "test",
     "BSS_JWT_SECRET": SECRET,
-    "BSS_DYNAMODB_ENDPOINT": "",
+    "BSS_AWS_ENDPOINT": "",
 }
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Moto in-process, with every BSS table created from the models."""
+    """Moto in-process, with every BSS table and queue (``infra/events.py``)."""
+    import boto3
     from moto import mock_aws
 
     from functions import composition
     from functions.core.persistence import create_tables
+    from infra.events import queue_names
 
     for name, value in TEST_ENV.items():
         monkeypatch.setenv(name, value)
@@ -39,6 +41,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         composition.reset()
         composition.container()  # binds the models
         create_tables(composition.models())
+        sqs = boto3.client("sqs")
+        for name in queue_names():
+            sqs.create_queue(QueueName=composition.container().settings.queue_name(name))
         yield
         composition.reset()
 

@@ -5,6 +5,7 @@ mirrors (written without a read, only over an older source version) and the prov
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
@@ -56,6 +57,29 @@ class BackorderRepository:
         try:
             AccountModel.of(account).save(condition=AccountModel.id.does_not_exist())
         except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def sync_account(
+        self, provider_tenant_id: str, mirror_id: str, fields: dict[str, object], version: int
+    ) -> bool:
+        """Set a mirror account's synced fields from its source's ``version``: one conditional
+        update, no read, applied only to an existing mirror holding an older version (R12, R18).
+        Its own version grows, so the change flows on up (R17)."""
+        item = AccountModel(provider_tenant_id, mirror_id)
+        actions: list[Any] = [AccountModel.source_version.set(version)]
+        for name, value in fields.items():
+            attribute = AccountModel.get_attributes()[name]
+            actions.append(attribute.remove() if value is None else attribute.set(value))
+        actions.append(AccountModel.version.add(1))
+        condition = AccountModel.id.exists() & (
+            AccountModel.source_version.does_not_exist() | (AccountModel.source_version < version)
+        )
+        try:
+            item.update(actions=actions, condition=condition, add_version_condition=False)
+        except UpdateError as error:
             if conditional_failed(error):
                 return False
             raise

@@ -79,7 +79,17 @@ def mirror_account(
         mirrored=True,
         source={"tenant_id": source.tenant_id, "account_id": source.id},
         bill_to=link.reseller_account_id,
+        source_version=source.version,
     )
+
+
+#: R12: what a mirror account keeps in step with its source after the copy
+SYNCED_ACCOUNT_FIELDS = ("name", "email", "accounting_number", "address")
+
+
+def synced_fields(source: Account) -> dict[str, object]:
+    """R12: the fields of an account its mirror follows (None = removed)."""
+    return {name: getattr(source, name) for name in SYNCED_ACCOUNT_FIELDS}
 
 
 @dataclass(frozen=True)

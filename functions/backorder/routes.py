@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from functions.backorder.schemas import Activation, HierarchyNode, HierarchySubscription
+from functions.backorder.schemas import (
+    BackfillOut,
+    Backordering,
+    HierarchyNode,
+    HierarchySubscription,
+)
 from functions.core.api import Api, Call
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
 from functions.core.routes import tenant_out
 
 if TYPE_CHECKING:  # the services import PynamoDB: keep it off the cold-start import
     from functions.backorder.services import Node
+    from functions.core.domain import Job, Tenant
 
 api = Api("backorder")
 
@@ -39,23 +45,57 @@ def node_out(node: Node, call: Call) -> HierarchyNode:
     )
 
 
-@api.route(
-    "/tenants/{tenant_id}/backordering", "POST",
-    summary="Activate back ordering for a child tenant, with backfill (R11; irreversible)",
-    roles=(TENANT_ADMIN,), response=Activation, errors=(404, 409),
-)  # fmt: skip
-def activate_backordering(call: Call) -> Activation:
-    tenant, backfilled = call.container.backordering.activate(
-        call.principal, call.params["tenant_id"]
+def backordering_out(tenant: Tenant, job: Job | None) -> Backordering:
+    backfill = None
+    if job is not None:
+        backfill = BackfillOut(
+            status=job.status,
+            pages=job.pages,
+            processed=job.processed,
+            mirrored=job.applied,
+            updated_at=job.updated_at,
+            finished_at=job.finished_at,
+        )
+    return Backordering(
+        tenant=tenant_out(tenant),
+        active=tenant.backordering,
+        activated_at=tenant.backordering_activated_at,
+        backfill=backfill,
     )
-    return Activation(tenant=tenant_out(tenant), backfilled=backfilled)
 
 
 @api.route(
-    "/accounts/{account_id}/hierarchy", "GET",
+    "/tenants/{tenant_id}/backordering",
+    "POST",
+    summary="Activate back ordering for a child tenant and queue its backfill (R11; irreversible)",
+    roles=(TENANT_ADMIN,),
+    response=Backordering,
+    errors=(404, 409),
+)
+def activate_backordering(call: Call) -> Backordering:
+    tenant, job = call.container.backordering.activate(call.principal, call.params["tenant_id"])
+    return backordering_out(tenant, job)
+
+
+@api.route(
+    "/tenants/{tenant_id}/backordering",
+    "GET",
+    summary="A child tenant's back ordering: on or off, and the backfill's progress (R11)",
+    roles=(TENANT_ADMIN,),
+    response=Backordering,
+)
+def backordering_state(call: Call) -> Backordering:
+    tenant, job = call.container.backordering.state(call.principal, call.params["tenant_id"])
+    return backordering_out(tenant, job)
+
+
+@api.route(
+    "/accounts/{account_id}/hierarchy",
+    "GET",
     summary="An account with its sub-accounts and subscriptions, mirrors included (R12)",
-    roles=(TENANT_ADMIN, RESELLER, CUSTOMER), response=HierarchyNode,
-)  # fmt: skip
+    roles=(TENANT_ADMIN, RESELLER, CUSTOMER),
+    response=HierarchyNode,
+)
 def account_hierarchy(call: Call) -> HierarchyNode:
     node = call.container.backordering.hierarchy(call.principal, call.params["account_id"])
     return node_out(node, call)

@@ -1,15 +1,41 @@
-"""Response models of back ordering: the activation result and the account hierarchy."""
+"""Back ordering's message and response models: the backfill job message, the activation state
+and the account hierarchy."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from functions.core.schemas import Out, TenantOut
 
+#: the queue of backfill pages (``infra/events.py`` wires its consumer)
+BACKFILL_QUEUE = "backfill"
 
-class Activation(Out):
+
+class BackfillJob(BaseModel):
+    """One page of an R11 backfill: the job (in the provider's partition) and the page's cursor
+    (None = the first page)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    tenant_id: str
+    job_id: str
+    cursor: str | None
+
+
+class BackfillOut(Out):
+    status: str = Field(description="queued, running or done")
+    pages: int
+    processed: int = Field(description="the child's subscriptions looked at")
+    mirrored: int = Field(description="of which mirrored (paid, for a provider product)")
+    updated_at: str
+    finished_at: str | None
+
+
+class Backordering(Out):
     tenant: TenantOut
-    backfilled: int = Field(description="subscriptions mirrored by this activation's backfill")
+    active: bool
+    activated_at: str | None
+    backfill: BackfillOut | None = Field(description="the R11 backfill; None before activation")
 
 
 class HierarchySubscription(Out):

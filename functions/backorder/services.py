@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -19,10 +20,15 @@ from typing import TYPE_CHECKING
 from functions.backorder import domain
 from functions.backorder.adapters import BackorderRepository
 from functions.backorder.domain import Link, ProviderProduct
+from functions.backorder.schemas import BackfillJob
+from functions.core.adapters import JobModel, JobRepository
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
-from functions.core.domain import Account, Tenant
-from functions.core.persistence import save
+from functions.core.domain import JOB_DONE, JOB_QUEUED, Account, Job, Tenant
+from functions.core.errors import ConcurrentUpdate
+from functions.core.ids import derived_id
+from functions.core.persistence import save, transaction
+from functions.core.queues import Queue
 from functions.orders.adapters import SubscriptionRepository
 from functions.orders.domain import Subscription
 
@@ -64,6 +70,20 @@ class Replicator:
         )
         applied = self.repository.upsert_mirror(mirror)
         self.repository.put_order_once(domain.provider_order(link, sub, mirror, product, now=now))
+        return APPLIED if applied else STALE
+
+    def sync_account(self, account: Account) -> str:
+        """R12: an account's change reaches its mirror's synced fields, if it has a mirror (an
+        account is copied on its first paid subscription, which reads its latest state)."""
+        link = self._link(account.tenant_id)
+        if link is None or not link.active or account.version is None:
+            return SKIPPED
+        applied = self.repository.sync_account(
+            link.provider_tenant_id,
+            domain.mirror_account_id(link, account.id),
+            domain.synced_fields(account),
+            account.version,
+        )
         return APPLIED if applied else STALE
 
     def _link(self, tenant_id: str) -> Link | None:
@@ -119,48 +139,108 @@ class Replicator:
 
 
 class BackorderService:
-    """The provider's side: activate back ordering for a child (R11) and view the hierarchy."""
+    """The provider's side: activate back ordering for a child (R11), run its backfill page by
+    page off the request path, and view the hierarchy."""
 
     def __init__(
         self,
         tenancy: TenancyService,
         replicator: Replicator,
         subscriptions: SubscriptionRepository,
+        jobs: JobRepository,
+        backfill_queue: Queue,
     ) -> None:
         self.tenancy = tenancy
         self.replicator = replicator
         self.subscriptions = subscriptions
+        self.jobs = jobs
+        self.backfill_queue = backfill_queue
 
-    def activate(self, principal: Principal, tenant_id: str) -> tuple[Tenant, int]:
-        """R11: switch back ordering on for a child tenant (irreversible; activating an active
-        child again is a no-op that re-runs the backfill) and mirror every paid subscription for
-        a provider product that is not mirrored yet. Returns the tenant and how many were
-        backfilled. The backfill goes through the stream path's own ``Replicator``: ids are
-        deterministic, so a repeated or interrupted backfill never doubles a mirror or order."""
+    def activate(self, principal: Principal, tenant_id: str) -> tuple[Tenant, Job]:
+        """R11: switch back ordering on for a child tenant (irreversible) and queue the backfill
+        of its paid subscriptions for provider products, in one transaction; the first page's
+        message follows. Activating an active child again is not an error: it answers the state
+        and re-sends the message of an unfinished backfill's current page (a lost message is
+        repaired by asking again; a duplicate is a no-op)."""
+        child = self._child(principal, tenant_id)
+        job = self.jobs.get(child.parent_id or "", backfill_job_id(child))
+        if job is None:
+            now = now_utc()
+            job = Job(
+                tenant_id=principal.tenant(),
+                id=backfill_job_id(child),
+                kind="backfill",
+                subject=child.id,
+                as_of=today_in(child.time_zone, at=now).isoformat(),
+                status=JOB_QUEUED,
+                created_at=rfc3339(now),
+                updated_at=rfc3339(now),
+            )
+            with transaction(self.tenancy.settings) as tx:
+                if not child.backordering:
+                    activated = replace(
+                        child, backordering=True, backordering_activated_at=rfc3339(now)
+                    )
+                    tx.save(self.tenancy.tenants.model(activated))
+                tx.save(self.jobs.model(job), condition=JobModel.id.does_not_exist())
+            job = self._reload_job(job)
+        if job.status != JOB_DONE:
+            self._send(job)
+        tenant = self.tenancy.tenants.get(tenant_id)
+        assert tenant is not None
+        return tenant, job
+
+    def state(self, principal: Principal, tenant_id: str) -> tuple[Tenant, Job | None]:
+        """A child's back ordering: on or off, and its backfill's progress."""
+        child = self._child(principal, tenant_id)
+        return child, self.jobs.get(principal.tenant(), backfill_job_id(child))
+
+    def backfill_page(self, message: BackfillJob) -> str:
+        """One page of a backfill: every subscription on it goes through the stream path's own
+        ``Replicator`` as a ``new`` change dated at activation. Ids are deterministic, so a page
+        done twice doubles nothing; the job's cursor makes a duplicate message a no-op, and the
+        job is saved before the next page's message is sent, so no page is skipped."""
+        job = self.jobs.get(message.tenant_id, message.job_id)
+        if job is None:
+            raise ReplicationError(f"backfill job {message.job_id} of {message.tenant_id} is gone")
+        if job.resends_after(message.cursor):
+            self._send(job)
+            return "resent"
+        if not job.expects(message.cursor):
+            return "duplicate"
+        page = self.subscriptions.page(job.subject, BACKFILL_PAGE, message.cursor)
+        applied = 0
+        for sub in page.items:
+            first_sight = replace(sub, last_change="new", last_change_date=job.as_of)
+            if self.replicator.replicate(first_sight) != SKIPPED:
+                applied += 1
+        advanced = job.advanced(page.next_cursor, len(page.items), applied, rfc3339(now_utc()))
+        try:
+            save(self.jobs.model(advanced))
+        except ConcurrentUpdate:
+            return "duplicate"  # the same page, done by a duplicate message at the same time
+        if advanced.status != JOB_DONE:
+            self._send(self._reload_job(advanced))
+        return "done" if advanced.status == JOB_DONE else "page"
+
+    def _send(self, job: Job) -> None:
+        self.backfill_queue.send(
+            BackfillJob(tenant_id=job.tenant_id, job_id=job.id, cursor=job.cursor).model_dump()
+        )
+        with suppress(ConcurrentUpdate):  # the job moved on: its next message is not ours
+            save(self.jobs.model(replace(job, next_sent=True)))
+
+    def _reload_job(self, job: Job) -> Job:
+        stored = self.jobs.get(job.tenant_id, job.id)
+        assert stored is not None
+        return stored
+
+    def _child(self, principal: Principal, tenant_id: str) -> Tenant:
         principal.require(TENANT_ADMIN)
         child = self.tenancy.tenants.get(tenant_id)
         if child is None or child.parent_id != principal.tenant_id:
             raise hidden("tenant")
-        if not child.backordering:
-            save(
-                self.tenancy.tenants.model(
-                    replace(child, backordering=True, backordering_activated_at=rfc3339(now_utc()))
-                )
-            )
-        today = today_in(child.time_zone).isoformat()
-        backfilled, cursor = 0, None
-        while True:
-            page = self.subscriptions.page(child.id, 100, cursor)
-            for sub in page.items:
-                first_sight = replace(sub, last_change="new", last_change_date=today)
-                if self.replicator.replicate(first_sight) != SKIPPED:
-                    backfilled += 1
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        activated = self.tenancy.tenants.get(tenant_id)
-        assert activated is not None
-        return activated, backfilled
+        return child
 
     def hierarchy(self, principal: Principal, account_id: str) -> Node:
         """An account with its sub-accounts and their subscriptions, as deep as they go (at most
@@ -178,6 +258,11 @@ class BackorderService:
         return Node(account, subs, children)
 
 
+def backfill_job_id(child: Tenant) -> str:
+    return derived_id("job", child.parent_id or "", "backfill", child.id)
+
+
+BACKFILL_PAGE = 100
 MAX_DEPTH = 6
 MAX_ITEMS = 100
 

@@ -19,7 +19,7 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from functions.core.domain import Account, Tenant
+from functions.core.domain import Account, Job, Tenant
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import BaseTable, conditional_failed, entity_values, to_entity
 
@@ -93,6 +93,7 @@ class AccountModel(BaseTable):
     mirrored = BooleanAttribute(default=False)
     source = MapAttribute[str, Any](null=True)
     bill_to = UnicodeAttribute(null=True)
+    source_version = NumberAttribute(null=True)
     status = UnicodeAttribute(default="active")
     version = VersionAttribute()
     by_parent = AccountsByParent()
@@ -225,4 +226,45 @@ class IdempotencyRepository:
         IdempotencyModel(key=key).delete(condition=IdempotencyModel.status == "in_progress")
 
 
-MODELS: tuple[type[BaseTable], ...] = (TenantModel, AccountModel, IdempotencyModel)
+class JobModel(BaseTable):
+    base_name = "jobs"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    as_of = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    cursor = UnicodeAttribute(null=True)
+    previous_cursor = UnicodeAttribute(null=True)
+    next_sent = BooleanAttribute(default=False)
+    pages = NumberAttribute(default=0)
+    processed = NumberAttribute(default=0)
+    applied = NumberAttribute(default=0)
+    finished_at = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+    @classmethod
+    def of(cls, job: Job) -> JobModel:
+        return cls(**entity_values(job))
+
+
+class JobRepository:
+    def get(self, tenant_id: str, job_id: str) -> Job | None:
+        try:
+            return to_entity(JobModel.get(tenant_id, job_id, consistent_read=True), Job)
+        except JobModel.DoesNotExist:
+            return None
+
+    def model(self, job: Job) -> JobModel:
+        return JobModel.of(job)
+
+
+MODELS: tuple[type[BaseTable], ...] = (
+    TenantModel,
+    AccountModel,
+    IdempotencyModel,
+    JobModel,
+)

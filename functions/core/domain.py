@@ -65,6 +65,7 @@ class Account:
     mirrored: bool = False  # a copy of a reseller tenant's account (R12)
     source: dict[str, Any] | None = None  # {tenant_id, account_id} of a mirror's original
     bill_to: str | None = None  # set on mirrors: the tenant reseller account (R12)
+    source_version: int | None = None  # a mirror: the source's version it holds (R18)
     status: str = "active"
     version: int | None = None
 
@@ -274,3 +275,62 @@ def can_see_tenant(principal: Principal, tenant: Tenant) -> bool:
     if principal.role == TENANT_ADMIN:
         return principal.tenant_id in (tenant.id, tenant.parent_id)
     return principal.tenant_id == tenant.id
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+JOB_QUEUED, JOB_RUNNING, JOB_DONE = "queued", "running", "done"
+
+
+@dataclass(frozen=True)
+class Job:
+    """Long work done page by page off the request path (an R11 backfill today), one queue
+    message per page. The job remembers the cursor of the next page, so a duplicated message is
+    a no-op, and whether the message for that page was sent, so a crash between the two is
+    repaired by the retried message (``resume_from``)."""
+
+    tenant_id: str  # the owner, e.g. the provider
+    id: str
+    kind: str
+    subject: str  # what it works on, e.g. the child tenant
+    as_of: str  # the business date it works as of (ISO date)
+    status: str
+    created_at: str
+    updated_at: str
+    cursor: str | None = None  # the next page; None = the first page, or done
+    previous_cursor: str | None = None  # the page done last
+    next_sent: bool = False  # the message of ``cursor`` was sent
+    pages: int = 0
+    processed: int = 0
+    applied: int = 0
+    finished_at: str | None = None
+    version: int | None = None
+
+    def expects(self, cursor: str | None) -> bool:
+        """A message for this page is the one to run now."""
+        return self.status != JOB_DONE and self.cursor == cursor
+
+    def resends_after(self, cursor: str | None) -> bool:
+        """A message for the page just done, while the next page's message was not sent: it
+        crashed in between, so this retry sends it."""
+        return (
+            self.status != JOB_DONE
+            and self.pages > 0
+            and self.previous_cursor == cursor
+            and not self.next_sent
+        )
+
+    def advanced(self, next_cursor: str | None, processed: int, applied: int, now: str) -> Job:
+        done = next_cursor is None
+        return replace(
+            self,
+            status=JOB_DONE if done else JOB_RUNNING,
+            previous_cursor=self.cursor,
+            cursor=next_cursor,
+            next_sent=False,
+            pages=self.pages + 1,
+            processed=self.processed + processed,
+            applied=self.applied + applied,
+            updated_at=now,
+            finished_at=now if done else None,
+        )

@@ -61,14 +61,14 @@ def bind(models: Iterable[type[BaseTable]], settings: Settings) -> None:
         meta: Any = model.Meta
         meta.table_name = f"{settings.table_prefix}-{model.base_name}"
         meta.region = settings.region
-        meta.host = settings.dynamodb_endpoint
+        meta.host = settings.aws_endpoint
         if model.streamed:
             meta.stream_view_type = STREAM_NEW_AND_OLD_IMAGE
         model._connection = None  # drop a connection made with an earlier binding
 
 
 def connection(settings: Settings) -> Connection:
-    return Connection(region=settings.region, host=settings.dynamodb_endpoint)
+    return Connection(region=settings.region, host=settings.aws_endpoint)
 
 
 @contextmanager

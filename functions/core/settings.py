@@ -16,14 +16,16 @@ class SettingsError(RuntimeError):
 
 @dataclass(frozen=True)
 class Settings:
-    #: prefix of every DynamoDB table name, e.g. ``bss-dev`` → ``bss-dev-accounts``
+    #: prefix of every DynamoDB table and SQS queue name, e.g. ``bss-dev`` → ``bss-dev-accounts``
+    #: (in AWS: the stack name)
     table_prefix: str
     #: AWS region of the tables
     region: str
     #: HS256 secret the app checks bearer tokens with (SPEC §9)
     jwt_secret: str
-    #: DynamoDB endpoint; empty means the region's AWS endpoint (set to the moto server locally)
-    dynamodb_endpoint: str | None
+    #: endpoint of every AWS service (DynamoDB, SQS); empty means the region's AWS endpoints
+    #: (set to the moto server locally)
+    aws_endpoint: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -43,5 +45,9 @@ class Settings:
             region=env.get("AWS_REGION", "").strip() or required("AWS_DEFAULT_REGION"),
             jwt_secret=secret,
             # Optional by design: unset in AWS, where the SDK finds the regional endpoint.
-            dynamodb_endpoint=env.get("BSS_DYNAMODB_ENDPOINT", "").strip() or None,
+            aws_endpoint=env.get("BSS_AWS_ENDPOINT", "").strip() or None,
         )
+
+    def queue_name(self, base_name: str) -> str:
+        """``backfill`` → ``bss-dev-backfill``: queues are named like tables."""
+        return f"{self.table_prefix}-{base_name}"

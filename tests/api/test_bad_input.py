@@ -189,6 +189,7 @@ PUBLIC_PATHS = ("/health", "/openapi.json")
 #: a valid request of every non-public route without a query model (for ``?unknown=1``)
 NO_QUERY_PATHS: dict[tuple[str, str], str] = {
     ("POST", "/tenants/{tenant_id}/backordering"): "/tenants/{a.child}/backordering",
+    ("GET", "/tenants/{tenant_id}/backordering"): "/tenants/{a.child}/backordering",
     ("GET", "/accounts/{account_id}/hierarchy"): "/accounts/{a.z}/hierarchy",
     ("POST", "/tenants"): "/tenants",
     ("GET", "/tenants/{tenant_id}"): "/tenants/{a.id}",

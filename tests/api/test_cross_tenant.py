@@ -112,6 +112,13 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
             "a reseller of A (role)", "{a.as_lite}", "/tenants/{a.child}/backordering", status=403
         ),
     ],
+    ("GET", "/tenants/{tenant_id}/backordering"): [
+        Probe("B reads A's child's back ordering", "{b.admin}", "/tenants/{a.child}/backordering"),
+        Probe("A's child reads its own", "{a.child_admin}", "/tenants/{a.child}/backordering"),
+        Probe("B reads A's (not its child)", "{b.admin}", "/tenants/{a.id}/backordering"),
+        Probe("the platform (role)", "{platform}", "/tenants/{a.child}/backordering", status=403),
+        Probe("a customer of A (role)", "{a.as_x}", "/tenants/{a.child}/backordering", status=403),
+    ],
     ("GET", "/accounts/{account_id}/hierarchy"): [
         Probe("B reads A's reseller tree", "{b.admin}", "/accounts/{a.lite}/hierarchy"),
         Probe("Y reads X's tree", "{a.as_y}", "/accounts/{a.x}/hierarchy"),

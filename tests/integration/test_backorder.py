@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from functions import composition
-from functions.backorder.handlers import subscriptions_stream
+from functions.backorder.handlers import backfill_jobs, subscriptions_stream
 from local.streams import lambda_event, read_records, stream_arn
 from tests.conftest import Api, token
 
@@ -47,6 +47,45 @@ class Stream:
                 return
             assert self.deliver(records) == []
         raise AssertionError("the stream did not settle")
+
+
+class Backfill:
+    """Delivers the backfill queue's messages to its handler like Lambda would, until empty."""
+
+    def __init__(self) -> None:
+        from functions.backorder.schemas import BACKFILL_QUEUE
+
+        self.sqs = boto3.client("sqs")
+        name = composition.container().settings.queue_name(BACKFILL_QUEUE)
+        self.url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+
+    def drain(self) -> int:
+        handled = 0
+        for _ in range(100):
+            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1).get(
+                "Messages", []
+            )
+            if not messages:
+                return handled
+            event = {
+                "Records": [
+                    {
+                        "messageId": m["MessageId"],
+                        "receiptHandle": m["ReceiptHandle"],
+                        "body": m["Body"],
+                        "attributes": {},
+                        "messageAttributes": {},
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:backfill",
+                    }
+                    for m in messages
+                ]
+            }
+            assert backfill_jobs(event, None)["batchItemFailures"] == []
+            for m in messages:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
+            handled += len(messages)
+        raise AssertionError("the backfill did not finish")
 
 
 def ok(result: tuple[int, Any], status: int = 200) -> Any:
@@ -365,17 +404,21 @@ def test_r11_nothing_flows_up_before_activation_then_the_backfill_mirrors_it(
     assert world.provider_orders() == [] and world.provider_subscriptions() == []
     activation = world.go_live()
     assert activation["tenant"]["backordering"] is True
-    assert activation["tenant"]["backordering_activated_at"] is not None
-    assert activation["backfilled"] == 2  # E3 and its add-on; never the own product
+    assert activation["activated_at"] == activation["tenant"]["backordering_activated_at"]
+    assert activation["backfill"]["status"] == "queued"  # off the request path
+    assert world.provider_orders() == []
+    Backfill().drain()
+    state = ok(world.api.call("GET", f"/tenants/{world.resell}/backordering", world.cloud_admin))
+    assert state["backfill"]["status"] == "done"
+    assert state["backfill"]["mirrored"] == 2  # E3 and its add-on; never the own product
     mirrors = {m["source"]["subscription_id"]: m for m in world.provider_subscriptions()}
     assert set(mirrors) == {subs["base"]["id"], subs["addon"]["id"]}
     assert mirrors[subs["base"]["id"]]["quantity"] == 12
     assert sorted(o["type"] for o in world.provider_orders()) == ["new", "new"]
-    again = world.go_live()  # a no-op that re-runs the backfill: nothing doubles
-    assert (
-        again["tenant"]["backordering_activated_at"]
-        == (activation["tenant"]["backordering_activated_at"])
-    )
+    again = world.go_live()  # a no-op once the backfill is done: nothing doubles
+    assert again["activated_at"] == activation["activated_at"]
+    assert again["backfill"] == state["backfill"]
+    assert Backfill().drain() == 0
     assert len(world.provider_orders()) == 2
     world.act(subs["base"]["id"], "change_quantity", quantity=15)  # from now on: the stream
     stream.drain()

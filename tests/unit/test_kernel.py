@@ -132,7 +132,7 @@ def test_r28_bad_tokens_are_401(make) -> None:  # type: ignore[no-untyped-def]
 def test_settings_have_no_silent_defaults() -> None:
     env = {"BSS_TABLE_PREFIX": "p", "AWS_REGION": "eu-west-1", "BSS_JWT_SECRET": SECRET}
     settings = Settings.from_env(env)
-    assert (settings.table_prefix, settings.region, settings.dynamodb_endpoint) == (
+    assert (settings.table_prefix, settings.region, settings.aws_endpoint) == (
         "p",
         "eu-west-1",
         None,

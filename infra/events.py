@@ -1,0 +1,77 @@
+"""Every asynchronous path of the BSS, declared once: which Lambda function (a Chalice
+``app.lambda_function`` of ``app.py``) consumes which DynamoDB stream or SQS queue, and with
+which delivery settings.
+
+Two readers, so AWS and the local platform behave alike:
+
+* ``infra/template.py`` turns each entry into an ``AWS::Lambda::EventSourceMapping`` (and the
+  queues into ``AWS::SQS::Queue``) in the merge template;
+* ``local/runner.py`` polls the same streams and queues on the moto server and invokes the same
+  functions with Lambda-shaped events, honouring the same settings.
+
+Pure data: no AWS import (queue names come from the contexts that send to them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from functions.backorder.schemas import BACKFILL_QUEUE
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """A DynamoDB stream → a function, as an event source mapping with ``ReportBatchItemFailures``:
+    a failed record is retried from the lowest failed sequence number, the batch is bisected on a
+    function error, and after ``max_retries`` retries (or ``max_record_age_s``) the record's batch
+    information goes to ``on_failure_queue`` while the records behind it go on (R18)."""
+
+    function: str  # the name given to ``app.lambda_function``
+    table: str  # the streamed model's ``base_name``
+    batch_size: int = 100
+    batching_window_s: int = 0
+    max_retries: int = 5
+    max_record_age_s: int = 6 * 3600
+    bisect: bool = True
+    parallelization: int = 1  # >1 would break per-item order on first delivery
+    on_failure_queue: str = "stream-failures"
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    """An SQS queue → a function, with ``ReportBatchItemFailures``: a failed message becomes
+    visible again after ``visibility_timeout_s``; after ``max_receives`` receives SQS moves it to
+    ``dead_letter_queue``."""
+
+    function: str
+    queue: str  # base name; the queue is ``<prefix>-<queue>``
+    batch_size: int = 10
+    visibility_timeout_s: int = 300  # ≥ 6 × the function timeout, as AWS recommends
+    max_receives: int = 5
+    dead_letter_queue: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.dead_letter_queue:
+            object.__setattr__(self, "dead_letter_queue", f"{self.queue}-dlq")
+
+
+STREAMS: tuple[StreamSource, ...] = (
+    # back ordering: a reseller tenant's subscription changes → mirrors and provider orders
+    StreamSource(function="subscriptions_stream", table="subscriptions"),
+    # back ordering: a mirrored account's synced fields follow its source (R12)
+    StreamSource(function="accounts_stream", table="accounts"),
+)
+
+QUEUES: tuple[QueueSource, ...] = (
+    # back ordering: the R11 backfill, one page of a child's subscriptions per message
+    QueueSource(function="backfill_jobs", queue=BACKFILL_QUEUE, batch_size=1),
+)
+
+
+def queue_names() -> tuple[str, ...]:
+    """Every queue's base name: consumed queues, their dead-letter queues, on-failure queues."""
+    names: list[str] = []
+    for source in QUEUES:
+        names += [source.queue, source.dead_letter_queue]
+    names += [source.on_failure_queue for source in STREAMS]
+    return tuple(dict.fromkeys(names))
