@@ -11,7 +11,10 @@
    system is read-only, so without .pyc in the zip every cold start compiles every module again;
 5. cfn-lint on the SAM template, SAM translation (aws-sam-translator, no AWS calls), then cfn-lint
    on the translated CloudFormation (its IAM action checks are skipped on SAM templates);
-6. checks every IAM role Chalice generated carries the DynamoDB policy.
+6. checks every IAM role Chalice generated carries the DynamoDB policy (``ROLES`` of
+   ``infra/template.py``), and that every resource the merge template patches (the roles, and the
+   Timeout/MemorySize of the functions ``infra/events.py`` names) is one Chalice generated: a
+   function renamed in ``app.py`` would otherwise leave a resource without a ``Type``.
 
 Any finding is an error (exit 1).
 """
@@ -214,6 +217,13 @@ def roles_without_data_policy(template: dict[str, Any]) -> list[str]:
     return missing
 
 
+def patched_but_not_generated(template: dict[str, Any]) -> list[str]:
+    """Resources the merge template patched (no ``Type`` of its own) that Chalice did not make."""
+    return [
+        name for name, resource in template.get("Resources", {}).items() if "Type" not in resource
+    ]
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -241,10 +251,17 @@ def build(out: Path = DEFAULT_OUT, stage: str = "dev") -> Package:
 
     started = time.perf_counter()
     template = json.loads(package.template_path.read_text())
+    strays = patched_but_not_generated(template)
+    if strays:
+        raise PackageError(
+            f"infra/template.json patches {strays} but Chalice generated no such resource: "
+            "does app.py still declare every function of infra/events.py under that name?"
+        )
     findings = [f"sam.json: {finding}" for finding in cfn_lint(template, region)]
     missing = roles_without_data_policy(template)
     findings += [
-        f"sam.json: role {role} lacks the DynamoDB policy: add it to ROLES in infra/template.py"
+        f"sam.json: role {role} lacks the DynamoDB policy: add its function to infra/events.py "
+        "(or the role to ROLES in infra/template.py)"
         for role in missing
     ]
     package.translated = sam_translate(template, region)

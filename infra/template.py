@@ -1,4 +1,5 @@
-"""The merge template for ``chalice package --merge-template``, generated from the models.
+"""The merge template for ``chalice package --merge-template``, generated from the models and from
+``infra/events.py``.
 
     python -m infra.template            # writes infra/template.json (commit it)
     python -m infra.template --check    # exits 1 if infra/template.json is stale
@@ -7,12 +8,34 @@ What it adds to Chalice's SAM template:
 
 * one ``AWS::DynamoDB::Table`` per model of ``functions.composition.models()``, named
   ``${AWS::StackName}-<base_name>`` (``table_resource``; streamed models get NEW_AND_OLD_IMAGES);
+* one ``AWS::SQS::Queue`` per name of ``events.queue_names()``, named ``${AWS::StackName}-<base>``
+  like the tables (what ``Settings.queue_name`` finds at run time): a consumed queue has the
+  ``VisibilityTimeout`` of its ``QueueSource`` and a ``RedrivePolicy`` to its dead-letter queue
+  after ``max_receives`` receives; dead-letter and on-failure queues keep messages 14 days (the
+  maximum) for a person to inspect (R18);
+* one ``AWS::Lambda::EventSourceMapping`` per source of ``infra/events.py`` (``<Function>From
+  <Table|Queue>``), on the Chalice-generated function of that name, with
+  ``ReportBatchItemFailures``: a stream from TRIM_HORIZON with its batch size and window, retry
+  limit, maximum record age, bisection, parallelization and an SQS on-failure destination; a
+  queue with its batch size;
+* the ``Timeout`` and ``MemorySize`` of those functions (a queue consumer's timeout is at most a
+  sixth of its queue's visibility timeout, as AWS recommends);
 * the ``JwtSecret`` parameter (NoEcho) and, in SAM ``Globals``, the environment of every function:
-  ``BSS_TABLE_PREFIX`` = the stack name (so the app finds the tables above) and ``BSS_JWT_SECRET``;
-* the IAM policy of every role Chalice generates. With ``autogen_policy: false`` Chalice gives each
-  Lambda function its own role (``<Function>Role``) from ``.chalice/policy.json``; a merge
-  REPLACES the role's ``Policies`` list, so the statements of that file (CloudWatch Logs) are
-  copied in, followed by the DynamoDB statements PynamoDB needs.
+  ``BSS_TABLE_PREFIX`` = the stack name (so the app finds the tables and queues above) and
+  ``BSS_JWT_SECRET``;
+* the IAM policy of every role Chalice generates (``ROLES``). With ``autogen_policy: false``
+  Chalice gives each Lambda function its own role (``<Function>Role``) from
+  ``.chalice/policy.json``; a merge REPLACES the role's ``Policies`` list, so the statements of
+  that file (CloudWatch Logs) are copied in, followed by the DynamoDB statements PynamoDB needs
+  and, per function, what its sources need (least privilege, each on its own resources): a stream
+  consumer reads its table's stream and sends to its on-failure queue; a queue consumer receives,
+  deletes and re-times messages of its queue; whoever sends jobs (the API, and a queue consumer
+  that enqueues its next page) looks up and sends to the consumed queues.
+
+Logical ids come from the names in ``infra/events.py`` by Chalice's own rule
+(``chalice.utils.to_cfn_resource_name``): ``subscriptions_stream`` → function
+``SubscriptionsStream``, role ``SubscriptionsStreamRole``. ``python -m infra.package`` fails if the
+merge template patches a resource Chalice did not generate (a function renamed in ``app.py``).
 """
 
 from __future__ import annotations
@@ -21,9 +44,14 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from chalice.utils import to_cfn_resource_name
+
+from infra import events
+from infra.events import QueueSource, StreamSource
 
 if TYPE_CHECKING:
     from functions.core.persistence import BaseTable
@@ -32,9 +60,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.json"
 POLICY_FILE = ROOT / ".chalice" / "policy.json"
 
-#: The roles Chalice generates: one per Lambda function (``APIHandler`` → ``ApiHandlerRole``).
-#: ``python -m infra.package`` fails if the packaged template has a role missing here.
-ROLES: tuple[str, ...] = ("ApiHandlerRole",)
+#: Chalice's fixed logical id of the API function's role (the function is ``APIHandler``).
+API_ROLE = "ApiHandlerRole"
 
 SECRET_PARAMETER = "JwtSecret"
 
@@ -52,16 +79,122 @@ TABLE_ACTIONS: tuple[str, ...] = (
     "dynamodb:UpdateItem",
 )
 INDEX_ACTIONS: tuple[str, ...] = ("dynamodb:Query",)
+#: What Lambda's poller calls on a stream, with the function's role.
+STREAM_ACTIONS: tuple[str, ...] = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+)
+#: ListStreams has no resource-level permission (IAM matches it against "*" only: a statement
+#: naming a stream ARN would not grant it), so it gets its own statement; it reveals stream ARNs,
+#: nothing of their records.
+LIST_STREAMS_ACTIONS: tuple[str, ...] = ("dynamodb:ListStreams",)
+#: What Lambda's poller calls on a consumed queue, with the function's role.
+CONSUME_ACTIONS: tuple[str, ...] = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+)
+#: What ``functions.core.queues.Queue`` calls to send a job.
+SEND_ACTIONS: tuple[str, ...] = ("sqs:GetQueueUrl", "sqs:SendMessage")
+#: What Lambda calls, with the function's role, to deliver to a stream's on-failure destination.
+FAILURE_ACTIONS: tuple[str, ...] = ("sqs:SendMessage",)
+
+#: Kept on dead-letter and on-failure queues: the SQS maximum (R18: kept for a person to inspect).
+DEAD_LETTER_RETENTION_S = 14 * 24 * 3600
+#: Stream and queue consumers (the API keeps Chalice's ``lambda_timeout``/``lambda_memory_size``).
+CONSUMER_TIMEOUT_S = 60
+CONSUMER_MEMORY_MB = 512
+
+
+# --- logical ids --------------------------------------------------------------------------------
+
+
+def _camel(name: str) -> str:
+    words = re.split(r"[^A-Za-z0-9]+", name)
+    return "".join(word[:1].upper() + word[1:] for word in words if word)
+
+
+def table_id(base_name: str) -> str:
+    """``pricelists`` → ``PricelistsTable``."""
+    return _camel(base_name) + "Table"
 
 
 def logical_id(model: type[BaseTable]) -> str:
     """``pricelists`` → ``PricelistsTable``."""
-    words = re.split(r"[^A-Za-z0-9]+", model.base_name)
-    return "".join(word[:1].upper() + word[1:] for word in words if word) + "Table"
+    return table_id(model.base_name)
+
+
+def queue_id(base_name: str) -> str:
+    """``backfill-dlq`` → ``BackfillDlqQueue``."""
+    return _camel(base_name) + "Queue"
+
+
+def function_id(function: str) -> str:
+    """The logical id Chalice gives ``app.lambda_function(name=...)``: ``backfill_jobs`` →
+    ``BackfillJobs``."""
+    return to_cfn_resource_name(function)
+
+
+def role_id(function: str) -> str:
+    """The role Chalice generates for it (``autogen_policy: false``): ``BackfillJobsRole``."""
+    return to_cfn_resource_name(f"{function}_role")
+
+
+def mapping_id(source: StreamSource | QueueSource) -> str:
+    """``SubscriptionsStreamFromSubscriptionsTable``, ``BackfillJobsFromBackfillQueue``."""
+    if isinstance(source, StreamSource):
+        return f"{function_id(source.function)}From{table_id(source.table)}"
+    return f"{function_id(source.function)}From{queue_id(source.queue)}"
+
+
+def consumers(
+    streams: Sequence[StreamSource] = events.STREAMS, queues: Sequence[QueueSource] = events.QUEUES
+) -> tuple[str, ...]:
+    """The names of the functions ``infra/events.py`` feeds, in declaration order."""
+    names = [s.function for s in streams] + [q.function for q in queues]
+    return tuple(dict.fromkeys(names))
+
+
+#: The roles Chalice generates: one per Lambda function (``APIHandler`` → ``ApiHandlerRole``,
+#: ``backfill_jobs`` → ``BackfillJobsRole``). ``python -m infra.package`` fails if the packaged
+#: template has a role missing here (a Lambda function of ``app.py`` not in ``infra/events.py``).
+ROLES: tuple[str, ...] = (API_ROLE, *(role_id(f) for f in consumers()))
+
+
+# --- names and references -----------------------------------------------------------------------
+
+
+def stack_name(base_name: str) -> dict[str, str]:
+    return {"Fn::Sub": f"${{AWS::StackName}}-{base_name}"}
 
 
 def table_name(model: type[BaseTable]) -> dict[str, str]:
-    return {"Fn::Sub": f"${{AWS::StackName}}-{model.base_name}"}
+    return stack_name(model.base_name)
+
+
+def queue_arn(base_name: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [queue_id(base_name), "Arn"]}
+
+
+def stream_arn(table: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [table_id(table), "StreamArn"]}
+
+
+def _unique(values: Iterable[Any]) -> list[Any]:
+    """Dicts (CloudFormation expressions) in first-seen order, each once."""
+    seen: dict[str, Any] = {}
+    for value in values:
+        seen.setdefault(json.dumps(value, sort_keys=True), value)
+    return list(seen.values())
+
+
+# --- IAM ----------------------------------------------------------------------------------------
+
+
+def _statement(sid: str, actions: Sequence[str], resources: Iterable[Any]) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": _unique(resources)}
 
 
 def data_statements(models: Sequence[type[BaseTable]]) -> list[dict[str, Any]]:
@@ -71,37 +204,159 @@ def data_statements(models: Sequence[type[BaseTable]]) -> list[dict[str, Any]]:
         for m in models
         if m._get_schema()["global_secondary_indexes"]
     ]
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "BssTables",
-            "Effect": "Allow",
-            "Action": list(TABLE_ACTIONS),
-            "Resource": tables,
-        }
-    ]
+    statements = [_statement("BssTables", TABLE_ACTIONS, tables)]
     if indexes:
+        statements.append(_statement("BssIndexes", INDEX_ACTIONS, indexes))
+    return statements
+
+
+def source_statements(
+    function: str | None, streams: Sequence[StreamSource], queues: Sequence[QueueSource]
+) -> list[dict[str, Any]]:
+    """What a function needs for its sources (``None``: the API, which only sends jobs).
+
+    A job is sent by the API (it starts the work) and by the queue's own consumer (it enqueues the
+    next page); nobody else sends to a consumed queue."""
+    own_streams = [s for s in streams if s.function == function]
+    own_queues = [q for q in queues if q.function == function]
+    sent_to = queues if function is None else own_queues
+    statements = []
+    if own_streams:
+        statements += [
+            _statement("ReadStreams", STREAM_ACTIONS, [stream_arn(s.table) for s in own_streams]),
+            _statement("ListStreams", LIST_STREAMS_ACTIONS, ["*"]),
+            _statement(
+                "SendStreamFailures",
+                FAILURE_ACTIONS,
+                [queue_arn(s.on_failure_queue) for s in own_streams],
+            ),
+        ]
+    if own_queues:
         statements.append(
-            {
-                "Sid": "BssIndexes",
-                "Effect": "Allow",
-                "Action": list(INDEX_ACTIONS),
-                "Resource": indexes,
-            }
+            _statement("ConsumeQueues", CONSUME_ACTIONS, [queue_arn(q.queue) for q in own_queues])
+        )
+    if sent_to:
+        statements.append(
+            _statement("SendJobs", SEND_ACTIONS, [queue_arn(q.queue) for q in sent_to])
         )
     return statements
 
 
-def role_policies(role: str, models: Sequence[type[BaseTable]]) -> list[dict[str, Any]]:
+def role_policies(
+    role: str,
+    models: Sequence[type[BaseTable]],
+    extra: Sequence[dict[str, Any]] = (),
+) -> list[dict[str, Any]]:
     chalice_policy = json.loads(POLICY_FILE.read_text())
     return [
         {
             "PolicyName": f"{role}Policy",  # the name Chalice gives it
             "PolicyDocument": {
                 "Version": chalice_policy.get("Version", "2012-10-17"),
-                "Statement": [*chalice_policy["Statement"], *data_statements(models)],
+                "Statement": [
+                    *chalice_policy["Statement"],
+                    *data_statements(models),
+                    *extra,
+                ],
             },
         }
     ]
+
+
+def role_patch(
+    role: str, models: Sequence[type[BaseTable]], extra: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the merge puts on a Chalice role: its whole ``Policies`` list (a merge replaces it)."""
+    return {"Properties": {"Policies": role_policies(role, models, extra)}}
+
+
+# --- queues and event source mappings -----------------------------------------------------------
+
+
+def queue_resources(
+    names: Sequence[str], streams: Sequence[StreamSource], queues: Sequence[QueueSource]
+) -> dict[str, Any]:
+    consumed = {q.queue: q for q in queues}
+    dead = {q.dead_letter_queue for q in queues} | {s.on_failure_queue for s in streams}
+    resources: dict[str, Any] = {}
+    for base in names:
+        props: dict[str, Any] = {"QueueName": stack_name(base), "SqsManagedSseEnabled": True}
+        if base in dead:
+            props["MessageRetentionPeriod"] = DEAD_LETTER_RETENTION_S
+        source = consumed.get(base)
+        if source is not None:
+            props["VisibilityTimeout"] = source.visibility_timeout_s
+            props["RedrivePolicy"] = {
+                "deadLetterTargetArn": queue_arn(source.dead_letter_queue),
+                "maxReceiveCount": source.max_receives,
+            }
+        resources[queue_id(base)] = {"Type": "AWS::SQS::Queue", "Properties": props}
+    return resources
+
+
+# Standalone AWS::Lambda::EventSourceMapping resources rather than SAM ``Events`` merged into
+# Chalice's function. Both survive the merge (Chalice's plain functions have no ``Events`` key, so
+# the deep merge would add it), but SAM's event buys nothing here: SAM attaches the stream/queue
+# permissions only to a role it generates itself, and Chalice passes its own ``Role`` (whose
+# Policies this template replaces anyway). A mapping of our own has a logical id we choose (stable
+# and testable in sam.json and after translation, where SAM would name it for us), is written in
+# CloudFormation's own property names (which cfn-lint checks as they are deployed, with no SAM
+# re-mapping in between), and leaves Chalice's function resource alone apart from Timeout and
+# MemorySize.
+def stream_mapping(source: StreamSource) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::EventSourceMapping",
+        "Properties": {
+            "FunctionName": {"Ref": function_id(source.function)},
+            "EventSourceArn": stream_arn(source.table),
+            "StartingPosition": "TRIM_HORIZON",
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BatchSize": source.batch_size,
+            "MaximumBatchingWindowInSeconds": source.batching_window_s,
+            "MaximumRetryAttempts": source.max_retries,
+            "MaximumRecordAgeInSeconds": source.max_record_age_s,
+            "BisectBatchOnFunctionError": source.bisect,
+            "ParallelizationFactor": source.parallelization,
+            "DestinationConfig": {"OnFailure": {"Destination": queue_arn(source.on_failure_queue)}},
+        },
+    }
+
+
+def queue_mapping(source: QueueSource) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::EventSourceMapping",
+        "Properties": {
+            "FunctionName": {"Ref": function_id(source.function)},
+            "EventSourceArn": queue_arn(source.queue),
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BatchSize": source.batch_size,
+        },
+    }
+
+
+def consumer_timeout(
+    function: str, queues: Sequence[QueueSource], default: int = CONSUMER_TIMEOUT_S
+) -> int:
+    """``CONSUMER_TIMEOUT_S``, lowered for a queue consumer to a sixth of the visibility timeout
+    (AWS rejects a mapping whose queue's visibility timeout is below the function's timeout, and
+    recommends six times it)."""
+    limits = [q.visibility_timeout_s // 6 for q in queues if q.function == function]
+    timeout = min([default, *limits])
+    if timeout < 1:
+        raise ValueError(f"{function}: visibility timeout too short for any function timeout")
+    return timeout
+
+
+def check_sources(models: Sequence[type[BaseTable]], streams: Sequence[StreamSource]) -> None:
+    streamed = {m.base_name: m.streamed for m in models}
+    for source in streams:
+        if source.table not in streamed:
+            raise ValueError(f"{source.function} reads table {source.table!r}: no such model")
+        if not streamed[source.table]:
+            raise ValueError(f"{source.function} reads table {source.table!r}: it has no stream")
+
+
+# --- the whole ----------------------------------------------------------------------------------
 
 
 def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
@@ -111,16 +366,34 @@ def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
         from functions.composition import models as all_models
 
         models = all_models()
-    ids = [logical_id(m) for m in models]
+    streams, queues, queue_names = events.STREAMS, events.QUEUES, events.queue_names()
+    check_sources(models, streams)
+    ordered = sorted(models, key=lambda m: m.base_name)
+    parts: list[tuple[str, Any]] = [
+        (logical_id(m), table_resource(m, table_name(m))) for m in ordered
+    ]
+    parts += sorted(queue_resources(queue_names, streams, queues).items())
+    parts += [(mapping_id(s), stream_mapping(s)) for s in streams]
+    parts += [(mapping_id(q), queue_mapping(q)) for q in queues]
+    # the API sends jobs (source_statements(None, ...)); each consumer gets what its sources need
+    parts.append((API_ROLE, role_patch(API_ROLE, models, source_statements(None, streams, queues))))
+    for function in consumers(streams, queues):
+        statements = source_statements(function, streams, queues)
+        parts.append((role_id(function), role_patch(role_id(function), models, statements)))
+        properties = {
+            "Timeout": consumer_timeout(function, queues),
+            "MemorySize": CONSUMER_MEMORY_MB,
+        }
+        parts.append((function_id(function), {"Properties": properties}))
+    ids = [name for name, _ in parts]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"two models map to the same resource: {ids}")
-
-    resources: dict[str, Any] = {
-        logical_id(m): table_resource(m, table_name(m))
-        for m in sorted(models, key=lambda m: m.base_name)
+        raise ValueError(f"two resources map to the same logical id: {sorted(ids)}")
+    outputs: dict[str, Any] = {
+        f"{logical_id(m)}Name": {"Value": {"Ref": logical_id(m)}} for m in ordered
     }
-    for role in ROLES:
-        resources[role] = {"Properties": {"Policies": role_policies(role, models)}}
+    outputs.update(
+        {f"{queue_id(base)}Url": {"Value": {"Ref": queue_id(base)}} for base in queue_names}
+    )
     return {
         "Parameters": {
             SECRET_PARAMETER: {
@@ -140,11 +413,8 @@ def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
                 }
             }
         },
-        "Resources": resources,
-        "Outputs": {
-            f"{logical_id(m)}Name": {"Value": {"Ref": logical_id(m)}}
-            for m in sorted(models, key=lambda m: m.base_name)
-        },
+        "Resources": dict(parts),
+        "Outputs": outputs,
     }
 
 

@@ -69,11 +69,11 @@ class BackorderRepository:
         update, no read, applied only to an existing mirror holding an older version (R12, R18).
         Its own version grows, so the change flows on up (R17)."""
         item = AccountModel(provider_tenant_id, mirror_id)
+        item.version = 0  # any value: the update adds one to the stored version
         actions: list[Any] = [AccountModel.source_version.set(version)]
         for name, value in fields.items():
             attribute = AccountModel.get_attributes()[name]
             actions.append(attribute.remove() if value is None else attribute.set(value))
-        actions.append(AccountModel.version.add(1))
         condition = AccountModel.id.exists() & (
             AccountModel.source_version.does_not_exist() | (AccountModel.source_version < version)
         )

@@ -7,9 +7,10 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from functions import composition
-from functions.backorder.handlers import backfill_jobs, subscriptions_stream
+from functions.backorder.handlers import accounts_stream, backfill_jobs, subscriptions_stream
 from local.streams import lambda_event, read_records, stream_arn
 from tests.conftest import Api, token
 
@@ -17,12 +18,13 @@ E3_COST = {"monthly": "18.00"}
 
 
 class Stream:
-    """Reads the subscriptions stream and delivers it to the handler like Lambda would."""
+    """Reads a table's stream (the subscriptions' by default) and delivers it to its handler like
+    Lambda would."""
 
-    def __init__(self) -> None:
-        from functions.orders.adapters import SubscriptionModel
-
-        self.arn = stream_arn(boto3.client("dynamodb"), SubscriptionModel.Meta.table_name)
+    def __init__(self, table: str = "subscriptions", handler: Any = subscriptions_stream) -> None:
+        self.handler = handler
+        name = composition.container().settings.table_prefix + "-" + table
+        self.arn = stream_arn(boto3.client("dynamodb"), name)
         self.streams = boto3.client("dynamodbstreams")
         self.last: str | None = None
         self.seen: list[dict[str, Any]] = []
@@ -36,7 +38,7 @@ class Stream:
 
     def deliver(self, records: list[dict[str, Any]]) -> list[str]:
         """One batch; returns the sequence numbers the handler reported as failed."""
-        result = subscriptions_stream(lambda_event(records, self.arn), None)
+        result = self.handler(lambda_event(records, self.arn), None)
         return [f["itemIdentifier"] for f in result["batchItemFailures"]]
 
     def drain(self) -> None:
@@ -529,3 +531,103 @@ def test_r17_a_sale_four_tiers_down_reaches_the_root_with_its_hierarchy(world: R
             api.call("GET", f"/accounts/{account['parent_account_id']}", world.cloud_admin)
         )
     assert names == ["Deep Customer", "T3", "T2"] and account["id"] == world.reseller_account
+
+
+def test_r12_a_mirrored_accounts_synced_fields_follow_its_source(world: Reseller) -> None:
+    """Name, email, accounting number and address follow; an older record replayed after a
+    newer one changes nothing (R18); an account never sold to gets no mirror."""
+    accounts, subscriptions = Stream("accounts", accounts_stream), Stream()
+    accounts.drain()
+    world.subscribe(world.x, world.e3_copy)
+    subscriptions.drain()
+    for name in ("X Renamed", "X GmbH"):
+        ok(world.api.call("PATCH", f"/accounts/{world.x['id']}", world.admin, {"name": name}))
+    ok(
+        world.api.call(
+            "PATCH",
+            f"/accounts/{world.x['id']}",
+            world.admin,
+            {"email": "billing@x.example", "accounting_number": "D-4711"},
+        )
+    )
+    ok(world.api.call("PATCH", f"/accounts/{world.z['id']}", world.admin, {"name": "Z2"}))
+    records = accounts.new_records()
+    assert accounts.deliver(records) == []
+    assert accounts.deliver(list(reversed(records))) == []  # replayed, oldest last
+
+    def mirrors() -> dict[str, Any]:
+        listed = ok(world.api.call("GET", "/accounts?limit=100", world.cloud_admin))["items"]
+        return {a["source"]["account_id"]: a for a in listed if a["mirrored"]}
+
+    mirror = mirrors()[world.x["id"]]
+    assert (mirror["name"], mirror["email"], mirror["accounting_number"]) == (
+        "X GmbH",
+        "billing@x.example",
+        "D-4711",
+    )
+    assert world.z["id"] not in mirrors()  # R12: copied on its first paid subscription only
+    assert mirror["currency"] == "EUR"
+    assert mirror["bill_to_account_id"] == world.reseller_account
+
+
+def test_r11_the_backfill_runs_page_by_page_and_a_duplicate_or_lost_message_is_harmless(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.backorder import services
+
+    monkeypatch.setattr(services, "BACKFILL_PAGE", 2)
+    world = Reseller(api)
+    for quantity in range(1, 6):
+        world.subscribe(world.z, world.e3_copy, quantity)
+    world.go_live()
+    queue = Backfill()
+    [first] = queue.sqs.receive_message(QueueUrl=queue.url)["Messages"]
+    event = {"Records": [{"messageId": "m1", "body": first["Body"], "attributes": {}}]}
+    assert backfill_jobs(event, None)["batchItemFailures"] == []
+    assert backfill_jobs(event, None)["batchItemFailures"] == []  # delivered twice: no-op
+    queue.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=first["ReceiptHandle"])
+    # the second page's message is lost; asking again re-sends it
+    queue.sqs.purge_queue(QueueUrl=queue.url)
+    state = ok(world.api.call("GET", f"/tenants/{world.resell}/backordering", world.cloud_admin))
+    assert (state["backfill"]["status"], state["backfill"]["pages"]) == ("running", 1)
+    world.go_live()
+    assert queue.drain() == 2  # pages 2 and 3 (of 2, 2 and 1 subscriptions)
+    state = ok(world.api.call("GET", f"/tenants/{world.resell}/backordering", world.cloud_admin))
+    assert state["backfill"]["status"] == "done"
+    assert (state["backfill"]["processed"], state["backfill"]["mirrored"]) == (5, 5)
+    orders = world.provider_orders()
+    assert len(orders) == 5 and {o["type"] for o in orders} == {"new"}
+    assert sorted(m["quantity"] for m in world.provider_subscriptions()) == [1, 2, 3, 4, 5]
+
+
+def test_r11_a_backfill_that_crashes_before_queueing_its_next_page_resumes_on_retry(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page is saved, then sending the next page's message fails: the message fails, SQS
+    delivers it again, and the retry sends the next page instead of redoing this one."""
+    from functions.backorder import services
+    from functions.core.queues import Queue
+
+    monkeypatch.setattr(services, "BACKFILL_PAGE", 2)
+    world = Reseller(api)
+    for quantity in range(1, 4):
+        world.subscribe(world.z, world.e3_copy, quantity)
+    world.go_live()
+    queue = Backfill()
+    [first] = queue.sqs.receive_message(QueueUrl=queue.url)["Messages"]
+    event = {"Records": [{"messageId": "m1", "body": first["Body"], "attributes": {}}]}
+    send = Queue.send
+
+    def unreachable(self: Queue, body: Any) -> None:
+        raise ConnectionError("SQS unreachable")
+
+    monkeypatch.setattr(Queue, "send", unreachable)
+    with pytest.raises(BatchProcessingError):  # the whole batch failed: Lambda retries it
+        backfill_jobs(event, None)
+    monkeypatch.setattr(Queue, "send", send)
+    assert backfill_jobs(event, None)["batchItemFailures"] == []  # the retry: re-sends page 2
+    queue.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=first["ReceiptHandle"])
+    assert queue.drain() == 1
+    state = ok(world.api.call("GET", f"/tenants/{world.resell}/backordering", world.cloud_admin))
+    assert (state["backfill"]["status"], state["backfill"]["pages"]) == ("done", 2)
+    assert len(world.provider_orders()) == 3

@@ -1,7 +1,10 @@
 """The deployment package (``python -m infra.package``): the merge template matches the models, the
-zip carries ``functions/`` with its bytecode and runs on its own, and the template lints and
-translates. The packaging tests build into a temporary directory (chalice package downloads the
-manylinux wheels from PyPI the first time; later runs use ``.chalice/deployments``)."""
+zip carries ``functions/`` with its bytecode and runs on its own, the template lints and
+translates, and every asynchronous path of ``infra/events.py`` is wired in the CloudFormation that
+deploys: its queue, its event source mapping with the declared delivery settings, its on-failure
+or dead-letter queue, and no more IAM than its function needs. The packaging tests build once
+into a temporary directory (chalice package downloads the manylinux wheels from PyPI the first
+time; later runs use ``.chalice/deployments``)."""
 
 from __future__ import annotations
 
@@ -44,6 +47,25 @@ def test_merge_template_has_a_table_per_model_and_streams_where_asked() -> None:
         }
         stream = table["Properties"].get("StreamSpecification")
         assert stream == ({"StreamViewType": "NEW_AND_OLD_IMAGES"} if model.streamed else None)
+
+
+def test_a_stream_source_needs_a_streamed_model() -> None:
+    from functions.composition import models
+    from infra import template
+    from infra.events import StreamSource
+
+    unstreamed = next(m for m in models() if not m.streamed)
+    for table, problem in ((unstreamed.base_name, "has no stream"), ("nope", "no such model")):
+        with pytest.raises(ValueError, match=problem):
+            template.check_sources(models(), [StreamSource(function="f", table=table)])
+
+
+def test_queue_consumers_time_out_well_within_the_visibility_timeout() -> None:
+    from infra import events, template
+
+    for source in events.QUEUES:
+        timeout = template.consumer_timeout(source.function, events.QUEUES)
+        assert 6 * timeout <= source.visibility_timeout_s
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +194,192 @@ def test_unpacked_zip_imports_and_serves_on_its_own(package: Package, tmp_path: 
     assert result["foreign"] == [], "modules loaded from outside the zip and the stdlib"
     assert not [p for p in result["path"] if str(ROOT) in p or "site-packages" in p]
     assert tree(task) == before, "the import wrote files: some module had no usable .pyc"
+
+
+# --- the asynchronous paths, as deployed (the SAM template translated to CloudFormation) ---------
+
+STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"}
+QUEUE_CONSUME = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+}
+QUEUE_SEND = {"sqs:GetQueueUrl", "sqs:SendMessage"}
+FOURTEEN_DAYS = 14 * 24 * 3600
+
+
+class Deployed:
+    """The translated template, looked up the way a deployer reads it: tables and queues by their
+    physical name, functions by their handler in app.py."""
+
+    def __init__(self, resources: dict[str, Any]) -> None:
+        self.resources = resources
+
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {n: r["Properties"] for n, r in self.resources.items() if r["Type"] == kind}
+
+    def named(self, kind: str, base: str) -> str:
+        """The logical id of the table or queue named ``${AWS::StackName}-<base>``."""
+        key = "TableName" if kind == "AWS::DynamoDB::Table" else "QueueName"
+        name = {"Fn::Sub": f"${{AWS::StackName}}-{base}"}
+        found = [n for n, props in self.of_type(kind).items() if props.get(key) == name]
+        assert len(found) == 1, f"{kind} named {base}: {found}"
+        return found[0]
+
+    def queue_arn(self, base: str) -> dict[str, Any]:
+        return {"Fn::GetAtt": [self.named("AWS::SQS::Queue", base), "Arn"]}
+
+    def stream_arn(self, table: str) -> dict[str, Any]:
+        return {"Fn::GetAtt": [self.named("AWS::DynamoDB::Table", table), "StreamArn"]}
+
+    def function(self, name: str) -> str:
+        """The logical id of the Lambda function of ``app.<name>`` (Chalice's)."""
+        handler = "app.app" if name == "api" else f"app.{name}"
+        found = [
+            n
+            for n, props in self.of_type("AWS::Lambda::Function").items()
+            if props["Handler"] == handler
+        ]
+        assert len(found) == 1, f"function {handler}: {found}"
+        return found[0]
+
+    def mapping(self, function: str, source_arn: dict[str, Any]) -> dict[str, Any]:
+        found = [
+            props
+            for props in self.of_type("AWS::Lambda::EventSourceMapping").values()
+            if props["FunctionName"] == {"Ref": self.function(function)}
+            and props["EventSourceArn"] == source_arn
+        ]
+        assert len(found) == 1, f"mapping {source_arn} → {function}: {len(found)}"
+        return found[0]
+
+    def grants(self, function: str) -> set[tuple[str, str]]:
+        """(action, resource) pairs of the function's role, resources as JSON."""
+        role = self.resources[self.function(function)]["Properties"]["Role"]["Fn::GetAtt"][0]
+        pairs = set()
+        for policy in self.resources[role]["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                assert statement["Effect"] == "Allow"
+                actions, resources = statement["Action"], statement["Resource"]
+                for action in actions if isinstance(actions, list) else [actions]:
+                    for resource in resources if isinstance(resources, list) else [resources]:
+                        pairs.add((action, json.dumps(resource, sort_keys=True)))
+        return pairs
+
+
+def _pairs(actions: set[str], resources: list[Any]) -> set[tuple[str, str]]:
+    return {(a, json.dumps(r, sort_keys=True)) for a in actions for r in resources}
+
+
+@pytest.fixture(scope="module")
+def deployed(package: Package) -> Deployed:
+    return Deployed(package.translated["Resources"])
+
+
+@pytest.mark.package
+def test_every_stream_has_its_mapping_with_the_declared_settings(deployed: Deployed) -> None:
+    from infra.events import STREAMS
+
+    for source in STREAMS:
+        assert deployed.mapping(source.function, deployed.stream_arn(source.table)) == {
+            "FunctionName": {"Ref": deployed.function(source.function)},
+            "EventSourceArn": deployed.stream_arn(source.table),
+            "StartingPosition": "TRIM_HORIZON",
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BatchSize": source.batch_size,
+            "MaximumBatchingWindowInSeconds": source.batching_window_s,
+            "MaximumRetryAttempts": source.max_retries,
+            "MaximumRecordAgeInSeconds": source.max_record_age_s,
+            "BisectBatchOnFunctionError": source.bisect,
+            "ParallelizationFactor": source.parallelization,
+            "DestinationConfig": {
+                "OnFailure": {"Destination": deployed.queue_arn(source.on_failure_queue)}
+            },
+        }
+        failures = deployed.resources[deployed.named("AWS::SQS::Queue", source.on_failure_queue)]
+        assert failures["Properties"]["MessageRetentionPeriod"] == FOURTEEN_DAYS
+
+
+@pytest.mark.package
+def test_every_queue_has_its_mapping_redrive_and_dead_letter_queue(deployed: Deployed) -> None:
+    from infra.events import QUEUES, queue_names
+
+    for base in queue_names():
+        deployed.named("AWS::SQS::Queue", base)  # exists, named like the tables
+    for source in QUEUES:
+        assert deployed.mapping(source.function, deployed.queue_arn(source.queue)) == {
+            "FunctionName": {"Ref": deployed.function(source.function)},
+            "EventSourceArn": deployed.queue_arn(source.queue),
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BatchSize": source.batch_size,
+        }
+        queue = deployed.resources[deployed.named("AWS::SQS::Queue", source.queue)]["Properties"]
+        assert queue["VisibilityTimeout"] == source.visibility_timeout_s
+        assert queue["RedrivePolicy"] == {
+            "deadLetterTargetArn": deployed.queue_arn(source.dead_letter_queue),
+            "maxReceiveCount": source.max_receives,
+        }
+        dlq = deployed.resources[deployed.named("AWS::SQS::Queue", source.dead_letter_queue)]
+        assert dlq["Properties"]["MessageRetentionPeriod"] == FOURTEEN_DAYS
+        assert "RedrivePolicy" not in dlq["Properties"]
+        # AWS refuses a mapping whose queue's visibility timeout is below the function's timeout
+        function = deployed.resources[deployed.function(source.function)]["Properties"]
+        assert function["Timeout"] <= source.visibility_timeout_s
+
+
+@pytest.mark.package
+def test_no_mapping_or_function_beyond_infra_events(deployed: Deployed) -> None:
+    from infra.events import QUEUES, STREAMS
+
+    mappings = deployed.of_type("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == len(STREAMS) + len(QUEUES)
+    functions = set(deployed.of_type("AWS::Lambda::Function"))
+    names = [s.function for s in STREAMS] + [q.function for q in QUEUES]
+    consumers = {deployed.function(name) for name in names}
+    assert functions == {deployed.function("api"), *consumers}
+    for name in consumers:
+        props = deployed.resources[name]["Properties"]
+        assert props["Timeout"] >= 30 and props["MemorySize"] >= 256
+        assert set(props["Environment"]["Variables"]) == {"BSS_TABLE_PREFIX", "BSS_JWT_SECRET"}
+
+
+@pytest.mark.package
+def test_each_role_has_exactly_the_stream_and_queue_permissions_it_needs(
+    deployed: Deployed,
+) -> None:
+    """Streams: read its table's stream (ListStreams has no resource-level permission), send to
+    its on-failure queue. Queues: consume its queue, and send to it (the next page). The API
+    sends jobs to every consumed queue. Nothing else on streams or queues; logs and the tables
+    for all."""
+    from infra.events import QUEUES, STREAMS
+
+    expected: dict[str, set[tuple[str, str]]] = {
+        "api": _pairs(QUEUE_SEND, [deployed.queue_arn(q.queue) for q in QUEUES])
+    }
+    for stream in STREAMS:
+        expected.setdefault(stream.function, set()).update(
+            _pairs(STREAM_READ, [deployed.stream_arn(stream.table)])
+            | _pairs({"dynamodb:ListStreams"}, ["*"])
+            | _pairs({"sqs:SendMessage"}, [deployed.queue_arn(stream.on_failure_queue)])
+        )
+    for queue in QUEUES:
+        expected.setdefault(queue.function, set()).update(
+            _pairs(QUEUE_CONSUME | QUEUE_SEND, [deployed.queue_arn(queue.queue)])
+        )
+    tables = deployed.of_type("AWS::DynamoDB::Table")
+    for function, needed in expected.items():
+        grants = deployed.grants(function)
+        asynchronous = {
+            (action, resource)
+            for action, resource in grants
+            if action.startswith("sqs:") or action in STREAM_READ | {"dynamodb:ListStreams"}
+        }
+        assert asynchronous == needed, function
+        actions = {action for action, _ in grants}
+        assert {"logs:CreateLogStream", "logs:PutLogEvents"} <= actions, function
+        granted_tables = {r for a, r in grants if a == "dynamodb:PutItem"}
+        assert granted_tables == {json.dumps({"Fn::GetAtt": [t, "Arn"]}) for t in tables}
+        assert not [a for a in actions if "*" in a], function
+        wide = {a for a, r in grants if r == '"*"'}
+        assert wide <= {"dynamodb:ListStreams"}, function
