@@ -46,6 +46,7 @@ def build(settings: Settings) -> Container:
     from functions.backorder.schemas import BACKFILL_QUEUE
     from functions.backorder.services import BackorderService, Replicator
     from functions.core.adapters import (
+        AccountItemRepository,
         AccountRepository,
         IdempotencyRepository,
         JobRepository,
@@ -63,7 +64,7 @@ def build(settings: Settings) -> Container:
     tenants, accounts = TenantRepository(), AccountRepository()
     products, price_lists = ProductRepository(), PriceListRepository()
     catalogue = CatalogueService(settings, tenants, accounts, products, price_lists)
-    tenancy = TenancyService(settings, tenants, accounts, catalogue)
+    tenancy = TenancyService(settings, tenants, accounts, catalogue, AccountItemRepository())
     catalogue.tenancy = tenancy
     subscriptions = SubscriptionRepository()
     orders = OrderService(settings, tenancy, catalogue, subscriptions, OrderRepository())

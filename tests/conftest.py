@@ -28,12 +28,10 @@ TEST_ENV = {
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Moto in-process, with every BSS table and queue (``infra/events.py``)."""
-    import boto3
     from moto import mock_aws
 
     from functions import composition
     from functions.core.persistence import create_tables
-    from infra.events import queue_names
 
     for name, value in TEST_ENV.items():
         monkeypatch.setenv(name, value)
@@ -41,11 +39,21 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         composition.reset()
         composition.container()  # binds the models
         create_tables(composition.models())
-        sqs = boto3.client("sqs")
-        for name in queue_names():
-            sqs.create_queue(QueueName=composition.container().settings.queue_name(name))
+        create_queues()
         yield
         composition.reset()
+
+
+def create_queues() -> None:
+    """Every queue of ``infra/events.py``, named as the app finds them."""
+    import boto3
+
+    from functions import composition
+    from infra.events import queue_names
+
+    sqs = boto3.client("sqs")
+    for name in queue_names():
+        sqs.create_queue(QueueName=composition.container().settings.queue_name(name))
 
 
 class Api:

@@ -16,10 +16,11 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from functions.core.domain import Account, Job, Tenant
+from functions.core.domain import Account, Contact, Job, Note, Tenant
+from functions.core.errors import BadRequest
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import BaseTable, conditional_failed, entity_values, to_entity
 
@@ -262,9 +263,112 @@ class JobRepository:
         return JobModel.of(job)
 
 
+class AccountItemModel(BaseTable):
+    """What hangs off an account besides its subscriptions: contacts and notes, one partition per
+    account, kinds apart by the sort key's prefix (``contact#<id>``, ``note#<id>``; ids are
+    time-ordered, so a partition reads in creation order)."""
+
+    base_name = "account_items"
+
+    key = UnicodeAttribute(hash_key=True)  # {tenant_id}#{account_id}
+    item = UnicodeAttribute(range_key=True)  # {kind}#{id}
+    tenant_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    # contact
+    name = UnicodeAttribute(null=True)
+    role = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    # note
+    text = UnicodeAttribute(null=True)
+    author = UnicodeAttribute(null=True)
+
+    @classmethod
+    def of(cls, kind: str, entity: Contact | Note) -> AccountItemModel:
+        return cls(
+            key=f"{entity.tenant_id}#{entity.account_id}",
+            item=f"{kind}#{entity.id}",
+            **entity_values(entity),
+        )
+
+
+_ITEM_KEYS = frozenset({"key", "item"})
+
+
+class AccountItemRepository:
+    """Contacts and notes of an account."""
+
+    def add_contact(self, contact: Contact) -> None:
+        AccountItemModel.of("contact", contact).save(
+            condition=AccountItemModel.item.does_not_exist()
+        )
+
+    def contacts(
+        self, tenant_id: str, account_id: str, limit: int, cursor: str | None
+    ) -> Page[Contact]:
+        return self._page(Contact, "contact", tenant_id, account_id, limit, cursor, forward=True)
+
+    def count_contacts(self, tenant_id: str, account_id: str) -> int:
+        return AccountItemModel.count(
+            f"{tenant_id}#{account_id}", AccountItemModel.item.startswith("contact#")
+        )
+
+    def remove_contact(self, tenant_id: str, account_id: str, contact_id: str) -> Contact | None:
+        """Delete and return the contact; None if there was none."""
+        try:
+            item = AccountItemModel.get(f"{tenant_id}#{account_id}", f"contact#{contact_id}")
+        except AccountItemModel.DoesNotExist:
+            return None
+        try:
+            item.delete(condition=AccountItemModel.item.exists())
+        except DeleteError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return None  # removed meanwhile by someone else
+            raise
+        return to_entity(item, Contact)
+
+    def add_note(self, note: Note) -> None:
+        AccountItemModel.of("note", note).save(condition=AccountItemModel.item.does_not_exist())
+
+    def notes(self, tenant_id: str, account_id: str, limit: int, cursor: str | None) -> Page[Note]:
+        """Newest first."""
+        return self._page(Note, "note", tenant_id, account_id, limit, cursor, forward=False)
+
+    def _page(
+        self,
+        cls: Any,
+        kind: str,
+        tenant_id: str,
+        account_id: str,
+        limit: int,
+        cursor: str | None,
+        *,
+        forward: bool,
+    ) -> Any:
+        key = f"{tenant_id}#{account_id}"
+        start = decode_cursor(cursor, {"key": {"S": key}}, _ITEM_KEYS)
+        if start is not None and not str(start["item"].get("S", "")).startswith(f"{kind}#"):
+            raise BadRequest(
+                "cursor does not belong to this list", field="cursor", code="invalid_cursor"
+            )
+        result = AccountItemModel.query(
+            key,
+            AccountItemModel.item.startswith(f"{kind}#"),
+            limit=limit,
+            last_evaluated_key=start,
+            scan_index_forward=forward,
+        )
+        items = [to_entity(item, cls) for item in result]
+        return Page(items, encode_cursor(result.last_evaluated_key))
+
+
 MODELS: tuple[type[BaseTable], ...] = (
     TenantModel,
     AccountModel,
     IdempotencyModel,
     JobModel,
+    AccountItemModel,
 )

@@ -277,6 +277,83 @@ def can_see_tenant(principal: Principal, tenant: Tenant) -> bool:
     return principal.tenant_id == tenant.id
 
 
+# --- contacts and notes -------------------------------------------------------------------------
+
+CONTACT_ROLES = ("primary", "billing", "technical", "commercial", "other")
+MAX_CONTACTS = 50
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A person at an account. Allowed on mirrored accounts too: the provider keeps its own
+    contacts there (R15); they are not synced from the reseller."""
+
+    tenant_id: str
+    account_id: str
+    id: str
+    name: str
+    role: str
+    created_at: str
+    created_by: str
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    """An internal note on an account, by staff of the tenant (tenant admins, resellers in their
+    scope), never shown to customers; append-only. Allowed on mirrors (R15)."""
+
+    tenant_id: str
+    account_id: str
+    id: str
+    text: str
+    author: str
+    created_at: str
+
+
+def new_contact(
+    account: Account,
+    contact_id: str,
+    *,
+    name: str,
+    role: str,
+    email: str | None,
+    phone: str | None,
+    existing: int,
+    created_by: str,
+    created_at: str,
+) -> Contact:
+    if role not in CONTACT_ROLES:
+        raise BadRequest(f"role must be one of {', '.join(CONTACT_ROLES)}", field="role")
+    if existing >= MAX_CONTACTS:
+        raise Conflict(f"an account has at most {MAX_CONTACTS} contacts", code="too_many_contacts")
+    return Contact(
+        tenant_id=account.tenant_id,
+        account_id=account.id,
+        id=contact_id,
+        name=name.strip(),
+        role=role,
+        email=email,
+        phone=phone,
+        created_by=created_by,
+        created_at=created_at,
+    )
+
+
+def new_note(account: Account, note_id: str, *, text: str, author: str, created_at: str) -> Note:
+    if not text.strip():
+        raise BadRequest("a note needs text", field="text")
+    return Note(
+        tenant_id=account.tenant_id,
+        account_id=account.id,
+        id=note_id,
+        text=text,
+        author=author,
+        created_at=created_at,
+    )
+
+
 # --- jobs ----------------------------------------------------------------------------------------
 
 JOB_QUEUED, JOB_RUNNING, JOB_DONE = "queued", "running", "done"

@@ -1,4 +1,5 @@
-"""HTTP routes of the parties (tenants, accounts) and the public ones (health, OpenAPI)."""
+"""HTTP routes of the parties (tenants, accounts, their contacts and notes) and the public ones
+(health, OpenAPI)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from functions.core.pagination import Page
 from functions.core.schemas import (
     AccountListQuery,
     AccountOut,
+    ContactOut,
     CreateAccount,
+    CreateContact,
+    CreateNote,
     CreateTenant,
     Health,
     ListQuery,
+    NoteOut,
     TenantOut,
     UpdateAccount,
 )
@@ -132,3 +137,92 @@ def update_account(call: Call) -> AccountOut:
         call.principal, call.params["account_id"], call.body
     )
     return account_out(account)
+
+
+# --- contacts and notes (allowed on mirrored accounts: R15) ------------------------------------
+
+
+def contact_out(contact: object) -> ContactOut:
+    return ContactOut.model_validate(contact, from_attributes=True)
+
+
+def note_out(note: object) -> NoteOut:
+    return NoteOut.model_validate(note, from_attributes=True)
+
+
+@api.route(
+    "/accounts/{account_id}/contacts",
+    "POST",
+    summary="Add a contact to an account (mirrors included, R15)",
+    roles=ANY_TENANT_USER,
+    body=CreateContact,
+    response=ContactOut,
+    status=201,
+    errors=(400, 404, 409),
+)
+def add_contact(call: Call) -> ContactOut:
+    contact = call.container.tenancy.add_contact(
+        call.principal, call.params["account_id"], call.body
+    )
+    return contact_out(contact)
+
+
+@api.route(
+    "/accounts/{account_id}/contacts",
+    "GET",
+    summary="An account's contacts, oldest first",
+    roles=ANY_TENANT_USER,
+    query=ListQuery,
+    response=ContactOut,
+    paginated=True,
+)
+def list_contacts(call: Call) -> Page[ContactOut]:
+    page = call.container.tenancy.contacts(
+        call.principal, call.params["account_id"], call.limit, call.cursor
+    )
+    return Page([contact_out(c) for c in page.items], page.next_cursor)
+
+
+@api.route(
+    "/accounts/{account_id}/contacts/{contact_id}",
+    "DELETE",
+    summary="Remove a contact; answers the removed contact",
+    roles=ANY_TENANT_USER,
+    response=ContactOut,
+)
+def remove_contact(call: Call) -> ContactOut:
+    contact = call.container.tenancy.remove_contact(
+        call.principal, call.params["account_id"], call.params["contact_id"]
+    )
+    return contact_out(contact)
+
+
+@api.route(
+    "/accounts/{account_id}/notes",
+    "POST",
+    summary="Add an internal note to an account (staff only; mirrors included, R15)",
+    roles=(TENANT_ADMIN, RESELLER),
+    body=CreateNote,
+    response=NoteOut,
+    status=201,
+    errors=(400, 404),
+)
+def add_note(call: Call) -> NoteOut:
+    note = call.container.tenancy.add_note(call.principal, call.params["account_id"], call.body)
+    return note_out(note)
+
+
+@api.route(
+    "/accounts/{account_id}/notes",
+    "GET",
+    summary="An account's internal notes, newest first (staff only)",
+    roles=(TENANT_ADMIN, RESELLER),
+    query=ListQuery,
+    response=NoteOut,
+    paginated=True,
+)
+def list_notes(call: Call) -> Page[NoteOut]:
+    page = call.container.tenancy.notes(
+        call.principal, call.params["account_id"], call.limit, call.cursor
+    )
+    return Page([note_out(n) for n in page.items], page.next_cursor)

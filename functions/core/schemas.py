@@ -134,3 +134,40 @@ class AccountOut(Out):
 
 class Health(Out):
     status: str
+
+
+# --- contacts and notes -----------------------------------------------------------------------
+
+Phone = Annotated[
+    str, StringConstraints(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 ()./-]*$")
+]
+
+
+class CreateContact(Body):
+    name: Name
+    role: Literal["primary", "billing", "technical", "commercial", "other"] = "primary"
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class ContactOut(Out):
+    id: str
+    account_id: str
+    name: str
+    role: str
+    email: str | None
+    phone: str | None
+    created_at: str
+    created_by: str
+
+
+class CreateNote(Body):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=r"\S")]
+
+
+class NoteOut(Out):
+    id: str
+    account_id: str
+    text: str
+    author: str = Field(description="the ``sub`` of the user who wrote it")
+    created_at: str

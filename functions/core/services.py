@@ -1,4 +1,5 @@
-"""Use cases of the parties: tenants, tenant resellers (R3), accounts; and idempotent requests."""
+"""Use cases of the parties: tenants, tenant resellers (R3), accounts with their contacts and
+notes; and idempotent requests."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from functions.core import domain
-from functions.core.adapters import AccountRepository, IdempotencyRepository, TenantRepository
+from functions.core.adapters import (
+    AccountItemRepository,
+    AccountRepository,
+    IdempotencyRepository,
+    TenantRepository,
+)
 from functions.core.auth import PLATFORM_ADMIN, RESELLER, TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339
-from functions.core.domain import Account, Tenant, TenantProfile
+from functions.core.domain import Account, Contact, Note, Tenant, TenantProfile
 from functions.core.errors import BadRequest, Conflict, Forbidden
 from functions.core.ids import new_id
 from functions.core.pagination import Page
@@ -90,11 +96,13 @@ class TenancyService:
         tenants: TenantRepository,
         accounts: AccountRepository,
         price_lists: PriceListLookup,
+        items: AccountItemRepository,
     ) -> None:
         self.settings = settings
         self.tenants = tenants
         self.accounts = accounts
         self.price_lists = price_lists
+        self.items = items
 
     # --- tenants ---
 
@@ -248,3 +256,52 @@ class TenancyService:
         if updated != account:  # an empty or no-op PATCH writes nothing
             save(self.accounts.model(updated))  # conditional on the version read: a race is a 409
         return self.account(principal, account_id)
+
+    # --- contacts and notes (allowed on mirrored accounts: R15) ---
+
+    def add_contact(self, principal: Principal, account_id: str, body: Any) -> Contact:
+        account = self.account(principal, account_id)
+        contact = domain.new_contact(
+            account,
+            new_id("con"),
+            name=body.name,
+            role=body.role,
+            email=body.email,
+            phone=body.phone,
+            existing=self.items.count_contacts(account.tenant_id, account.id),
+            created_by=principal.sub,
+            created_at=rfc3339(now_utc()),
+        )
+        self.items.add_contact(contact)
+        return contact
+
+    def contacts(
+        self, principal: Principal, account_id: str, limit: int, cursor: str | None
+    ) -> Page[Contact]:
+        account = self.account(principal, account_id)
+        return self.items.contacts(account.tenant_id, account.id, limit, cursor)
+
+    def remove_contact(self, principal: Principal, account_id: str, contact_id: str) -> Contact:
+        account = self.account(principal, account_id)
+        removed = self.items.remove_contact(account.tenant_id, account.id, contact_id)
+        if removed is None:
+            raise hidden("contact")
+        return removed
+
+    def add_note(self, principal: Principal, account_id: str, body: Any) -> Note:
+        account = self.account(principal, account_id)
+        note = domain.new_note(
+            account,
+            new_id("note"),
+            text=body.text,
+            author=principal.sub,
+            created_at=rfc3339(now_utc()),
+        )
+        self.items.add_note(note)
+        return note
+
+    def notes(
+        self, principal: Principal, account_id: str, limit: int, cursor: str | None
+    ) -> Page[Note]:
+        account = self.account(principal, account_id)
+        return self.items.notes(account.tenant_id, account.id, limit, cursor)

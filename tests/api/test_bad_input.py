@@ -107,6 +107,14 @@ BODY_TARGETS: dict[tuple[str, str], Target] = {
             "price_list_id": "{a.price_list}",
         },
     ),
+    ("POST", "/accounts/{account_id}/contacts"): Target(
+        "{a.admin}",
+        "/accounts/{a.z}/contacts",
+        {"name": "Zoe Z", "role": "billing", "email": "zoe@example.com", "phone": "+49 30 1234"},
+    ),
+    ("POST", "/accounts/{account_id}/notes"): Target(
+        "{a.admin}", "/accounts/{a.z}/notes", {"text": "Called about the renewal."}
+    ),
     ("POST", "/products"): Target(
         "{a.admin}",
         "/products",
@@ -181,6 +189,8 @@ QUERY_TARGETS: dict[tuple[str, str], Target] = {
     ),
     ("GET", "/subscriptions"): Target("{a.admin}", "/subscriptions"),
     ("GET", "/orders"): Target("{a.admin}", "/orders"),
+    ("GET", "/accounts/{account_id}/contacts"): Target("{a.admin}", "/accounts/{a.z}/contacts"),
+    ("GET", "/accounts/{account_id}/notes"): Target("{a.admin}", "/accounts/{a.z}/notes"),
 }
 
 #: public routes ignore query parameters (a load balancer's cache-buster must not break them)
@@ -190,6 +200,11 @@ PUBLIC_PATHS = ("/health", "/openapi.json")
 NO_QUERY_PATHS: dict[tuple[str, str], str] = {
     ("POST", "/tenants/{tenant_id}/backordering"): "/tenants/{a.child}/backordering",
     ("GET", "/tenants/{tenant_id}/backordering"): "/tenants/{a.child}/backordering",
+    ("POST", "/accounts/{account_id}/contacts"): "/accounts/{a.z}/contacts",
+    ("POST", "/accounts/{account_id}/notes"): "/accounts/{a.z}/notes",
+    ("DELETE", "/accounts/{account_id}/contacts/{contact_id}"): (
+        "/accounts/{a.z}/contacts/{a.contact_z}"
+    ),
     ("GET", "/accounts/{account_id}/hierarchy"): "/accounts/{a.z}/hierarchy",
     ("POST", "/tenants"): "/tenants",
     ("GET", "/tenants/{tenant_id}"): "/tenants/{a.id}",

@@ -126,6 +126,36 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         Probe("L reads direct customer Z's tree", "{a.as_lite}", "/accounts/{a.z}/hierarchy"),
         Probe("L2 reads L's tree", "{a.as_lite2}", "/accounts/{a.lite}/hierarchy"),
     ],
+    ("POST", "/accounts/{account_id}/contacts"): [
+        Probe("B adds to A's customer", "{b.admin}", "/accounts/{a.x}/contacts", {"name": "Eve"}),
+        Probe("Y adds to X", "{a.as_y}", "/accounts/{a.x}/contacts", {"name": "Eve"}),
+        Probe("X adds to its reseller", "{a.as_x}", "/accounts/{a.lite}/contacts", {"name": "Eve"}),
+        Probe("L adds to direct Z", "{a.as_lite}", "/accounts/{a.z}/contacts", {"name": "Eve"}),
+        Probe("the platform (role)", "{platform}", "/accounts/{a.x}/contacts", {"name": "E"}, 403),
+    ],
+    ("GET", "/accounts/{account_id}/contacts"): [
+        Probe("B reads A's customer's", "{b.admin}", "/accounts/{a.x}/contacts"),
+        Probe("Y reads X's", "{a.as_y}", "/accounts/{a.x}/contacts"),
+        Probe("L2 reads L's customer's", "{a.as_lite2}", "/accounts/{a.x}/contacts"),
+        Probe("the platform (role)", "{platform}", "/accounts/{a.x}/contacts", status=403),
+    ],
+    ("DELETE", "/accounts/{account_id}/contacts/{contact_id}"): [
+        Probe("B removes A's", "{b.admin}", "/accounts/{a.x}/contacts/{a.contact_x}"),
+        Probe("Y removes X's", "{a.as_y}", "/accounts/{a.x}/contacts/{a.contact_x}"),
+        Probe("L removes direct Z's", "{a.as_lite}", "/accounts/{a.z}/contacts/{a.contact_z}"),
+        Probe("X removes Z's via X", "{a.as_x}", "/accounts/{a.x}/contacts/{a.contact_z}"),
+    ],
+    ("POST", "/accounts/{account_id}/notes"): [
+        Probe("B notes on A's customer", "{b.admin}", "/accounts/{a.x}/notes", {"text": "t"}),
+        Probe("L2 notes on L's customer", "{a.as_lite2}", "/accounts/{a.x}/notes", {"text": "t"}),
+        Probe("L notes on direct Z", "{a.as_lite}", "/accounts/{a.z}/notes", {"text": "t"}),
+        Probe("a customer (role)", "{a.as_x}", "/accounts/{a.x}/notes", {"text": "t"}, 403),
+    ],
+    ("GET", "/accounts/{account_id}/notes"): [
+        Probe("B reads A's customer's", "{b.admin}", "/accounts/{a.x}/notes"),
+        Probe("L2 reads L's customer's", "{a.as_lite2}", "/accounts/{a.x}/notes"),
+        Probe("a customer reads its own (role)", "{a.as_x}", "/accounts/{a.x}/notes", status=403),
+    ],
     ("POST", "/accounts"): [
         Probe(
             "B creates a customer under A's lite reseller",
@@ -564,14 +594,15 @@ class Viewer:
     foreign: set[str]
     own_subscription: str | None = None  # for GET /subscriptions/{id}/addons
     own_price_list: str | None = None  # for GET /pricelists/{id}/prices
+    own_account: str | None = None  # for GET /accounts/{id}/contacts and /notes
 
 
 def _viewers(world: World) -> list[Viewer]:
     a, b = world.a, world.b
     accounts_of = {
-        "x": {a.x, a.sub_x, a.sub_x_addon, a.order_x},
+        "x": {a.x, a.sub_x, a.sub_x_addon, a.order_x, a.contact_x},
         "y": {a.y, a.sub_y, a.order_y},
-        "z": {a.z, a.sub_z, a.sub_z_addon, a.order_z},
+        "z": {a.z, a.sub_z, a.sub_z_addon, a.order_z, a.contact_z},
         "v": {a.v, a.sub_v, a.order_v},
         "lite": {a.lite},
         "lite2": {a.lite2},
@@ -582,17 +613,18 @@ def _viewers(world: World) -> list[Viewer]:
         return set().union(*(ids for name, ids in accounts_of.items() if name not in mine))
 
     return [
-        Viewer("tenant B admin", b.admin, a.ids(), b.sub_z, b.price_list),
+        Viewer("tenant B admin", b.admin, a.ids(), b.sub_z, b.price_list, b.z),
         # a copied product names its origin (R1: origin tenant + origin product id)
         Viewer(
             "A's child tenant admin",
             a.child_admin,
             a.ids() - {a.child, a.id, a.base, a.addon, a.monthly_only},
         ),
-        Viewer("customer Y", a.as_y, but("y", "lite"), a.sub_y),  # Y names its reseller L
-        Viewer("customer Z", a.as_z, but("z"), a.sub_z),
-        Viewer("reseller L", a.as_lite, but("lite", "x", "y"), a.sub_x),
-        Viewer("reseller L2", a.as_lite2, but("lite2", "v"), a.sub_v),
+        # Y names its reseller L
+        Viewer("customer Y", a.as_y, but("y", "lite"), a.sub_y, own_account=a.y),
+        Viewer("customer Z", a.as_z, but("z"), a.sub_z, own_account=a.z),
+        Viewer("reseller L", a.as_lite, but("lite", "x", "y"), a.sub_x, own_account=a.x),
+        Viewer("reseller L2", a.as_lite2, but("lite2", "v"), a.sub_v, own_account=a.v),
     ]
 
 
@@ -612,6 +644,10 @@ def test_r28_lists_show_a_foreign_caller_nothing(world: World) -> None:
                 if viewer.own_price_list is None:
                     continue
                 path = path.replace("{price_list_id}", viewer.own_price_list)
+            if "{account_id}" in path:
+                if viewer.own_account is None:
+                    continue
+                path = path.replace("{account_id}", viewer.own_account)
             status, body = world.api.call(method, path, viewer.token)
             if status == 403:  # the role may not list this at all
                 continue
@@ -634,6 +670,7 @@ def test_r28_lists_are_not_empty_for_their_owner(world: World) -> None:
         ("/products", a.base),
         ("/pricelists", a.price_list),
         ("/tenants", a.child),
+        (f"/accounts/{a.x}/contacts", a.contact_x),
     ]:
         status, body = world.api.call("GET", path, a.admin)
         assert status == 200

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_ENV, Api, table_counts, token
+from tests.conftest import TEST_ENV, Api, create_queues, table_counts, token
 
 
 @contextmanager
@@ -40,6 +40,7 @@ def aws_env() -> Iterator[Api]:
             composition.reset()
             composition.container()
             create_tables(composition.models())
+            create_queues()
             client = Api()
             try:
                 yield client
@@ -89,6 +90,8 @@ class Tenant:
     order_y: str = ""
     order_z: str = ""
     order_v: str = ""
+    contact_x: str = ""  # a contact of X
+    contact_z: str = ""  # a contact of Z
     # tokens: the tenant's admin, its child tenant's admin, and one user per account
     admin: str = ""
     child_admin: str = ""
@@ -206,6 +209,9 @@ def _tenant(api: Api, platform: str, name: str, *, full: bool) -> Tenant:
     t.sub_z_addon = post(f"/subscriptions/{t.sub_z}/addons", {"product_id": t.addon}, t.as_z)[
         "subscription"
     ]["id"]
+    t.contact_x = post(f"/accounts/{t.x}/contacts", {"name": "Xavier", "role": "billing"})["id"]
+    t.contact_z = post(f"/accounts/{t.z}/contacts", {"name": "Zoe"}, t.as_z)["id"]
+    post(f"/accounts/{t.x}/notes", {"text": "Renewal call in March"}, lite_tok)
     if not full:
         return t
 

@@ -394,6 +394,20 @@ def test_r15_r16_mirrors_are_locked_in_the_providers_bss(world: Reseller) -> Non
     assert (status, error["error"]["code"]) == (409, "locked_by_reseller")
     unchanged = ok(world.api.call("GET", f"/subscriptions/{base['id']}", world.cloud_admin))
     assert unchanged == base
+    # R15: contacts and notes are the provider's own, allowed on a mirror
+    mirror_account = base["account_id"]
+    contact = world.post(
+        world.cloud_admin,
+        f"/accounts/{mirror_account}/contacts",
+        {"name": "Account manager at X", "role": "commercial"},
+    )
+    world.post(world.cloud_admin, f"/accounts/{mirror_account}/notes", {"text": "Upsell Teams"})
+    contacts = ok(world.api.call("GET", f"/accounts/{mirror_account}/contacts", world.cloud_admin))
+    notes = ok(world.api.call("GET", f"/accounts/{mirror_account}/notes", world.cloud_admin))
+    assert [c["id"] for c in contacts["items"]] == [contact["id"]]
+    assert [n["text"] for n in notes["items"]] == ["Upsell Teams"]
+    source_contacts = ok(world.api.call("GET", f"/accounts/{world.x['id']}/contacts", world.admin))
+    assert source_contacts["items"] == []  # not pushed down to the reseller
 
 
 def test_r11_nothing_flows_up_before_activation_then_the_backfill_mirrors_it(
