@@ -3,13 +3,18 @@
 Distributor **Cloud** (EUR, DE) sells Microsoft-like products; tenant reseller **Cloud Resell**
 gets them through the "Cloud Resell list" (R3); inside Cloud Resell's BSS the lite reseller
 **Cloud Lite** has customers **Cloud Customer X** and **Y**, and **Cloud End-Customer Z** buys
-directly. Every POST carries an ``Idempotency-Key``; any failed call stops the load with the
-request and the response.
+directly. At go-live, once all of that is set up, Cloud activates back ordering for Cloud
+Resell (R11): the backfill mirrors Cloud Resell's paid sales of Cloud's products into Cloud's
+BSS (Cloud Resell → Cloud Lite → X; Cloud Resell → Z), and from then on every change flows up
+through the subscriptions stream. Both need the event runner (``local/runner.py``) to be
+delivering; ``load`` waits for the backfill to finish. Every POST carries an
+``Idempotency-Key``; any failed call stops the load with the request and the response.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +24,7 @@ from typing import Any
 from functions.core.auth import CUSTOMER, PLATFORM_ADMIN, RESELLER, TENANT_ADMIN, issue_token
 
 TOKEN_TTL_SECONDS = 12 * 3600
+
 MONTHLY, ANNUAL = "monthly", "annual"
 
 
@@ -263,6 +269,9 @@ class Demo:
     resell_products: dict[str, str]
     #: subscription ids: ``x_e3``, ``x_teams_phone``, ``z_standard``, ``y_trial``
     subscriptions: dict[str, str]
+    #: Cloud Resell's back ordering in Cloud (``GET /tenants/{resell_id}/backordering``): active,
+    #: with the R11 backfill's progress (``status``, ``mirrored``, …)
+    backordering: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -340,9 +349,10 @@ def role_tokens(
 
 
 class _Loader:
-    def __init__(self, client: HttpClient, secret: str) -> None:
+    def __init__(self, client: HttpClient, secret: str, backfill_timeout: float) -> None:
         self.http = client
         self.secret = secret
+        self.backfill_timeout = backfill_timeout
 
     def token(
         self, role: str, sub: str, tenant_id: str | None = None, account_id: str | None = None
@@ -544,6 +554,10 @@ class _Loader:
             "subscription-y-trial",
         )["subscription"]
 
+        # Go-live: Cloud activates back ordering for Cloud Resell (R11); the backfill is queued.
+        self.activate_backordering(resell["id"], cloud_admin)
+        backordering = self.backfilled(resell["id"], cloud_admin)
+
         return Demo(
             cloud_id=cloud["id"],
             resell_id=resell["id"],
@@ -561,9 +575,38 @@ class _Loader:
                 "z_standard": z_standard["id"],
                 "y_trial": y_trial["id"],
             },
+            backordering=backordering,
         )
 
+    def activate_backordering(self, tenant_id: str, provider_admin: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.http.call(
+            "POST",
+            f"/tenants/{tenant_id}/backordering",
+            token=provider_admin,
+            idempotency_key=f"demo-backordering-{tenant_id}-{time.monotonic_ns()}",
+        )
+        return result
 
-def load(base_url: str, secret: str) -> Demo:
-    """Load the demo data set through the API at ``base_url`` (tokens signed with ``secret``)."""
-    return _Loader(HttpClient(base_url), secret).load()
+    def backfilled(self, tenant_id: str, provider_admin: str) -> dict[str, Any]:
+        """The child's back ordering once its backfill is done (the event runner delivers it)."""
+        deadline = time.monotonic() + self.backfill_timeout
+        while True:
+            state: dict[str, Any] = self.http.call(
+                "GET", f"/tenants/{tenant_id}/backordering", token=provider_admin
+            )
+            if (state.get("backfill") or {}).get("status") == "done":
+                return state
+            if time.monotonic() > deadline:
+                raise DemoError(
+                    f"demo data: the back-ordering backfill of tenant {tenant_id} did not finish "
+                    f"within {self.backfill_timeout:.0f} s (is the event runner delivering the "
+                    f"backfill queue?)\n  state: {json.dumps(state, indent=2)}"
+                )
+            time.sleep(0.05)
+
+
+def load(base_url: str, secret: str, *, backfill_timeout: float = 30.0) -> Demo:
+    """Load the demo data set through the API at ``base_url`` (tokens signed with ``secret``);
+    the event runner must be delivering, as the back-ordering backfill is waited for (at most
+    ``backfill_timeout`` seconds)."""
+    return _Loader(HttpClient(base_url), secret, backfill_timeout).load()

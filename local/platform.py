@@ -1,8 +1,12 @@
 """The local platform (``make run`` = ``python -m local.platform``).
 
-An embedded moto server stands in for DynamoDB; every table of ``functions.composition.models()``
-is created on it; the Chalice app is served over HTTP by Chalice's in-process local server on
-127.0.0.1:$PORT (default 8000), and the demo data of SPEC §1 is loaded through that API.
+An embedded moto server stands in for DynamoDB and SQS; every table of
+``functions.composition.models()`` and every queue of ``infra/events.py`` is created on it; the
+event runner (``local/runner.py``) delivers the table streams and queues to the app's Lambda
+functions as Lambda's event source mappings would; the Chalice app is served over HTTP by
+Chalice's in-process local server on 127.0.0.1:$PORT (default 8000), and the demo data of SPEC §1
+is loaded through that API (with the runner already delivering, so back ordering's backfill and
+stream flow as they would in AWS).
 
 ``BSS_JWT_SECRET`` from the environment is honoured; without it a random one is generated for
 the run and printed. Ctrl-C (or SIGTERM) stops everything and exits 0.
@@ -33,6 +37,7 @@ from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, ThreadedHTTPServer
 
 from local import demo as demo_data
+from local import runner as event_runner
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -167,6 +172,48 @@ def _start_moto() -> tuple[Any, str]:
     return server, endpoint
 
 
+class _IteratorTrim:
+    """moto keeps every DynamoDB Streams shard iterator it ever handed out, and every GetRecords
+    hands out one (≈1.7 KB each with moto 5.2.5): the runner's polling would grow the process by
+    ≈120 MB an hour. Every ``interval`` seconds, all but the newest ``keep`` are dropped (the
+    runner always holds the newest of its shard; if it ever held a dropped one, its next poll
+    starts a fresh iterator). Touches a moto internal: ``moto`` is pinned in requirements."""
+
+    def __init__(self, interval: float = 30.0, keep: int = 1000) -> None:
+        self.interval = interval
+        self.keep = keep
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="moto-iterator-trim", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def trim(self) -> int:
+        from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+        dropped = 0
+        for regions in list(dynamodbstreams_backends.values()):
+            for backend in list(regions.values()):
+                iterators = backend.shard_iterators
+                for arn in list(iterators)[: -self.keep or None]:
+                    iterators.pop(arn, None)
+                    dropped += 1
+        return dropped
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.trim()
+            except Exception as error:  # moto moved on: stop trimming, say so once
+                logging.getLogger(__name__).warning("cannot trim moto's shard iterators: %s", error)
+                return
+
+
 # --- the environment the app reads (functions.core.settings) ----------------------------------
 
 
@@ -229,7 +276,13 @@ class Platform:
     demo: demo_data.Demo | None
     role_tokens: list[demo_data.RoleToken]
     startup_seconds: float
+    #: the queues created on moto, by base name (``infra.events.queue_names()``)
+    queues: dict[str, str]
+    #: one line per delivered source, e.g. ``subscriptions_stream ← local-subscriptions stream``
+    deliveries: list[str]
     _http: _HttpServer
+    _runner: event_runner.Runner
+    _trim: _IteratorTrim
     _moto: Any
     _saved_env: dict[str, str | None]
     _stopped: bool = field(default=False)
@@ -248,7 +301,7 @@ class Platform:
         if self._stopped:
             return
         self._stopped = True
-        _stop_all(self._http, self._moto, self._saved_env)
+        _stop_all(self._http, self._runner, self._trim, self._moto, self._saved_env)
 
     def __enter__(self) -> Platform:
         return self
@@ -262,11 +315,21 @@ class Platform:
         self.stop()
 
 
-def _stop_all(http: _HttpServer | None, moto: Any, saved_env: dict[str, str | None] | None) -> None:
+def _stop_all(
+    http: _HttpServer | None,
+    runner: event_runner.Runner | None,
+    trim: _IteratorTrim | None,
+    moto: Any,
+    saved_env: dict[str, str | None] | None,
+) -> None:
     from functions import composition
 
     if http is not None:
         http.stop()
+    if runner is not None:
+        runner.stop()  # before moto: a batch in flight finishes against it
+    if trim is not None:
+        trim.stop()
     if moto is not None:
         moto.stop()
         server = getattr(moto, "_server", None)  # stop() leaves the socket open
@@ -277,25 +340,40 @@ def _stop_all(http: _HttpServer | None, moto: Any, saved_env: dict[str, str | No
         _restore_environ(saved_env)
 
 
+def _create_queues(settings: Any) -> dict[str, str]:
+    import boto3
+
+    sqs = boto3.session.Session().client(
+        "sqs", region_name=settings.region, endpoint_url=settings.aws_endpoint
+    )
+    return event_runner.create_queues(sqs, settings.table_prefix)
+
+
 def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
-    """Start moto, create the tables, serve the API on 127.0.0.1:``port`` (0: a free port) and,
-    with ``seed``, load the demo data. ``port`` is opened only once all of that is done (the
-    demo is loaded through a private server on a free port), so a health check on it means
+    """Start moto, create the tables and queues, start the event runner, serve the API on
+    127.0.0.1:``port`` (0: a free port) and, with ``seed``, load the demo data (and wait until
+    the runner has delivered what it set off). ``port`` is opened only once all of that is done
+    (the demo is loaded through a private server on a free port), so a health check on it means
     ready."""
     started = time.monotonic()
     secret, generated = resolve_secret()
     _check_port_free(port)
-    moto = seeder = public = None
+    moto = seeder = public = runner = trim = None
     saved_env: dict[str, str | None] | None = None
     try:
         moto, moto_endpoint = _start_moto()
+        trim = _IteratorTrim()
+        trim.start()
         saved_env = _set_environ(_app_environment(moto_endpoint, secret))
         from functions import composition
         from functions.core.persistence import create_tables
 
         composition.reset()
-        composition.container()  # reads the settings, binds the models
+        settings = composition.container().settings  # reads the settings, binds the models
         create_tables(composition.models())
+        queues = _create_queues(settings)
+        runner = event_runner.Runner()
+        runner.start()
 
         demo = None
         if seed:
@@ -305,6 +383,7 @@ def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
             demo = demo_data.load(seeder.url, secret)
             seeder.stop()
             seeder = None
+            runner.wait_idle(timeout=30)  # what the demo set off (mirrors, orders) is delivered
 
         public = _HttpServer(port)
         public.start()
@@ -313,7 +392,7 @@ def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
     except BaseException:
         if seeder is not None:
             seeder.stop()
-        _stop_all(public, moto, saved_env)
+        _stop_all(public, runner, trim, moto, saved_env)
         raise
     return Platform(
         url=public.url,
@@ -323,7 +402,11 @@ def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
         demo=demo,
         role_tokens=demo_data.role_tokens(demo, secret),
         startup_seconds=time.monotonic() - started,
+        queues=queues,
+        deliveries=runner.describe(),
         _http=public,
+        _runner=runner,
+        _trim=trim,
         _moto=moto,
         _saved_env=saved_env or {},
     )
@@ -346,7 +429,12 @@ def banner(platform: Platform) -> str:
         f"BSS local platform ready in {platform.startup_seconds:.1f} s",
         f"  API       {platform.url}",
         f"  OpenAPI   {platform.openapi_url}",
-        f"  DynamoDB  {platform.moto_endpoint}  (moto; tables {TABLE_PREFIX}-*)",
+        f"  AWS       {platform.moto_endpoint}  (moto: DynamoDB tables and SQS queues "
+        f"{TABLE_PREFIX}-*)",
+        f"  Events    delivering {len(platform.deliveries)} streams and queues to the app's "
+        f"Lambda functions (local runner):",
+        *(f"              {line}" for line in platform.deliveries),
+        f"  Queues    {', '.join(f'{TABLE_PREFIX}-{base}' for base in platform.queues)}",
     ]
     if platform.secret_generated:
         lines.append(f"  Secret    BSS_JWT_SECRET={platform.secret}  (generated for this run)")
@@ -354,6 +442,12 @@ def banner(platform: Platform) -> str:
         lines.append("  Secret    BSS_JWT_SECRET from the environment")
     if platform.demo is not None:
         lines.append("  Demo      Cloud → Cloud Resell → Cloud Lite → X, Y; Cloud Resell → Z")
+        backfill = platform.demo.backordering.get("backfill") or {}
+        lines.append(
+            "            back ordering on for Cloud Resell: "
+            f"{backfill.get('mirrored', 0)} subscriptions mirrored into Cloud by the backfill; "
+            "every change flows up"
+        )
     lines += ["", "Bearer tokens (valid 12 h), ready to paste into a shell:"]
     for t in platform.role_tokens:
         lines.append(f"  # {t.role}: {t.label}")

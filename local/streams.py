@@ -1,11 +1,12 @@
 """DynamoDB Streams as Lambda sees them, on moto: read a table's stream records and shape them
 into the event a Lambda event source mapping delivers (NOTES-stack: moto's records lack
-``eventSourceARN`` and carry ``ApproximateCreationDateTime`` as a datetime, Lambda events carry
-epoch seconds).
+``eventSourceARN``, say ``awsRegion`` us-east-1 whatever the table's region, and carry
+``ApproximateCreationDateTime`` as a datetime; Lambda events carry epoch seconds).
 
 One more moto difference, seen with moto 5.2.5: an ``UpdateItem`` that creates an item emits a
-key-only INSERT and then the full INSERT (AWS emits the full one only). ``read_records`` drops
-the key-only record, so the handlers see what AWS would send them.
+key-only INSERT and then the full INSERT (AWS emits the full one only). ``read_records`` (and the
+local runner, through ``key_only_insert``) drops the key-only record, so the handlers see what
+AWS would send them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def read_records(streams: Any, arn: str, *, after: str | None = None) -> list[di
         iterator = streams.get_shard_iterator(**kwargs)["ShardIterator"]
         while iterator:
             page = streams.get_records(ShardIterator=iterator, Limit=1000)
-            records.extend(r for r in page["Records"] if not _key_only_insert(r))
+            records.extend(r for r in page["Records"] if not key_only_insert(r))
             if not page["Records"]:
                 break
             iterator = page.get("NextShardIterator")
@@ -39,16 +40,35 @@ def read_records(streams: Any, arn: str, *, after: str | None = None) -> list[di
 
 def lambda_event(records: list[dict[str, Any]], arn: str) -> dict[str, Any]:
     """The event of one batch, as the event source mapping builds it."""
+    region = arn.split(":")[3] if arn.count(":") >= 5 else None
     shaped = []
     for record in records:
         dynamodb = dict(record["dynamodb"])
         created = dynamodb.get("ApproximateCreationDateTime")
         if isinstance(created, datetime):
             dynamodb["ApproximateCreationDateTime"] = created.timestamp()
-        shaped.append({**record, "dynamodb": dynamodb, "eventSourceARN": arn})
+        shaped.append(
+            {
+                **record,
+                "awsRegion": region or record.get("awsRegion"),
+                "dynamodb": dynamodb,
+                "eventSourceARN": arn,
+            }
+        )
     return {"Records": shaped}
 
 
-def _key_only_insert(record: dict[str, Any]) -> bool:
+def created_at(record: dict[str, Any]) -> float | None:
+    """The record's ``ApproximateCreationDateTime`` in epoch seconds (boto3 gives a datetime)."""
+    created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        return created.timestamp()
+    if isinstance(created, int | float):
+        return float(created)
+    return None
+
+
+def key_only_insert(record: dict[str, Any]) -> bool:
+    """moto's spurious record before the real INSERT of an item an UpdateItem created."""
     dynamodb = record["dynamodb"]
     return record["eventName"] == "INSERT" and dynamodb.get("NewImage") == dynamodb.get("Keys")

@@ -45,15 +45,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def create_queues() -> None:
-    """Every queue of ``infra/events.py``, named as the app finds them."""
+    """Every queue of ``infra/events.py`` as the merge template declares it (redrive included),
+    named as the app finds it."""
     import boto3
 
     from functions import composition
-    from infra.events import queue_names
+    from local.runner import create_queues as create
 
-    sqs = boto3.client("sqs")
-    for name in queue_names():
-        sqs.create_queue(QueueName=composition.container().settings.queue_name(name))
+    create(boto3.client("sqs"), composition.container().settings.table_prefix)
 
 
 class Api:

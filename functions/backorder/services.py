@@ -218,7 +218,12 @@ class BackorderService:
         try:
             save(self.jobs.model(advanced))
         except ConcurrentUpdate:
-            return "duplicate"  # the same page, done by a duplicate message at the same time
+            # Either a duplicate message did this page meanwhile (the job moved on), or the job
+            # only changed under us (its ``next_sent`` mark): then this page is not done yet and
+            # the message must fail, to be delivered again.
+            if self._reload_job(job).expects(message.cursor):
+                raise
+            return "duplicate"
         if advanced.status != JOB_DONE:
             self._send(self._reload_job(advanced))
         return "done" if advanced.status == JOB_DONE else "page"

@@ -1,7 +1,10 @@
 """The local platform, end to end: ``python -m local.platform`` (what ``make run`` runs) as a
 subprocess, called over real HTTP with tokens this test mints itself (SPEC §1 demo data, §9).
 
-Ctrl-C (SIGINT) stops it with exit code 0; the same port can be used again right after."""
+Ctrl-C (SIGINT) stops it with exit code 0; the same port can be used again right after. Back
+ordering (SPEC §4) runs as in AWS: the demo activates it for Cloud Resell, and the platform's
+event runner delivers the subscriptions stream, so a sale in Cloud Resell's BSS shows up in
+Cloud's BSS within the 2 s of issue 3's demo bar."""
 
 from __future__ import annotations
 
@@ -27,7 +30,9 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "e2e-local-platform-secret-0123456789abcdef"
-START_TIMEOUT = 40.0
+START_TIMEOUT = 60.0  # the demo is loaded over HTTP first; slow on a busy 2-core machine
+#: issue 3's demo bar: a sale in the reseller's BSS is in its provider's within 2 s
+PROPAGATION_BAR_S = 2.0
 
 
 def free_port() -> int:
@@ -61,6 +66,17 @@ class Running:
 def get(url: str, token: str | None = None) -> tuple[int, Any]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def send(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -228,3 +244,124 @@ def test_a_second_start_on_the_same_port_works(log: IO[bytes]) -> None:
     finally:
         code = second.interrupt()
     assert code == 0, second.output()
+
+
+def node(tree: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The node reached from ``tree`` by child names."""
+    for name in names:
+        tree = by_name(tree["children"])[name]
+    return tree
+
+
+def test_back_ordering_a_sale_in_cloud_resell_reaches_clouds_bss_within_2_s(
+    log: IO[bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    running = start(free_port(), log)
+    try:
+        url = running.url
+        _, page = get(f"{url}/tenants", mint(PLATFORM_ADMIN))
+        cloud = by_name(page["items"])["Cloud"]
+        cloud_admin = mint(TENANT_ADMIN, cloud["id"], sub="cloud-admin")
+        _, page = get(f"{url}/tenants", cloud_admin)
+        resell = by_name(page["items"])["Cloud Resell"]
+        resell_admin = mint(TENANT_ADMIN, resell["id"], sub="resell-admin")
+        resell_account = resell["reseller_account_id"]
+
+        # The demo went live: back ordering on, its backfill done before the platform was ready.
+        status, state = get(f"{url}/tenants/{resell['id']}/backordering", cloud_admin)
+        assert status == 200, state
+        assert state["active"] is True
+        assert state["backfill"]["status"] == "done"
+        status, tree = get(f"{url}/accounts/{resell_account}/hierarchy", cloud_admin)
+        assert status == 200, tree
+        assert (tree["name"], tree["mirrored"]) == ("Cloud Resell", False)
+        x_node = node(tree, "Cloud Lite", "Cloud Customer X")
+        assert node(tree, "Cloud Lite")["mirrored"] and x_node["mirrored"]
+        assert [s["quantity"] for s in x_node["subscriptions"]] == [10, 10]  # E3 + Teams Phone
+        assert "Cloud End-Customer Z" in by_name(tree["children"])
+        before = {s["id"] for s in x_node["subscriptions"]}
+
+        # Cloud Resell's admin sells Business Basic to Cloud Customer X.
+        _, page = get(f"{url}/accounts?limit=100", resell_admin)
+        x = by_name(page["items"])["Cloud Customer X"]
+        _, page = get(f"{url}/products?limit=100", resell_admin)
+        basic = by_name(page["items"])["Microsoft 365 Business Basic"]
+        _, page = get(f"{url}/products?limit=100", cloud_admin)
+        cloud_basic = by_name(page["items"])["Microsoft 365 Business Basic"]
+        sale = {
+            "account_id": x["id"],
+            "product_id": basic["id"],
+            "quantity": 3,
+            "billing_cycle": "monthly",
+        }
+        status, created = send("POST", f"{url}/subscriptions", resell_admin, sale)
+        assert status == 201, created
+        sold = time.monotonic()
+        sub = created["subscription"]
+
+        # It appears in Cloud's BSS under Cloud Resell → Cloud Lite → Cloud Customer X.
+        mirror_node = None
+        while mirror_node is None and time.monotonic() - sold < PROPAGATION_BAR_S:
+            _, tree = get(f"{url}/accounts/{resell_account}/hierarchy", cloud_admin)
+            subs = node(tree, "Cloud Lite", "Cloud Customer X")["subscriptions"]
+            mirror_node = next((s for s in subs if s["id"] not in before), None)
+            if mirror_node is None:
+                time.sleep(0.02)
+        propagation = time.monotonic() - sold
+        with capsys.disabled():
+            print(
+                f"\n[back ordering] a sale in Cloud Resell reached Cloud's BSS in "
+                f"{propagation * 1000:.0f} ms (bar: {PROPAGATION_BAR_S:.0f} s)"
+            )
+        assert mirror_node is not None, f"not mirrored within {PROPAGATION_BAR_S} s"
+        assert (mirror_node["product_id"], mirror_node["quantity"]) == (cloud_basic["id"], 3)
+        assert mirror_node["mirrored"] is True
+        status, mirror = get(f"{url}/subscriptions/{mirror_node['id']}", cloud_admin)
+        assert status == 200, mirror
+        assert mirror["mirrored"] is True
+        assert mirror["source"]["subscription_id"] == sub["id"]
+
+        # Cloud cannot act on the mirror (R15): 409 locked_by_reseller, record unchanged.
+        status, error = send(
+            "POST",
+            f"{url}/subscriptions/{mirror['id']}/actions",
+            cloud_admin,
+            {"action": "change_quantity", "quantity": 1},
+        )
+        assert (status, error["error"]["code"]) == (409, "locked_by_reseller")
+        assert get(f"{url}/subscriptions/{mirror['id']}", cloud_admin) == (200, mirror)
+
+        # One provider order per change (R14), also after a second change and a pause.
+        def provider_orders() -> list[dict[str, Any]]:
+            status, page = get(f"{url}/orders?account_id={resell_account}&limit=100", cloud_admin)
+            assert status == 200, page
+            return [o for o in page["items"] if o["subscription_id"] == mirror["id"]]
+
+        assert [o["type"] for o in provider_orders()] == ["new"]
+        status, changed = send(
+            "POST",
+            f"{url}/subscriptions/{sub['id']}/actions",
+            resell_admin,
+            {"action": "change_quantity", "quantity": 5},
+        )
+        assert status == 200, changed
+        changed_at = time.monotonic()
+        while time.monotonic() - changed_at < PROPAGATION_BAR_S:
+            if get(f"{url}/subscriptions/{mirror['id']}", cloud_admin)[1]["quantity"] == 5:
+                break
+            time.sleep(0.02)
+        second = time.monotonic() - changed_at
+        with capsys.disabled():
+            print(f"[back ordering] a quantity change followed in {second * 1000:.0f} ms")
+        assert get(f"{url}/subscriptions/{mirror['id']}", cloud_admin)[1]["quantity"] == 5
+        time.sleep(0.5)  # a duplicate would show up by now
+        orders = provider_orders()
+        assert sorted(o["type"] for o in orders) == ["new", "quantity_change"]
+        assert all(o["end_customer_account_id"] == mirror["account_id"] for o in orders)
+    finally:
+        code = running.interrupt()
+    output = running.output()
+    assert code == 0, output
+    assert "Traceback" not in output, output
+    assert "set aside" not in output, output  # nothing went to the on-failure queue
+    assert "subscriptions_stream ← local-subscriptions stream" in output  # the banner says so

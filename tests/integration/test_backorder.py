@@ -645,3 +645,46 @@ def test_r11_a_backfill_that_crashes_before_queueing_its_next_page_resumes_on_re
     state = ok(world.api.call("GET", f"/tenants/{world.resell}/backordering", world.cloud_admin))
     assert (state["backfill"]["status"], state["backfill"]["pages"]) == ("done", 2)
     assert len(world.provider_orders()) == 3
+
+
+def test_r11_a_backfill_page_whose_job_changed_under_it_fails_and_is_redone(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job changes between the page's read and its save (the previous sender marking the
+    message sent): the page is not lost as a "duplicate", the message fails and its retry does
+    the page."""
+    from dataclasses import replace
+
+    from functions.backorder.services import Replicator
+    from functions.core.persistence import save
+
+    world = Reseller(api)
+    world.subscribe(world.z, world.e3_copy)
+    world.go_live()
+    queue = Backfill()
+    [message] = queue.sqs.receive_message(QueueUrl=queue.url)["Messages"]
+    event = {"Records": [{"messageId": "m1", "body": message["Body"], "attributes": {}}]}
+    service = composition.container().backordering
+    replicate = Replicator.replicate
+
+    def bump_then_replicate(self: Replicator, sub: Any) -> str:
+        monkeypatch.setattr(Replicator, "replicate", replicate)
+        job = service.jobs.get(world.cloud, _job_id(world))
+        assert job is not None
+        save(service.jobs.model(replace(job, next_sent=not job.next_sent)))
+        return replicate(self, sub)
+
+    monkeypatch.setattr(Replicator, "replicate", bump_then_replicate)
+    with pytest.raises(BatchProcessingError):
+        backfill_jobs(event, None)
+    assert backfill_jobs(event, None)["batchItemFailures"] == []  # the retry does the page
+    state = ok(world.api.call("GET", f"/tenants/{world.resell}/backordering", world.cloud_admin))
+    assert (state["backfill"]["status"], state["backfill"]["mirrored"]) == ("done", 1)
+
+
+def _job_id(world: Reseller) -> str:
+    from functions.backorder.services import backfill_job_id
+
+    child = composition.container().tenancy.tenants.get(world.resell)
+    assert child is not None
+    return backfill_job_id(child)
