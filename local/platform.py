@@ -19,6 +19,7 @@ Tests use it in-process too::
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -458,9 +459,25 @@ def banner(platform: Platform) -> str:
         "",
         "Try:",
         f'  curl -s -H "Authorization: Bearer ${_ENV_NAMES[example]}" {platform.url}{path}',
-        "",
-        "Ctrl-C stops.",
     ]
+    demo = platform.demo
+    if demo is not None and "resell_admin" in platform.tokens:
+        body = json.dumps(
+            {
+                "account_id": demo.x_id,
+                "product_id": demo.resell_products["o365_e3"],
+                "billing_cycle": "monthly",
+                "quantity": 3,
+            }
+        )
+        lines += [
+            "  # back ordering: Cloud Resell sells to X, and Cloud's BSS has it at once",
+            f'  curl -s -X POST -H "Authorization: Bearer $TOKEN_RESELL_ADMIN" '
+            f"-H 'Content-Type: application/json' -d '{body}' {platform.url}/subscriptions",
+            f'  curl -s -H "Authorization: Bearer $TOKEN_CLOUD_ADMIN" '
+            f"{platform.url}/accounts/{demo.resell_account_id}/hierarchy",
+        ]
+    lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)
 
 
