@@ -9,7 +9,7 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from functions.backorder.domain import Link, ProviderProduct
+from functions.backorder.domain import Link, ProviderProduct, Root
 from functions.core.adapters import AccountModel, AccountRepository, TenantRepository
 from functions.core.domain import Account
 from functions.core.persistence import conditional_failed, upsert_actions
@@ -32,9 +32,12 @@ class BackorderRepository:
         self.products = products
         self.price_lists = price_lists
 
-    def link(self, child_tenant_id: str) -> Link | None:
-        """The child's link to its provider; None for a root tenant."""
+    def link(self, child_tenant_id: str) -> Link | Root | None:
+        """The child's link to its provider; ``Root`` for a root tenant; None if there is no
+        such tenant or its reseller account (yet)."""
         child = self.tenants.get(child_tenant_id)
+        if child is not None and child.parent_id is None:
+            return Root(child.id)
         if child is None or child.parent_id is None or child.reseller_account_id is None:
             return None
         account = self.accounts.get(child.parent_id, child.reseller_account_id)

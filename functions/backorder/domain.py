@@ -31,6 +31,15 @@ class Link:
     active: bool  # back ordering on (R11)
 
 
+@dataclass(frozen=True)
+class Root:
+    """A tenant without a provider: nothing of it is ever mirrored (R11 needs a parent), and it
+    never gets one, so a warm container remembers the answer (the provider's own records, the
+    mirrors, reach the same stream handler: one read each otherwise)."""
+
+    tenant_id: str
+
+
 def mirror_account_id(link: Link, account_id: str) -> str:
     return derived_id("acc", link.provider_tenant_id, link.child_tenant_id, account_id)
 

@@ -4,8 +4,9 @@ provider's BSS (R12-R14, R17, R18).
 Per change the floor is two writes (the mirror's conditional update and the order's conditional
 put) and at most one read. What would cost more reads is cached for the life of a warm Lambda
 container: a link once back ordering is on (it is irreversible, R11; an inactive link is read
-again every time), the provider's products, the mirrored accounts already seen, and the
-reseller's prices for ``PRICE_TTL_SECONDS``.
+again every time), that a tenant is a root (its own records, the mirrors, reach the same
+handler), the provider's products, the mirrored accounts already seen, and the reseller's
+prices for ``PRICE_TTL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from functions.backorder import domain
 from functions.backorder.adapters import BackorderRepository
-from functions.backorder.domain import Link, ProviderProduct
+from functions.backorder.domain import Link, ProviderProduct, Root
 from functions.backorder.schemas import BackfillJob
 from functions.core.adapters import JobModel, JobRepository
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
@@ -52,6 +53,7 @@ class Replicator:
         self.repository = repository
         self.clock = clock
         self._links: dict[str, Link] = {}
+        self._roots: set[str] = set()
         self._products: dict[tuple[str, str], ProviderProduct] = {}
         self._accounts: set[tuple[str, str]] = set()
         self._prices: dict[tuple[str, str, str, str], tuple[float, Decimal]] = {}
@@ -87,9 +89,15 @@ class Replicator:
         return APPLIED if applied else STALE
 
     def _link(self, tenant_id: str) -> Link | None:
+        if tenant_id in self._roots:
+            return None
         link = self._links.get(tenant_id)
         if link is None:
-            link = self.repository.link(tenant_id)
+            found = self.repository.link(tenant_id)
+            if isinstance(found, Root):
+                self._roots.add(tenant_id)
+                return None
+            link = found
             if link is not None and link.active:
                 self._links[tenant_id] = link
         return link

@@ -65,10 +65,21 @@ def bind(models: Iterable[type[BaseTable]], settings: Settings) -> None:
         if model.streamed:
             meta.stream_view_type = STREAM_NEW_AND_OLD_IMAGE
         model._connection = None  # drop a connection made with an earlier binding
+    _connections.clear()
+
+
+#: The transactions' connection per settings, made on first use and kept while the binding
+#: holds: a new one per transaction would cost a botocore session and client (~0.2 s) each.
+_connections: dict[Settings, Connection] = {}
 
 
 def connection(settings: Settings) -> Connection:
-    return Connection(region=settings.region, host=settings.aws_endpoint)
+    found = _connections.get(settings)
+    if found is None:
+        found = _connections.setdefault(
+            settings, Connection(region=settings.region, host=settings.aws_endpoint)
+        )
+    return found
 
 
 @contextmanager

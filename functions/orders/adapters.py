@@ -12,16 +12,18 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, Projection
 
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import BaseTable, DecimalAttribute, entity_values, to_entity
 from functions.orders.domain import Order, OrderLine, Subscription
 
 
-def _index(name: str, hash_attr: str, model: str) -> type[GlobalSecondaryIndex[Any]]:
-    """A GSI on ``hash_attr`` (a ``{tenant_id}#…`` key), ordered by ``id``, all attributes."""
-    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+def _index(
+    name: str, hash_attr: str, model: str, projection: Projection
+) -> type[GlobalSecondaryIndex[Any]]:
+    """A GSI on ``hash_attr`` (a ``{tenant_id}#…`` key), ordered by ``id``."""
+    meta = type("Meta", (), {"index_name": name, "projection": projection})
     return type(
         f"{model}_{name}",
         (GlobalSecondaryIndex,),
@@ -72,9 +74,13 @@ class SubscriptionModel(BaseTable):
     source_version = NumberAttribute(null=True)
     version = VersionAttribute()
 
-    by_account = _index("by_account", "account_key", "Subscription")()
-    by_reseller = _index("by_reseller", "reseller_key", "Subscription")()
-    by_parent = _index("by_parent", "parent_key", "Subscription")()
+    # Keys only: a subscription changes far more often than its account, reseller or base, and
+    # DynamoDB writes a keys-only index only when its key changes (a change of quantity or
+    # status, or a mirror's update, costs the table's write alone); a listing reads the page's
+    # items from the table after the index (``_page``).
+    by_account = _index("by_account", "account_key", "Subscription", KeysOnlyProjection())()
+    by_reseller = _index("by_reseller", "reseller_key", "Subscription", KeysOnlyProjection())()
+    by_parent = _index("by_parent", "parent_key", "Subscription", KeysOnlyProjection())()
 
     @classmethod
     def of(cls, sub: Subscription) -> SubscriptionModel:
@@ -130,8 +136,9 @@ class OrderModel(BaseTable):
     end_customer_account_id = UnicodeAttribute(null=True)
     source = MapAttribute[str, Any](null=True)
 
-    by_account = _index("by_account", "account_key", "Order")()
-    by_reseller = _index("by_reseller", "reseller_key", "Order")()
+    # All attributes: an order is written once, so its index copies cost the same either way.
+    by_account = _index("by_account", "account_key", "Order", AllProjection())()
+    by_reseller = _index("by_reseller", "reseller_key", "Order", AllProjection())()
 
     @classmethod
     def of(cls, order: Order) -> OrderModel:
@@ -166,7 +173,16 @@ def _page(
     names = _TABLE_KEYS | {hash_name}
     start = decode_cursor(cursor, {hash_name: {"S": hash_value}}, names)
     result = index.query(hash_value, limit=limit, last_evaluated_key=start)
-    return Page([item.entity() for item in result], encode_cursor(result.last_evaluated_key))
+    items = list(result)
+    keys_only = isinstance(index, GlobalSecondaryIndex) and isinstance(
+        index.Meta.projection, KeysOnlyProjection
+    )
+    if keys_only:
+        # the index holds keys only: the items from the table, one BatchGetItem, in index order
+        keys = [(item.tenant_id, item.id) for item in items]
+        found = {(item.tenant_id, item.id): item for item in model.batch_get(keys)}
+        items = [found[key] for key in keys if key in found]  # gone since: not listed
+    return Page([item.entity() for item in items], encode_cursor(result.last_evaluated_key))
 
 
 class SubscriptionRepository:
