@@ -40,5 +40,9 @@ package: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+## The model-based back-ordering convergence test at length: ≥ 2,000 examples (half an hour).
+chaos: $(STAMP)
+	HYPOTHESIS_PROFILE=chaos $(PY) -m pytest tests/integration/test_backorder_convergence.py
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

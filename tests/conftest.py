@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import hypothesis
 import pytest
 
 SECRET = "test-secret-0123456789abcdef-0123456789"
@@ -111,4 +112,14 @@ def table_counts() -> dict[str, int]:
     return {m.base_name: m.count() for m in composition.models()}
 
 
+# Hypothesis profiles: HYPOTHESIS_PROFILE names the one to load (else Hypothesis' own choice);
+# ``chaos`` (``make chaos``) runs the model-based back-ordering test at length.
+hypothesis.settings.register_profile(
+    "chaos",
+    max_examples=2_000,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    hypothesis.settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
