@@ -41,3 +41,24 @@ def backfill_jobs(event: dict[str, Any], context: Any) -> Any:
     from functions.backorder import handlers
 
     return handlers.backfill_jobs(event, context)
+
+
+@app.lambda_function(name="prices_stream")
+def prices_stream(event: dict[str, Any], context: Any) -> Any:
+    from functions.pricelist import handlers
+
+    return handlers.prices_stream(event, context)
+
+
+@app.lambda_function(name="products_stream")
+def products_stream(event: dict[str, Any], context: Any) -> Any:
+    from functions.pricelist import handlers
+
+    return handlers.products_stream(event, context)
+
+
+@app.lambda_function(name="price_changes")
+def price_changes(event: dict[str, Any], context: Any) -> Any:
+    from functions.pricelist import handlers
+
+    return handlers.price_changes(event, context)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from functions.core.persistence import BaseTable
     from functions.core.services import IdempotencyService, TenancyService
     from functions.orders.services import OrderService
-    from functions.pricelist.services import CatalogueService
+    from functions.pricelist.services import CatalogueService, Propagator
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Container:
     orders: OrderService
     backorder: Replicator
     backordering: BackorderService
+    propagator: Propagator
 
 
 _lock = threading.Lock()
@@ -58,7 +59,8 @@ def build(settings: Settings) -> Container:
     from functions.orders.adapters import OrderRepository, SubscriptionRepository
     from functions.orders.services import OrderService
     from functions.pricelist.adapters import PriceListRepository, ProductRepository
-    from functions.pricelist.services import CatalogueService
+    from functions.pricelist.schemas import PRICE_CHANGES_QUEUE
+    from functions.pricelist.services import CatalogueService, Propagator
 
     bind(models(), settings)
     tenants, accounts = TenantRepository(), AccountRepository()
@@ -78,6 +80,9 @@ def build(settings: Settings) -> Container:
         backorder=replicator,
         backordering=BackorderService(
             tenancy, replicator, subscriptions, JobRepository(), Queue(settings, BACKFILL_QUEUE)
+        ),
+        propagator=Propagator(
+            tenants, accounts, products, price_lists, Queue(settings, PRICE_CHANGES_QUEUE)
         ),
     )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from functions.backorder.schemas import BACKFILL_QUEUE
+from functions.pricelist.schemas import PRICE_CHANGES_QUEUE
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,17 @@ STREAMS: tuple[StreamSource, ...] = (
     StreamSource(function="subscriptions_stream", table="subscriptions"),
     # back ordering: a mirrored account's synced fields follow its source (R12)
     StreamSource(function="accounts_stream", table="accounts"),
+    # price-list propagation (R5, R6): a list's entry set → its assignees, a page per message
+    StreamSource(function="prices_stream", table="prices"),
+    # a product's offer changed (the provider's edit, a copy re-derived a tier up) → its lists
+    StreamSource(function="products_stream", table="products"),
 )
 
 QUEUES: tuple[QueueSource, ...] = (
     # back ordering: the R11 backfill, one page of a child's subscriptions per message
     QueueSource(function="backfill_jobs", queue=BACKFILL_QUEUE, batch_size=1),
+    # price-list propagation: one page of a list's assignees per message (≤ 100 tenants)
+    QueueSource(function="price_changes", queue=PRICE_CHANGES_QUEUE, batch_size=1),
 )
 
 

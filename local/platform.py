@@ -477,6 +477,24 @@ def banner(platform: Platform) -> str:
             f'  curl -s -H "Authorization: Bearer $TOKEN_CLOUD_ADMIN" '
             f"{platform.url}/accounts/{demo.resell_account_id}/hierarchy",
         ]
+        price = json.dumps(
+            {
+                "product_id": demo.cloud_products["o365_e3"],
+                "billing_cycle": "monthly",
+                "price": "33.00",
+            }
+        )
+        lines += [
+            "  # price propagation: Cloud raises E3 in Cloud Resell's list; Cloud Resell's cost"
+            " follows and its fixed retail price (32.00) is flagged",
+            f'  curl -s -X POST -H "Authorization: Bearer $TOKEN_CLOUD_ADMIN" '
+            f"-H 'Content-Type: application/json' -d '{price}' "
+            f"{platform.url}/pricelists/{demo.price_lists['cloud_resell_list']}/prices",
+            f'  curl -s -H "Authorization: Bearer $TOKEN_RESELL_ADMIN" '
+            f"{platform.url}/products/{demo.resell_products['o365_e3']}",
+            f'  curl -s -H "Authorization: Bearer $TOKEN_RESELL_ADMIN" '
+            f"'{platform.url}/products?margin_alert=true'",
+        ]
     lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)
 

@@ -17,7 +17,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 
 from functions.core.domain import Account, Contact, Job, Note, Tenant
 from functions.core.errors import BadRequest
@@ -54,6 +54,9 @@ class TenantModel(BaseTable):
     reseller_account_id = UnicodeAttribute(null=True)
     default_price_list_id = UnicodeAttribute(null=True)
     status = UnicodeAttribute(default="active")
+    propagation = UnicodeAttribute(default="full")
+    overwrite_sell_prices = BooleanAttribute(default=False)
+    overwrite_names = BooleanAttribute(default=False)
     version = VersionAttribute()
     by_parent = TenantsByParent()
 
@@ -72,6 +75,18 @@ class AccountsByParent(GlobalSecondaryIndex["AccountModel"]):
     id = UnicodeAttribute(range_key=True)
 
 
+class AccountsByAssignedList(GlobalSecondaryIndex["AccountModel"]):
+    """Tenant reseller accounts by the price list assigned to them: who a list's change reaches
+    (R5). Sparse, and holding only the child tenant's id."""
+
+    class Meta:
+        index_name = "by_assigned_list"
+        projection = IncludeProjection(["child_tenant_id"])
+
+    assigned_key = UnicodeAttribute(hash_key=True)  # {tenant_id}#{price_list_id}
+    id = UnicodeAttribute(range_key=True)
+
+
 class AccountModel(BaseTable):
     base_name = "accounts"
     streamed = True
@@ -79,6 +94,7 @@ class AccountModel(BaseTable):
     tenant_id = UnicodeAttribute(hash_key=True)
     id = UnicodeAttribute(range_key=True)
     parent_key = UnicodeAttribute(null=True)  # sparse: only accounts under a lite reseller
+    assigned_key = UnicodeAttribute(null=True)  # sparse: only tenant reseller accounts
     name = UnicodeAttribute()
     kind = UnicodeAttribute()
     currency = UnicodeAttribute()
@@ -98,6 +114,7 @@ class AccountModel(BaseTable):
     status = UnicodeAttribute(default="active")
     version = VersionAttribute()
     by_parent = AccountsByParent()
+    by_assigned_list = AccountsByAssignedList()
 
     @classmethod
     def of(cls, account: Account) -> AccountModel:
@@ -106,7 +123,12 @@ class AccountModel(BaseTable):
             if account.parent_account_id
             else None
         )
-        return cls(parent_key=parent_key, **entity_values(account))
+        assigned_key = (
+            f"{account.tenant_id}#{account.price_list_id}"
+            if account.child_tenant_id and account.price_list_id
+            else None
+        )
+        return cls(parent_key=parent_key, assigned_key=assigned_key, **entity_values(account))
 
 
 class IdempotencyModel(BaseTable):
@@ -125,6 +147,7 @@ class IdempotencyModel(BaseTable):
 _TENANT_KEYS = frozenset({"id", "parent_key"})
 _ACCOUNT_KEYS = frozenset({"tenant_id", "id"})
 _ACCOUNT_PARENT_KEYS = frozenset({"tenant_id", "id", "parent_key"})
+_ACCOUNT_ASSIGNED_KEYS = frozenset({"tenant_id", "id", "assigned_key"})
 
 
 class TenantRepository:
@@ -158,6 +181,16 @@ class AccountRepository:
         return Page(
             [to_entity(a, Account) for a in result], encode_cursor(result.last_evaluated_key)
         )
+
+    def assignees(
+        self, tenant_id: str, price_list_id: str, limit: int, cursor: str | None
+    ) -> Page[str]:
+        """The child tenants a price list is assigned to (R5), a page at a time."""
+        key = f"{tenant_id}#{price_list_id}"
+        start = decode_cursor(cursor, {"assigned_key": {"S": key}}, _ACCOUNT_ASSIGNED_KEYS)
+        result = AccountModel.by_assigned_list.query(key, limit=limit, last_evaluated_key=start)
+        children = [item.child_tenant_id for item in result if item.child_tenant_id]
+        return Page(children, encode_cursor(result.last_evaluated_key))
 
     def children(
         self, tenant_id: str, parent_account_id: str, limit: int, cursor: str | None

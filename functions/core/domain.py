@@ -39,6 +39,10 @@ class Tenant:
     #: the price list direct customers buy at (R2)
     default_price_list_id: str | None = None
     status: str = "active"
+    #: how its provider's price-list changes reach its catalogue (R5): ``full`` or ``partial``
+    propagation: str = "full"
+    overwrite_sell_prices: bool = False  # R5 option: the default list's fixed prices follow
+    overwrite_names: bool = False  # R5 option: product names follow the provider's
     version: int | None = None
 
     @property
@@ -240,6 +244,18 @@ def update_account(account: Account, changes: dict[str, Any]) -> Account:
                 code="locked_by_reseller",
                 field=locked[0],
             )
+    if (
+        account.kind == TENANT_RESELLER
+        and "price_list_id" in changes
+        and changes["price_list_id"] != account.price_list_id
+    ):
+        # R3, R5: the child's catalogue was copied from this list and follows its changes;
+        # moving it to another list would need its catalogue rebuilt (not supported).
+        raise Conflict(
+            "a tenant reseller's price list is fixed at its creation; change the list instead",
+            code="tenant_price_list",
+            field="price_list_id",
+        )
     return replace(account, **changes)
 
 

@@ -19,6 +19,7 @@ from functions.core.schemas import (
     NoteOut,
     TenantOut,
     UpdateAccount,
+    UpdateTenant,
 )
 
 api = Api("tenancy")
@@ -81,6 +82,22 @@ def list_tenants(call: Call) -> Page[TenantOut]:
 )
 def get_tenant(call: Call) -> TenantOut:
     return tenant_out(call.container.tenancy.get_tenant(call.principal, call.params["tenant_id"]))
+
+
+@api.route(
+    "/tenants/{tenant_id}",
+    "PATCH",
+    summary="The provider's settings for one of its tenant resellers: price-list propagation (R5)",
+    roles=(TENANT_ADMIN,),
+    body=UpdateTenant,
+    response=TenantOut,
+    errors=(400, 403, 404, 409),
+)
+def update_tenant(call: Call) -> TenantOut:
+    tenant = call.container.tenancy.update_tenant(
+        call.principal, call.params["tenant_id"], call.body
+    )
+    return tenant_out(tenant)
 
 
 @api.route(

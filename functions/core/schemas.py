@@ -55,6 +55,20 @@ class CreateTenant(Body):
     currency: CurrencyCode | None = None
     price_list_id: Id | None = None
     email: Email | None = None
+    propagation: Literal["full", "partial"] = Field(
+        default="full",
+        description="a tenant reseller: how its provider's price-list changes reach it (R5)",
+    )
+    overwrite_sell_prices: bool = False
+    overwrite_names: bool = False
+
+
+class UpdateTenant(Body):
+    """The provider's settings for one of its tenant resellers (R5)."""
+
+    propagation: Literal["full", "partial"] | None = None
+    overwrite_sell_prices: bool | None = None
+    overwrite_names: bool | None = None
 
 
 class TenantOut(Out):
@@ -70,6 +84,9 @@ class TenantOut(Out):
     reseller_account_id: str | None
     default_price_list_id: str | None
     status: str
+    propagation: str
+    overwrite_sell_prices: bool
+    overwrite_names: bool
     created_at: str
     version: int
 

@@ -146,6 +146,12 @@ class TenancyService:
             created_at=created_at,
         )
         account = dataclasses.replace(account, price_list_id=body.price_list_id)
+        tenant = dataclasses.replace(
+            tenant,
+            propagation=body.propagation,
+            overwrite_sell_prices=body.overwrite_sell_prices,
+            overwrite_names=body.overwrite_names,
+        )
         # The catalogue first (deterministic ids: a retry rewrites the same items), then the
         # tenant and its account together: the tenant appears with its whole catalogue.
         self.price_lists.copy_catalogue(provider.id, body.price_list_id, tenant.id)
@@ -164,6 +170,20 @@ class TenancyService:
             return self.tenants.children(None, limit, cursor)
         principal.require(TENANT_ADMIN)
         return self.tenants.children(principal.tenant(), limit, cursor)
+
+    def update_tenant(self, principal: Principal, tenant_id: str, body: Any) -> Tenant:
+        """The provider's settings for a direct child (R5); the child sees them, read-only."""
+        tenant = self.get_tenant(principal, tenant_id)
+        if tenant.parent_id != principal.tenant_id:
+            raise Forbidden("a tenant reseller's settings are its provider's", field="tenant_id")
+        changes = body.model_dump(exclude_unset=True)
+        for field, value in changes.items():
+            if value is None:
+                raise BadRequest(f"{field} cannot be null", field=field)
+        updated = dataclasses.replace(tenant, **changes)
+        if updated != tenant:
+            save(self.tenants.model(updated))  # conditional on the version read: a race is a 409
+        return self._reload(tenant_id)
 
     def get_tenant(self, principal: Principal, tenant_id: str) -> Tenant:
         tenant = self.tenants.get(tenant_id)

@@ -5,23 +5,39 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
     MapAttribute,
+    NumberAttribute,
     UnicodeAttribute,
     VersionAttribute,
 )
+from pynamodb.exceptions import PutError
 
 from functions.core.pagination import Page, decode_cursor, encode_cursor
-from functions.core.persistence import BaseTable, DecimalAttribute, entity_values, to_entity
-from functions.pricelist.domain import Price, PriceList, Product
+from functions.core.persistence import (
+    BaseTable,
+    DecimalAttribute,
+    conditional_failed,
+    entity_values,
+    to_entity,
+)
+from functions.pricelist.domain import MarginAlert, Price, PriceList, Product
 
 
 class CycleAmounts(MapAttribute[str, Decimal]):
     monthly = DecimalAttribute(null=True)
     annual = DecimalAttribute(null=True)
+
+
+class MarginAlertMap(MapAttribute[str, object]):
+    price_list_id = UnicodeAttribute()
+    billing_cycle = UnicodeAttribute()
+    price = DecimalAttribute()
+    cost = DecimalAttribute()
 
 
 class ProductModel(BaseTable):
@@ -44,20 +60,33 @@ class ProductModel(BaseTable):
     origin_product_id = UnicodeAttribute(null=True)
     costs = CycleAmounts(null=True)
     addon_for = ListAttribute(of=UnicodeAttribute, default=list)
+    source_version = NumberAttribute(null=True)
+    costs_changed_at = UnicodeAttribute(null=True)
+    margin_alerts = ListAttribute(of=MarginAlertMap, null=True)
+    margin_alert = BooleanAttribute(null=True)  # set (true) only with alerts: the list's filter
     version = VersionAttribute()
 
     @classmethod
     def of(cls, product: Product) -> ProductModel:
         values = entity_values(product)
         values["costs"] = CycleAmounts(**product.costs)
+        values["margin_alerts"] = [
+            MarginAlertMap(**vars(alert)) for alert in product.margin_alerts
+        ] or None
+        values["margin_alert"] = True if product.margin_alerts else None
         return cls(**values)
 
     def entity(self) -> Product:
-        product = to_entity(self, Product)
         costs = {
             k: v for k, v in (self.costs.as_dict() if self.costs else {}).items() if v is not None
         }
-        return Product(**{**entity_values(product), "costs": costs})
+        alerts = [MarginAlert(**alert.as_dict()) for alert in self.margin_alerts or []]
+        values = {
+            "costs": costs,
+            "margin_alerts": alerts,
+            "source_version": None if self.source_version is None else int(self.source_version),
+        }
+        return Product(**{**entity_values(to_entity(self, Product)), **values})
 
 
 class PriceListModel(BaseTable):
@@ -104,19 +133,58 @@ _PRICE_KEYS = frozenset({"list_key", "item_key"})
 
 
 class ProductRepository:
-    def get(self, tenant_id: str, product_id: str) -> Product | None:
+    def get(self, tenant_id: str, product_id: str, *, consistent: bool = False) -> Product | None:
         try:
-            return ProductModel.get(tenant_id, product_id).entity()
+            return ProductModel.get(tenant_id, product_id, consistent_read=consistent).entity()
         except ProductModel.DoesNotExist:
             return None
+
+    def write_copy(self, copy: Product, previous: Product | None) -> bool:
+        """A copy re-derived from its provider's offer (R5): one write, only over an older
+        offer (``source_version``) and the version read (a concurrent edit of the tenant's own
+        fields fails it: the caller reads again). False if the condition failed."""
+        item = ProductModel.of(copy)
+        assert copy.source_version is not None
+        if previous is None:
+            condition = ProductModel.id.does_not_exist()
+        else:
+            condition = ProductModel.source_version.does_not_exist() | (
+                ProductModel.source_version < copy.source_version
+            )
+        try:
+            item.save(condition=condition)
+        except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def set_margin_alerts(self, product: Product, alerts: list[Any]) -> None:
+        """The alerts of a product after one of the tenant's own prices changed (R5)."""
+        item = ProductModel.of(replace(product, margin_alerts=alerts))
+        actions: list[Any] = [
+            ProductModel.margin_alerts.set(item.margin_alerts)
+            if alerts
+            else ProductModel.margin_alerts.remove(),
+            ProductModel.margin_alert.set(True) if alerts else ProductModel.margin_alert.remove(),
+        ]
+        item.update(actions=actions, condition=ProductModel.id.exists())
 
     def get_many(self, tenant_id: str, product_ids: Iterable[str]) -> dict[str, Product]:
         keys = [(tenant_id, pid) for pid in dict.fromkeys(product_ids)]
         return {item.id: item.entity() for item in ProductModel.batch_get(keys)}
 
-    def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Product]:
+    def page(
+        self, tenant_id: str, limit: int, cursor: str | None, *, margin_alert: bool = False
+    ) -> Page[Product]:
+        """A page of the tenant's products; with ``margin_alert``, only those flagged (R5)."""
         start = decode_cursor(cursor, {"tenant_id": {"S": tenant_id}}, _PRODUCT_KEYS)
-        result = ProductModel.query(tenant_id, limit=limit, last_evaluated_key=start)
+        result = ProductModel.query(
+            tenant_id,
+            limit=limit,
+            last_evaluated_key=start,
+            filter_condition=ProductModel.margin_alert.exists() if margin_alert else None,
+        )
         items = [item.entity() for item in result]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
@@ -132,9 +200,12 @@ class ProductRepository:
 
 
 class PriceListRepository:
-    def get(self, tenant_id: str, price_list_id: str) -> PriceList | None:
+    def get(
+        self, tenant_id: str, price_list_id: str, *, consistent: bool = False
+    ) -> PriceList | None:
         try:
-            return to_entity(PriceListModel.get(tenant_id, price_list_id), PriceList)
+            item = PriceListModel.get(tenant_id, price_list_id, consistent_read=consistent)
+            return to_entity(item, PriceList)
         except PriceListModel.DoesNotExist:
             return None
 
@@ -148,6 +219,30 @@ class PriceListRepository:
         return PriceListModel(**entity_values(price_list))
 
     # --- prices ---
+
+    def all_lists(self, tenant_id: str) -> list[PriceList]:
+        """Every list of a tenant (a tenant has a handful: a job path reads them all)."""
+        return [to_entity(item, PriceList) for item in PriceListModel.query(tenant_id)]
+
+    def entries_in_lists(self, tenant_id: str, currency: str, product_id: str) -> list[Price]:
+        """A product's entries in every list of the tenant in ``currency`` (its costs'):
+        what a margin alert compares (R5)."""
+        found: list[Price] = []
+        for price_list in self.all_lists(tenant_id):
+            if price_list.currency == currency:
+                found += self.entries(tenant_id, price_list.id, product_id).values()
+        return found
+
+    def entries(
+        self, tenant_id: str, price_list_id: str, product_id: str, *, consistent: bool = False
+    ) -> dict[str, Price]:
+        """A product's entries in one list, by billing cycle."""
+        keys = [
+            PriceModel.keys(tenant_id, price_list_id, product_id, cycle)
+            for cycle in ("monthly", "annual")
+        ]
+        items = PriceModel.batch_get(keys, consistent_read=consistent)
+        return {item.billing_cycle: to_entity(item, Price) for item in items}
 
     def price(
         self, tenant_id: str, price_list_id: str, product_id: str, cycle: str

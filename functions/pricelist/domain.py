@@ -13,8 +13,20 @@ LICENSE, USAGE, ADDON, RESELLER_PLAN = "license", "usage", "addon", "reseller_pl
 PRODUCT_TYPES = (LICENSE, USAGE, ADDON, RESELLER_PLAN)
 MONTHLY, ANNUAL = "monthly", "annual"
 BILLING_CYCLES = (MONTHLY, ANNUAL)
+ACTIVE, DISCONTINUED = "active", "discontinued"
+PRODUCT_STATUSES = (ACTIVE, DISCONTINUED)
 
 MAX_MARKUP = Decimal("1000")
+
+
+@dataclass(frozen=True)
+class MarginAlert:
+    """R5: a fixed sell price of one of the tenant's lists below the product's cost."""
+
+    price_list_id: str
+    billing_cycle: str
+    price: Decimal
+    cost: Decimal
 
 
 @dataclass(frozen=True)
@@ -33,11 +45,17 @@ class Product:
     description: str | None = None
     categories: list[str] = field(default_factory=list)
     visible: bool = True
-    status: str = "active"  # active | discontinued
+    status: str = ACTIVE  # or DISCONTINUED: no longer sold; subscriptions go on (R5)
     origin_tenant_id: str | None = None
     origin_product_id: str | None = None
     costs: dict[str, Decimal] = field(default_factory=dict)
     addon_for: list[str] = field(default_factory=list)
+    #: a copy: the provider's offer it was last derived from (``Offered.version``, R5, R6)
+    source_version: int | None = None
+    #: a copy: when its costs last changed (R7: from the next period not yet invoiced)
+    costs_changed_at: str | None = None
+    #: fixed sell prices of the tenant's own lists now below cost (R5's margin alert)
+    margin_alerts: list[MarginAlert] = field(default_factory=list)
     version: int | None = None
 
     @property
@@ -130,7 +148,7 @@ def new_product(
 
 
 #: what a tenant may not change on a product copied from its provider (R4)
-INHERITED_FIELDS = ("sku", "type", "billing_cycles", "unit", "costs", "addon_for")
+INHERITED_FIELDS = ("sku", "type", "billing_cycles", "unit", "costs", "addon_for", "status")
 
 
 def update_product(product: Product, changes: dict[str, Any]) -> Product:
@@ -239,3 +257,143 @@ def price_view(entries: list[Price], product: Product, currency: str) -> dict[st
         if e.billing_cycle in product.billing_cycles
         and (e.price is not None or e.billing_cycle in product.costs)
     }
+
+
+# --- R4: what a tenant may do with a copied product -------------------------------------------
+
+
+def check_addon_bases(bases: list[Product]) -> None:
+    """R4: a tenant creates no new products on an inherited product: its own add-ons attach to
+    its own products only (an inherited product's add-ons come from the provider)."""
+    for base in bases:
+        if base.inherited:
+            raise Conflict(
+                f"{base.sku} is copied from the provider: no new products on it (R4)",
+                code="inherited_product",
+                field="addon_for",
+            )
+
+
+def retire_product(product: Product) -> Product:
+    """``DELETE /products/{id}``: the product stops being sold and leaves the storefront;
+    existing subscriptions go on. A copy its provider still offers cannot be deleted (R4)."""
+    if product.inherited and product.sellable:
+        raise Conflict(
+            f"{product.sku} is still offered by the provider (R4)",
+            code="offered_by_provider",
+            field="id",
+        )
+    return replace(product, status=DISCONTINUED, visible=False)
+
+
+# --- R5-R7: a provider's change reaching a tenant reseller's catalogue ---------------------------
+
+FULL, PARTIAL = "full", "partial"
+PROPAGATION_MODES = (FULL, PARTIAL)
+
+
+@dataclass(frozen=True)
+class Propagation:
+    """How a provider's price-list changes reach one tenant reseller (R5): ``full`` (every
+    catalogue change) or ``partial`` (purchase prices only), and the opt-in overwrites."""
+
+    mode: str = FULL
+    overwrite_sell_prices: bool = False
+    overwrite_names: bool = False
+
+
+@dataclass(frozen=True)
+class Offered:
+    """What a provider offers through one price list for one product, as read now: the
+    provider's product and the list's entries for it (by cycle), in the list's currency."""
+
+    product: Product
+    entries: dict[str, Price]
+    currency: str
+
+    @property
+    def version(self) -> int:
+        """Grows with every change of the product or of its entries in the list (versions only
+        grow and entries are never deleted), so the state a message read is ordered against the
+        one a copy holds: an older offer never overwrites a newer one (R6: out of order)."""
+        return (self.product.version or 0) + sum(e.version or 0 for e in self.entries.values())
+
+    def costs(self) -> dict[str, Decimal]:
+        """The child's purchase prices (R2): the list's effective prices, by cycle."""
+        return {
+            cycle: effective_price(entry, self.product, self.currency)
+            for cycle, entry in self.entries.items()
+            if cycle in self.product.billing_cycles
+            and (entry.price is not None or cycle in self.product.costs)
+        }
+
+
+#: what a child derives from its provider's product: a change elsewhere flows no further
+OFFER_FIELDS = ("name", "description", "categories", "status", "billing_cycles", "costs")
+
+
+def offer_changed(before: Product | None, after: Product) -> bool:
+    """Whether a product's change can change what its children are offered (R6)."""
+    if before is None:
+        return True
+    return any(getattr(before, name) != getattr(after, name) for name in OFFER_FIELDS)
+
+
+def rederive_copy(
+    offered: Offered,
+    copy: Product | None,
+    *,
+    child_tenant_id: str,
+    copy_id: str,
+    addon_for: list[str],
+    propagation: Propagation,
+    now: str,
+) -> Product | None:
+    """R5: the child's copy after its provider's change; None when nothing is to be written
+    (the copy already holds this offer or a newer one; or it is new and not to be copied).
+
+    - ``full``: a product new to the list is copied; costs, cycles, description and categories
+      follow; a discontinued product (or one left without a price) stops being sold; the name
+      follows only with ``overwrite_names``.
+    - ``partial``: only the costs of the cycles the copy already has.
+    Markup sell prices follow the cost by themselves (they are computed from it)."""
+    costs = offered.costs()
+    source = offered.product
+    if copy is None:
+        if propagation.mode != FULL or not source.sellable or not costs:
+            return None
+        fresh = copy_for_child(source, child_tenant_id, copy_id, costs, addon_for, created_at=now)
+        return replace(fresh, source_version=offered.version, costs_changed_at=now)
+    if copy.source_version is not None and copy.source_version >= offered.version:
+        return None
+    if propagation.mode == PARTIAL:
+        new_costs = {c: costs.get(c, amount) for c, amount in copy.costs.items()}
+        updated = replace(copy, costs=new_costs)
+    else:
+        retired = not source.sellable or not costs
+        updated = replace(
+            copy,
+            costs=costs if costs else copy.costs,
+            billing_cycles=[c for c in BILLING_CYCLES if c in costs] or copy.billing_cycles,
+            description=source.description,
+            categories=list(source.categories),
+            status=DISCONTINUED if retired else source.status,
+            name=source.name if propagation.overwrite_names else copy.name,
+        )
+    # Written even when nothing shown changes: the copy must hold the newer version, or an
+    # older offer read by a concurrent message could still be written over it.
+    if updated.costs != copy.costs:
+        updated = replace(updated, costs_changed_at=now)
+    return replace(updated, source_version=offered.version)
+
+
+def margin_alerts(product: Product, fixed_prices: list[Price]) -> list[MarginAlert]:
+    """R5: the tenant's fixed sell prices of ``product`` below its cost (a markup never is)."""
+    alerts = [
+        MarginAlert(entry.price_list_id, entry.billing_cycle, entry.price, cost)
+        for entry in fixed_prices
+        if entry.price is not None
+        and (cost := product.costs.get(entry.billing_cycle)) is not None
+        and entry.price < cost
+    ]
+    return sorted(alerts, key=lambda a: (a.price_list_id, a.billing_cycle))

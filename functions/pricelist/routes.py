@@ -14,6 +14,7 @@ from functions.pricelist.domain import Price, PriceList
 from functions.pricelist.schemas import (
     CreatePriceList,
     CreateProduct,
+    MarginAlertOut,
     Origin,
     PriceListOut,
     PriceOut,
@@ -53,6 +54,16 @@ def product_out(offer: Offer) -> ProductOut:
         prices=offer.prices,
         costs=offer.costs,
         price_list_id=offer.price_list.id if offer.price_list else None,
+        margin_alerts=[
+            MarginAlertOut(
+                price_list_id=a.price_list_id,
+                billing_cycle=a.billing_cycle,
+                price=str(a.price),
+                cost=str(a.cost),
+            )
+            for a in (p.margin_alerts if offer.costs is not None else [])
+        ],
+        costs_changed_at=p.costs_changed_at,
         version=p.version or 0,
     )
 
@@ -93,7 +104,11 @@ def price_out(entry: Price, amount: Decimal | None, currency: str) -> PriceOut:
 )
 def list_products(call: Call) -> Page[ProductOut]:
     page = call.container.catalogue.list_products(
-        call.principal, call.query.price_list_id, call.limit, call.cursor
+        call.principal,
+        call.query.price_list_id,
+        call.limit,
+        call.cursor,
+        margin_alert=call.query.margin_alert,
     )
     return Page([product_out(o) for o in page.items], page.next_cursor)
 
@@ -137,6 +152,20 @@ def update_product(call: Call) -> ProductOut:
         call.principal, call.params["product_id"], call.body
     )
     return product_out(offer)
+
+
+@api.route(
+    "/products/{product_id}",
+    "DELETE",
+    summary="Retire a product: no longer sold, off the storefront; subscriptions go on (R4)",
+    roles=ADMIN,
+    response=ProductOut,
+    errors=(404, 409),
+)
+def retire_product(call: Call) -> ProductOut:
+    return product_out(
+        call.container.catalogue.retire_product(call.principal, call.params["product_id"])
+    )
 
 
 @api.route(

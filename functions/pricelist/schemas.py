@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.core.schemas import Body, CurrencyCode, Id, ListQuery, MoneyString, Name, Out, Text
 
@@ -46,10 +46,17 @@ class UpdateProduct(Body):
     billing_cycles: list[Cycle] | None = Field(default=None, min_length=1, max_length=2)
     unit: Unit | None = None
     costs: CycleMoney | None = None
+    status: Literal["active", "discontinued"] | None = Field(
+        default=None, description="an own product only: a copy's follows its provider (R5)"
+    )
 
 
 class ProductQuery(ListQuery):
     price_list_id: Id | None = None
+    margin_alert: bool = Field(
+        default=False,
+        description="tenant_admin: only products with a fixed sell price below cost (R5)",
+    )
 
 
 class Origin(Out):
@@ -76,6 +83,13 @@ class ProductOut(Out):
         default=None, description="purchase price per cycle (tenant_admin only)"
     )
     price_list_id: str | None = None
+    margin_alerts: list[MarginAlertOut] = Field(
+        default_factory=list,
+        description="tenant_admin: fixed sell prices of its lists below the cost (R5)",
+    )
+    costs_changed_at: str | None = Field(
+        default=None, description="a copy: when its costs last changed (R7)"
+    )
     version: int
 
 
@@ -117,3 +131,29 @@ class PriceOut(Out):
 
 class CurrencyOut(Out):
     currency: str
+
+
+# --- propagation (R5, R6) ----------------------------------------------------------------------
+
+#: the queue of propagation pages (``infra/events.py`` wires its consumer)
+PRICE_CHANGES_QUEUE = "price-changes"
+
+
+class PriceChange(BaseModel):
+    """One page of a price-list change's fan-out: the provider's product in one of its lists
+    changed; the page is the list's assignees after ``cursor`` (None = the first page). The
+    consumer reads the offer as it is then, so a message carries no state to go stale."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    provider_tenant_id: str
+    price_list_id: str
+    product_id: str
+    cursor: str | None = None
+
+
+class MarginAlertOut(Out):
+    price_list_id: str
+    billing_cycle: str
+    price: str = Field(description="the fixed sell price, below the cost")
+    cost: str

@@ -10,15 +10,17 @@ from functions.core.adapters import AccountRepository, TenantRepository
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339
 from functions.core.domain import Account, Tenant
-from functions.core.errors import BadRequest
+from functions.core.errors import BadRequest, ConcurrentUpdate, Forbidden
 from functions.core.ids import derived_id, new_id
 from functions.core.money import format_money, minor_unit, parse_price
 from functions.core.pagination import Page
 from functions.core.persistence import save, transaction
+from functions.core.queues import Queue
 from functions.core.settings import Settings
 from functions.pricelist import domain
 from functions.pricelist.adapters import PriceListRepository, ProductRepository
 from functions.pricelist.domain import Price, PriceList, Product
+from functions.pricelist.schemas import PriceChange
 
 if TYPE_CHECKING:
     from functions.core.services import TenancyService
@@ -115,6 +117,7 @@ class CatalogueService:
                     f"unknown product {base_id}", field="addon_for", code="unknown_product"
                 )
             bases.append(base)
+        domain.check_addon_bases(bases)
         costs = body.costs.model_dump(exclude_none=True) if body.costs else None
         product = domain.new_product(
             new_id("prd"),
@@ -146,7 +149,7 @@ class CatalogueService:
                 for cycle, amount in raw.items()
                 if amount is not None
             }
-        for name in ("name", "visible", "sku", "type", "billing_cycles", "unit"):
+        for name in ("name", "visible", "sku", "type", "billing_cycles", "unit", "status"):
             if name in changes and changes[name] is None:
                 raise BadRequest(f"{name} cannot be null", field=name)
         updated = domain.update_product(product, changes)
@@ -166,15 +169,23 @@ class CatalogueService:
         return self._offers([product], price_list, principal)[0]
 
     def list_products(
-        self, principal: Principal, price_list_id: str | None, limit: int, cursor: str | None
+        self,
+        principal: Principal,
+        price_list_id: str | None,
+        limit: int,
+        cursor: str | None,
+        *,
+        margin_alert: bool = False,
     ) -> Page[Offer]:
         """The caller's catalogue at the caller's prices (R10): a tenant admin sees every
-        product (with costs); a reseller or customer sees the visible, sellable products of its
-        price list."""
+        product (with costs; with ``margin_alert``, only those with a fixed price below cost);
+        a reseller or customer sees the visible, sellable products of its price list."""
         price_list = self._caller_list(principal, price_list_id)
         tenant_id = principal.tenant()
+        if margin_alert and principal.role != TENANT_ADMIN:
+            raise Forbidden("margin alerts are the tenant admin's", field="margin_alert")
         if principal.role == TENANT_ADMIN:
-            page = self.products.page(tenant_id, limit, cursor)
+            page = self.products.page(tenant_id, limit, cursor, margin_alert=margin_alert)
             return Page(self._offers(page.items, price_list, principal), page.next_cursor)
         if price_list is None:
             return Page([])
@@ -353,7 +364,27 @@ class CatalogueService:
             price_list.tenant_id, price_list.id, product.id, body.billing_cycle
         )
         assert stored is not None
+        self._refresh_margin_alerts(principal, product)
         return stored, domain.effective_price(stored, product, price_list.currency)
+
+    def _refresh_margin_alerts(self, principal: Principal, product: Product) -> None:
+        """R5: a fixed price set below the cost is flagged at once, one set above it clears."""
+        if not product.costs:
+            return
+        currency = self.tenancy.tenant_of(principal).currency
+        prices = self.price_lists.entries_in_lists(product.tenant_id, currency, product.id)
+        alerts = domain.margin_alerts(product, prices)
+        if alerts != product.margin_alerts:
+            self.products.set_margin_alerts(product, alerts)
+
+    def retire_product(self, principal: Principal, product_id: str) -> Offer:
+        """``DELETE /products/{id}`` (R4): no longer sold, off the storefront; subscriptions go
+        on. A copy its provider still offers is refused."""
+        product = self.product(principal, product_id)
+        retired = domain.retire_product(product)
+        if retired != product:
+            save(self.products.model(retired))
+        return self.offer(principal, product_id)
 
     def list_prices(
         self, principal: Principal, price_list_id: str, limit: int, cursor: str | None
@@ -371,3 +402,156 @@ class CatalogueService:
                 amount = domain.effective_price(entry, product, price_list.currency)
             rows.append((entry, amount))
         return price_list, Page(rows, page.next_cursor)
+
+
+class Propagator:
+    """R5, R6: a provider's price-list change reaching every active tenant reseller the list is
+    assigned to, a page of ``PAGE`` tenants per queue message, and on down every tier.
+
+    - A prices-stream record (an entry of a list changed or added) or a products-stream record
+      (a product's offer changed: a provider's edit, or a copy re-derived one tier up) becomes
+      one message per list holding the product: ``(provider, list, product, cursor=None)``.
+    - A message reads the offer as it is now (consistent reads), re-derives the copy of each
+      assignee on its page (one conditional write per copy, only over an older offer), then
+      sends the next page's message. A duplicate or late message finds the copies at its offer
+      or a newer one and writes nothing (``domain.rederive_copy``).
+    - A copy's write is a products-stream record in the child: the change flows on to the
+      child's own lists' assignees (R6).
+    """
+
+    PAGE = 100
+    ATTEMPTS = 3
+
+    def __init__(
+        self,
+        tenants: TenantRepository,
+        accounts: AccountRepository,
+        products: ProductRepository,
+        price_lists: PriceListRepository,
+        queue: Queue,
+    ) -> None:
+        self.tenants = tenants
+        self.accounts = accounts
+        self.products = products
+        self.price_lists = price_lists
+        self.queue = queue
+
+    # --- the streams: what changed → messages ---
+
+    def price_changed(self, entry: Price) -> int:
+        """An entry of a list was set (a price changed, a product or cycle added)."""
+        self._send(
+            PriceChange(
+                provider_tenant_id=entry.tenant_id,
+                price_list_id=entry.price_list_id,
+                product_id=entry.product_id,
+            )
+        )
+        return 1
+
+    def product_changed(self, before: Product | None, after: Product) -> int:
+        """A product's offer changed: every list of its tenant holding it fans out (R6)."""
+        if not domain.offer_changed(before, after):
+            return 0
+        sent = 0
+        for price_list in self.price_lists.all_lists(after.tenant_id):
+            if self.price_lists.entries(after.tenant_id, price_list.id, after.id):
+                self._send(
+                    PriceChange(
+                        provider_tenant_id=after.tenant_id,
+                        price_list_id=price_list.id,
+                        product_id=after.id,
+                    )
+                )
+                sent += 1
+        return sent
+
+    # --- the queue: one page of assignees ---
+
+    def propagate_page(self, change: PriceChange) -> int:
+        """Re-derive the copies of one page of the list's assignees; returns how many copies
+        were written."""
+        offered = self._offered(change)
+        if offered is None:
+            return 0
+        page = self.accounts.assignees(
+            change.provider_tenant_id, change.price_list_id, self.PAGE, change.cursor
+        )
+        now = rfc3339(now_utc())
+        written = sum(self._apply(child_id, offered, now) for child_id in page.items)
+        if page.next_cursor is not None:  # after the page: a retried page sends it once more
+            self._send(change.model_copy(update={"cursor": page.next_cursor}))
+        return written
+
+    def _offered(self, change: PriceChange) -> domain.Offered | None:
+        provider = change.provider_tenant_id
+        product = self.products.get(provider, change.product_id, consistent=True)
+        price_list = self.price_lists.get(provider, change.price_list_id, consistent=True)
+        if product is None or price_list is None:
+            return None
+        entries = self.price_lists.entries(provider, price_list.id, product.id, consistent=True)
+        return domain.Offered(product, entries, price_list.currency)
+
+    def _apply(self, child_id: str, offered: domain.Offered, now: str) -> int:
+        """One child's copy (R5): read, re-derive, write once; again if it changed meanwhile."""
+        child = self.tenants.get(child_id)
+        if (
+            child is None
+            or child.status != "active"
+            or child.parent_id != offered.product.tenant_id
+        ):
+            return 0
+        propagation = domain.Propagation(
+            child.propagation, child.overwrite_sell_prices, child.overwrite_names
+        )
+        copy_id = derived_id("prd", child_id, offered.product.id)
+        addon_for = [derived_id("prd", child_id, base) for base in offered.product.addon_for]
+        for _ in range(self.ATTEMPTS):
+            copy = self.products.get(child_id, copy_id, consistent=True)
+            updated = domain.rederive_copy(
+                offered,
+                copy,
+                child_tenant_id=child_id,
+                copy_id=copy_id,
+                addon_for=addon_for,
+                propagation=propagation,
+                now=now,
+            )
+            if updated is None:
+                return 0
+            if copy is None or updated.costs != copy.costs:
+                prices = self.price_lists.entries_in_lists(child_id, child.currency, copy_id)
+                updated = replace(updated, margin_alerts=domain.margin_alerts(updated, prices))
+            if self.products.write_copy(updated, copy):
+                if propagation.overwrite_sell_prices:
+                    self._overwrite_sell_prices(child, updated, offered)
+                return 1
+        raise ConcurrentUpdate()  # the message fails and is retried
+
+    def _overwrite_sell_prices(self, child: Tenant, copy: Product, offered: domain.Offered) -> None:
+        """R5 option: the child's default list sells the product at its provider's own (default
+        list) prices; markup prices are left to follow the cost."""
+        provider = self.tenants.get(offered.product.tenant_id)
+        if provider is None or provider.default_price_list_id is None:
+            return
+        if provider.currency != child.currency:  # its retail prices are not in the child's
+            return
+        if child.default_price_list_id is None:
+            return
+        retail = self.price_lists.entries(
+            provider.id, provider.default_price_list_id, offered.product.id
+        )
+        mine = self.price_lists.entries(child.id, child.default_price_list_id, copy.id)
+        for cycle, entry in mine.items():
+            if entry.price is None or cycle not in retail:
+                continue
+            price = domain.effective_price(retail[cycle], offered.product, child.currency)
+            if price != entry.price:
+                save(
+                    self.price_lists.price_model(
+                        replace(entry, price=price, updated_at=rfc3339(now_utc()))
+                    )
+                )
+
+    def _send(self, change: PriceChange) -> None:
+        self.queue.send(change.model_dump())

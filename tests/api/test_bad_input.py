@@ -79,7 +79,15 @@ BODY_TARGETS: dict[tuple[str, str], Target] = {
             "currency": "EUR",
             "price_list_id": "{a.price_list}",
             "email": "new@example.com",
+            "propagation": "partial",
+            "overwrite_sell_prices": False,
+            "overwrite_names": True,
         },
+    ),
+    ("PATCH", "/tenants/{tenant_id}"): Target(
+        "{a.admin}",
+        "/tenants/{a.child}",
+        {"propagation": "partial", "overwrite_sell_prices": True, "overwrite_names": True},
     ),
     ("POST", "/accounts"): Target(
         "{a.admin}",
@@ -144,6 +152,7 @@ BODY_TARGETS: dict[tuple[str, str], Target] = {
             "billing_cycles": ["monthly", "annual"],
             "unit": "seat",
             "costs": {"monthly": "20.00", "annual": "220.00"},
+            "status": "active",
         },
     ),
     ("POST", "/pricelists"): Target(
@@ -208,6 +217,8 @@ NO_QUERY_PATHS: dict[tuple[str, str], str] = {
     ("GET", "/accounts/{account_id}/hierarchy"): "/accounts/{a.z}/hierarchy",
     ("POST", "/tenants"): "/tenants",
     ("GET", "/tenants/{tenant_id}"): "/tenants/{a.id}",
+    ("PATCH", "/tenants/{tenant_id}"): "/tenants/{a.child}",
+    ("DELETE", "/products/{product_id}"): "/products/{a.base}",
     ("POST", "/accounts"): "/accounts",
     ("GET", "/accounts/{account_id}"): "/accounts/{a.z}",
     ("PATCH", "/accounts/{account_id}"): "/accounts/{a.z}",

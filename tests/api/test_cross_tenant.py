@@ -103,6 +103,29 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         Probe("the platform reads a non-root tenant", "{platform}", "/tenants/{a.child}"),
         Probe("a reseller of A (role)", "{a.as_lite}", "/tenants/{a.id}", status=403),
     ],
+    ("PATCH", "/tenants/{tenant_id}"): [
+        Probe("B sets A's child", "{b.admin}", "/tenants/{a.child}", {"overwrite_names": True}),
+        Probe(
+            "A's child sets its provider",
+            "{a.child_admin}",
+            "/tenants/{a.id}",
+            {"overwrite_names": True},
+        ),
+        Probe(
+            "the platform (role)",
+            "{platform}",
+            "/tenants/{a.child}",
+            {"overwrite_names": True},
+            403,
+        ),
+        Probe(
+            "a reseller of A (role)",
+            "{a.as_lite}",
+            "/tenants/{a.child}",
+            {"overwrite_names": True},
+            403,
+        ),
+    ],
     ("POST", "/tenants/{tenant_id}/backordering"): [
         Probe("B activates A's child", "{b.admin}", "/tenants/{a.child}/backordering"),
         Probe("A's child activates itself", "{a.child_admin}", "/tenants/{a.child}/backordering"),
@@ -289,6 +312,11 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
             {"name": "Mine"},
         ),
         Probe("a reseller of A (role)", "{a.as_lite}", "/products/{a.base}", {"name": "Mine"}, 403),
+    ],
+    ("DELETE", "/products/{product_id}"): [
+        Probe("B retires A's product", "{b.admin}", "/products/{a.base}"),
+        Probe("A's child retires its provider's original", "{a.child_admin}", "/products/{a.base}"),
+        Probe("a reseller of A (role)", "{a.as_lite}", "/products/{a.base}", status=403),
     ],
     ("GET", "/pricelists/{price_list_id}"): [
         Probe("B reads A's list", "{b.admin}", "/pricelists/{a.price_list}"),

@@ -365,3 +365,80 @@ def test_back_ordering_a_sale_in_cloud_resell_reaches_clouds_bss_within_2_s(
     assert "Traceback" not in output, output
     assert "set aside" not in output, output  # nothing went to the on-failure queue
     assert "subscriptions_stream ← local-subscriptions stream" in output  # the banner says so
+
+
+def test_price_propagation_cloud_changes_cloud_resells_list_costs_markups_and_alerts_follow(
+    log: IO[bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 4's demo flow (R5): Cloud changes two prices of Cloud Resell's list; Cloud Resell's
+    costs change, its markup price follows, and its fixed price now below cost is flagged."""
+    running = start(free_port(), log)
+    try:
+        url = running.url
+        _, page = get(f"{url}/tenants", mint(PLATFORM_ADMIN))
+        cloud = by_name(page["items"])["Cloud"]
+        cloud_admin = mint(TENANT_ADMIN, cloud["id"], sub="cloud-admin")
+        _, page = get(f"{url}/tenants", cloud_admin)
+        resell = by_name(page["items"])["Cloud Resell"]
+        resell_admin = mint(TENANT_ADMIN, resell["id"], sub="resell-admin")
+        _, page = get(f"{url}/pricelists?limit=100", cloud_admin)
+        resell_list = by_name(page["items"])["Cloud Resell list"]
+        _, page = get(f"{url}/products?limit=100", cloud_admin)
+        cloud_products = by_name(page["items"])
+        _, page = get(f"{url}/products?limit=100", resell_admin)
+        copies = by_name(page["items"])
+        e3, exchange = copies["Office 365 E3"], copies["Exchange Online (Plan 1)"]
+        assert (e3["costs"]["monthly"], exchange["costs"]["monthly"]) == ("23.50", "3.96")
+        _, page = get(f"{url}/pricelists?limit=100", resell_admin)
+        retail = by_name(page["items"])["Cloud Resell Retail"]
+        assert get(f"{url}/products?margin_alert=true", resell_admin)[1]["items"] == []
+
+        changed = time.monotonic()
+        for name, price in (("Office 365 E3", "33.00"), ("Exchange Online (Plan 1)", "5.00")):
+            status, answer = send(
+                "POST",
+                f"{url}/pricelists/{resell_list['id']}/prices",
+                cloud_admin,
+                {
+                    "product_id": cloud_products[name]["id"],
+                    "billing_cycle": "monthly",
+                    "price": price,
+                },
+            )
+            assert status in (200, 201), answer
+
+        def costs() -> tuple[str, str]:
+            e3_now = get(f"{url}/products/{e3['id']}", resell_admin)[1]
+            exchange_now = get(f"{url}/products/{exchange['id']}", resell_admin)[1]
+            return e3_now["costs"]["monthly"], exchange_now["costs"]["monthly"]
+
+        while costs() != ("33.00", "5.00") and time.monotonic() - changed < 10:
+            time.sleep(0.05)
+        took = time.monotonic() - changed
+        with capsys.disabled():
+            print(
+                f"\n[price propagation] Cloud's change reached Cloud Resell in {took * 1000:.0f} ms"
+            )
+        assert costs() == ("33.00", "5.00")
+        # the markup price (30 % over cost) follows; the fixed 32.00 stays, flagged
+        _, prices = get(f"{url}/pricelists/{retail['id']}/prices?limit=100", resell_admin)
+        monthly = {
+            p["product_id"]: p["price"] for p in prices["items"] if p["billing_cycle"] == "monthly"
+        }
+        assert (monthly[exchange["id"]], monthly[e3["id"]]) == ("6.50", "32.00")
+        _, flagged = get(f"{url}/products?margin_alert=true", resell_admin)
+        assert [p["name"] for p in flagged["items"]] == ["Office 365 E3"]
+        assert flagged["items"][0]["margin_alerts"] == [
+            {
+                "price_list_id": retail["id"],
+                "billing_cycle": "monthly",
+                "price": "32.00",
+                "cost": "33.00",
+            }
+        ]
+    finally:
+        code = running.interrupt()
+    output = running.output()
+    assert code == 0, output
+    assert "Traceback" not in output, output
+    assert "price_changes ← local-price-changes" in output  # the banner says so
