@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from functions.core.settings import Settings
 
 if TYPE_CHECKING:
-    from functions.backorder.services import BackorderService, Replicator
+    from functions.backorder.services import BackorderService, Replicator, UpgradeService
     from functions.core.persistence import BaseTable
     from functions.core.services import IdempotencyService, TenancyService
     from functions.orders.services import OrderService
@@ -27,6 +27,7 @@ class Container:
     backorder: Replicator
     backordering: BackorderService
     propagator: Propagator
+    upgrades: UpgradeService
 
 
 _lock = threading.Lock()
@@ -45,7 +46,7 @@ def models() -> tuple[type[BaseTable], ...]:
 def build(settings: Settings) -> Container:
     from functions.backorder.adapters import BackorderRepository
     from functions.backorder.schemas import BACKFILL_QUEUE
-    from functions.backorder.services import BackorderService, Replicator
+    from functions.backorder.services import BackorderService, Replicator, UpgradeService
     from functions.core.adapters import (
         AccountItemRepository,
         AccountRepository,
@@ -71,6 +72,9 @@ def build(settings: Settings) -> Container:
     subscriptions = SubscriptionRepository()
     orders = OrderService(settings, tenancy, catalogue, subscriptions, OrderRepository())
     replicator = Replicator(BackorderRepository(tenants, accounts, products, price_lists))
+    backordering = BackorderService(
+        tenancy, replicator, subscriptions, JobRepository(), Queue(settings, BACKFILL_QUEUE)
+    )
     return Container(
         settings=settings,
         idempotency=IdempotencyService(IdempotencyRepository()),
@@ -78,11 +82,12 @@ def build(settings: Settings) -> Container:
         catalogue=catalogue,
         orders=orders,
         backorder=replicator,
-        backordering=BackorderService(
-            tenancy, replicator, subscriptions, JobRepository(), Queue(settings, BACKFILL_QUEUE)
-        ),
+        backordering=backordering,
         propagator=Propagator(
             tenants, accounts, products, price_lists, Queue(settings, PRICE_CHANGES_QUEUE)
+        ),
+        upgrades=UpgradeService(
+            tenancy, catalogue, subscriptions, AccountItemRepository(), backordering
         ),
     )
 

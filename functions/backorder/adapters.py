@@ -50,10 +50,17 @@ class BackorderRepository:
             price_list_id=account.price_list_id,
             currency=account.currency,
             active=child.backordering,
+            upgraded=child.upgrade_from is not None,
         )
 
     def account(self, tenant_id: str, account_id: str) -> Account | None:
         return self.accounts.get(tenant_id, account_id)
+
+    def subscription(self, tenant_id: str, subscription_id: str) -> Subscription | None:
+        try:
+            return SubscriptionModel.get(tenant_id, subscription_id).entity()
+        except SubscriptionModel.DoesNotExist:
+            return None
 
     def create_account(self, account: Account) -> bool:
         """Put a mirror account unless it exists (a concurrent copy is the same copy)."""

@@ -11,10 +11,10 @@ twice, late or out of order has exactly one effect:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from functions.core.domain import Account
+from functions.core.domain import CUSTOMER_KIND, Account, Contact
 from functions.core.ids import derived_id
 from functions.orders.domain import Order, OrderLine, Subscription, recurring_amount
 
@@ -29,6 +29,9 @@ class Link:
     price_list_id: str | None  # the list assigned to it: its costs, the mirrors' prices (R2, R13)
     currency: str
     active: bool  # back ordering on (R11)
+    #: the child was a lite reseller (R19): its copies continue the provider's records
+    #: (``upstream_id``), which are their mirrors
+    upgraded: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,22 @@ class Root:
     tenant_id: str
 
 
+#: the ``last_change`` of a subscription an upgrade carried over (R19): mirrored, not ordered
+TRANSFER = "transfer"
+
+
 def mirror_account_id(link: Link, account_id: str) -> str:
     return derived_id("acc", link.provider_tenant_id, link.child_tenant_id, account_id)
+
+
+def account_mirror_id(link: Link, account: Account) -> str:
+    """The mirror of a child's account: the provider's own record it continues (R19), else the
+    one derived from its id."""
+    return account.upstream_id or mirror_account_id(link, account.id)
+
+
+def subscription_mirror_id(link: Link, sub: Subscription) -> str:
+    return sub.upstream_id or mirror_subscription_id(link, sub.id)
 
 
 def mirror_subscription_id(link: Link, subscription_id: str) -> str:
@@ -74,7 +91,7 @@ def mirror_account(
     under the lite reseller's mirror), billed to the tenant reseller in the reseller's currency.
     Synced: name, accounting number, email, address."""
     return Account(
-        id=mirror_account_id(link, source.id),
+        id=account_mirror_id(link, source),
         tenant_id=link.provider_tenant_id,
         name=source.name,
         kind=source.kind,
@@ -119,14 +136,17 @@ def mirror_subscription(
     *,
     unit_price: Decimal,
     now: str,
+    account_mirror: str | None = None,
+    parent_mirror: str | None = None,
 ) -> Subscription:
     """R13: the 1:1 copy, with the provider's product, priced from the reseller's list (pricing
-    is not copied). Its own origin lets the change flow further up (R17)."""
+    is not copied). Its own origin lets the change flow further up (R17). The mirrors of its
+    account and base are derived from their ids unless given (an upgraded child's, R19)."""
     assert sub.version is not None and link.price_list_id is not None
     return Subscription(
-        id=mirror_subscription_id(link, sub.id),
+        id=subscription_mirror_id(link, sub),
         tenant_id=link.provider_tenant_id,
-        account_id=mirror_account_id(link, sub.account_id),
+        account_id=account_mirror or mirror_account_id(link, sub.account_id),
         product_id=product.id,
         quantity=sub.quantity,
         billing_cycle=sub.billing_cycle,
@@ -145,7 +165,7 @@ def mirror_subscription(
         cancellation_date=sub.cancellation_date,
         characteristics=dict(sub.characteristics),
         parent_subscription_id=(
-            mirror_subscription_id(link, sub.parent_subscription_id)
+            parent_mirror or mirror_subscription_id(link, sub.parent_subscription_id)
             if sub.parent_subscription_id
             else None
         ),
@@ -198,4 +218,168 @@ def provider_order(
         reseller_account_id=link.reseller_account_id,
         end_customer_account_id=mirror.account_id,
         source={"tenant_id": sub.tenant_id, "subscription_id": sub.id, "version": sub.version},
+    )
+
+
+# --- R19: upgrading a lite reseller to a tenant reseller ---------------------------------------
+
+UPGRADE_STEPS = (
+    "create_tenant",
+    "transfer_accounts",
+    "transfer_subscriptions",
+    "activate_backordering",
+)
+
+
+def upgraded_tenant_id(provider_tenant_id: str, lite_account_id: str) -> str:
+    """The tenant made for a lite reseller: one per lite reseller, so a retried step finds it."""
+    return derived_id("tnt", provider_tenant_id, "upgrade", lite_account_id)
+
+
+def transferred_account(tenant_id: str, source: Account, *, created_at: str) -> Account:
+    """Step 2: a customer of the lite reseller becomes the new tenant's direct customer, which
+    continues the provider's account (``upstream_id``: its mirror from step 4 on)."""
+    return Account(
+        id=derived_id("acc", tenant_id, source.id),
+        tenant_id=tenant_id,
+        name=source.name,
+        kind=CUSTOMER_KIND,
+        currency=source.currency,
+        created_at=created_at,
+        separate_invoices=source.separate_invoices,
+        email=source.email,
+        accounting_number=source.accounting_number,
+        address=source.address,
+        upstream_id=source.id,
+    )
+
+
+def transferred_contact(account: Account, contact: Contact) -> Contact:
+    return replace(
+        contact,
+        tenant_id=account.tenant_id,
+        account_id=account.id,
+        id=derived_id("con", account.id, contact.id),
+    )
+
+
+@dataclass(frozen=True)
+class Copy:
+    """The new tenant's copy of one of the provider's products (R3), as step 3 checks it."""
+
+    id: str
+    sellable: bool
+    billing_cycles: list[str]
+
+
+def transfer_problems(
+    sub: Subscription, *, currency: str, copy: Copy | None, base_transferred: bool
+) -> list[dict[str, str]]:
+    """Step 3's pre-checks of one subscription (R19): the new tenant's currency, and its
+    product, add-ons and billing cycle in the new tenant's catalogue. Every problem listed."""
+    problems = []
+
+    def problem(field: str, code: str, message: str) -> None:
+        problems.append(
+            {
+                "subscription_id": sub.id,
+                "field": field,
+                "code": code,
+                "message": f"subscription {sub.id}: {message}",
+            }
+        )
+
+    if sub.currency != currency:
+        problem(
+            "currency",
+            "currency_mismatch",
+            f"in {sub.currency}, the new tenant's price list in {currency}",
+        )
+    if copy is None or not copy.sellable:
+        problem(
+            "product_id",
+            "not_in_catalogue",
+            f"product {sub.product_id} is not in the new tenant's catalogue",
+        )
+    elif sub.billing_cycle not in copy.billing_cycles:
+        problem(
+            "billing_cycle",
+            "unsupported_billing_cycle",
+            f"{sub.billing_cycle} is not a cycle of the new tenant's copy of {sub.product_id}",
+        )
+    if sub.parent_subscription_id and not base_transferred:
+        problem(
+            "parent_subscription_id",
+            "base_not_transferred",
+            f"its base {sub.parent_subscription_id} cannot be transferred",
+        )
+    return problems
+
+
+def transferred_subscription(
+    tenant_id: str,
+    sub: Subscription,
+    *,
+    account_id: str,
+    product_id: str,
+    price_list_id: str,
+    unit_price: Decimal,
+    today: str,
+    now: str,
+) -> Subscription:
+    """Step 3: the new tenant's copy of a subscription of the lite reseller's customer: the
+    same quantity, cycle, term, dates and status, at the new tenant's price; it continues the
+    provider's subscription (``upstream_id``), which becomes its mirror."""
+    return replace(
+        sub,
+        id=derived_id("sub", tenant_id, sub.id),
+        tenant_id=tenant_id,
+        account_id=account_id,
+        product_id=product_id,
+        unit_price=unit_price,
+        price_list_id=price_list_id,
+        created_at=now,
+        updated_at=now,
+        parent_subscription_id=(
+            derived_id("sub", tenant_id, sub.parent_subscription_id)
+            if sub.parent_subscription_id
+            else None
+        ),
+        reseller_account_id=None,  # a direct customer of the new tenant
+        origin_tenant_id=sub.tenant_id,
+        origin_product_id=sub.product_id,
+        last_change=TRANSFER,
+        last_change_date=today,
+        mirrored=False,
+        source=None,
+        source_version=None,
+        upstream_id=sub.id,
+        version=None,
+    )
+
+
+def linked_account(provider_account: Account, copy: Account, reseller_account_id: str) -> Account:
+    """Step 4: the provider's account becomes the mirror of the new tenant's (R12, R15)."""
+    return replace(
+        provider_account,
+        mirrored=True,
+        source={"tenant_id": copy.tenant_id, "account_id": copy.id},
+        bill_to=reseller_account_id,
+        source_version=copy.version,
+    )
+
+
+def linked_subscription(
+    provider_sub: Subscription, copy: Subscription, *, today: str
+) -> Subscription:
+    """Step 4: the provider's subscription becomes the mirror of the new tenant's (R13): its
+    dates and prices stay, so the provider bills on without a gap or a double (R19). The change
+    is a transfer: a tier above that mirrors it orders nothing for it (R14)."""
+    return replace(
+        provider_sub,
+        mirrored=True,
+        source={"tenant_id": copy.tenant_id, "subscription_id": copy.id},
+        source_version=copy.version,
+        last_change=TRANSFER,
+        last_change_date=today,
     )

@@ -9,13 +9,17 @@ from functions.backorder.schemas import (
     Backordering,
     HierarchyNode,
     HierarchySubscription,
+    UpgradeLite,
+    UpgradeOut,
+    UpgradeProblem,
+    UpgradeStep,
 )
 from functions.core.api import Api, Call
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
 from functions.core.routes import tenant_out
 
 if TYPE_CHECKING:  # the services import PynamoDB: keep it off the cold-start import
-    from functions.backorder.services import Node
+    from functions.backorder.services import Node, Upgrade
     from functions.core.domain import Job, Tenant
 
 api = Api("backorder")
@@ -99,3 +103,42 @@ def backordering_state(call: Call) -> Backordering:
 def account_hierarchy(call: Call) -> HierarchyNode:
     node = call.container.backordering.hierarchy(call.principal, call.params["account_id"])
     return node_out(node, call)
+
+
+def upgrade_out(upgrade: Upgrade) -> UpgradeOut:
+    from functions.backorder.domain import UPGRADE_STEPS
+
+    failed = bool(upgrade.problems)
+    steps = []
+    for number, name in enumerate(UPGRADE_STEPS, start=1):
+        status = "done" if number <= upgrade.step else "pending"
+        if failed and number == upgrade.step + 1:
+            status = "failed"
+        steps.append(UpgradeStep(step=number, name=name, status=status))
+    if upgrade.step == len(UPGRADE_STEPS):
+        overall = "done"
+    elif failed:
+        overall = "failed"
+    else:
+        overall = "in_progress" if upgrade.step else "not_started"
+    return UpgradeOut(
+        account_id=upgrade.lite.id,
+        tenant=tenant_out(upgrade.tenant) if upgrade.tenant else None,
+        status=overall,
+        steps=steps,
+        problems=[UpgradeProblem(**p) for p in upgrade.problems],
+    )
+
+
+@api.route(
+    "/tenants/{tenant_id}/upgrade",
+    "POST",
+    summary="Upgrade a lite reseller of this tenant to a tenant reseller, four steps (R19)",
+    roles=(TENANT_ADMIN,),
+    body=UpgradeLite,
+    response=UpgradeOut,
+    errors=(400, 403, 404, 409),
+)
+def upgrade_lite_reseller(call: Call) -> UpgradeOut:
+    upgrade = call.container.upgrades.upgrade(call.principal, call.params["tenant_id"], call.body)
+    return upgrade_out(upgrade)

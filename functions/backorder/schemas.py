@@ -3,9 +3,11 @@ and the account hierarchy."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Literal
 
-from functions.core.schemas import Out, TenantOut
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from functions.core.schemas import Body, CountryCode, Id, Out, TenantOut
 
 #: the queue of backfill pages (``infra/events.py`` wires its consumer)
 BACKFILL_QUEUE = "backfill"
@@ -55,3 +57,39 @@ class HierarchyNode(Out):
     source: dict[str, str] | None
     subscriptions: list[HierarchySubscription]
     children: list[HierarchyNode]
+
+
+# --- R19: upgrading a lite reseller --------------------------------------------------------------
+
+
+class UpgradeLite(Body):
+    """Upgrade a lite reseller of the caller's tenant to a tenant reseller (R19): runs the steps
+    from the first not done. The profile is used by step 1 (the tenant takes the lite
+    reseller's name, email and price list)."""
+
+    account_id: Id = Field(description="the lite reseller")
+    country: CountryCode
+    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    billing_day: int = Field(default=1, ge=1, le=31)
+    propagation: Literal["full", "partial"] = "full"
+
+
+class UpgradeStep(Out):
+    step: int
+    name: str
+    status: str = Field(description="done, failed or pending")
+
+
+class UpgradeProblem(Out):
+    subscription_id: str
+    field: str
+    code: str
+    message: str
+
+
+class UpgradeOut(Out):
+    account_id: str
+    tenant: TenantOut | None = Field(description="the tenant made for it, from step 1 on")
+    status: str = Field(description="not_started, in_progress, failed or done")
+    steps: list[UpgradeStep]
+    problems: list[UpgradeProblem] = Field(description="what the failed step found")

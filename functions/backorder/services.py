@@ -16,17 +16,29 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from functions.backorder import domain
 from functions.backorder.adapters import BackorderRepository
 from functions.backorder.domain import Link, ProviderProduct, Root
 from functions.backorder.schemas import BackfillJob
-from functions.core.adapters import JobModel, JobRepository
+from functions.core.adapters import AccountItemRepository, JobModel, JobRepository
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
-from functions.core.domain import JOB_DONE, JOB_QUEUED, Account, Job, Tenant
-from functions.core.errors import ConcurrentUpdate
+from functions.core.domain import (
+    CUSTOMER_KIND,
+    JOB_DONE,
+    JOB_QUEUED,
+    LITE_RESELLER,
+    MAX_CONTACTS,
+    TENANT_RESELLER,
+    Account,
+    Job,
+    Tenant,
+    TenantProfile,
+    new_tenant_reseller,
+)
+from functions.core.errors import BadRequest, ConcurrentUpdate, Conflict
 from functions.core.ids import derived_id
 from functions.core.persistence import save, transaction
 from functions.core.queues import Queue
@@ -35,6 +47,7 @@ from functions.orders.domain import Subscription
 
 if TYPE_CHECKING:
     from functions.core.services import TenancyService
+    from functions.pricelist.services import CatalogueService
 
 PRICE_TTL_SECONDS = 60.0
 
@@ -55,7 +68,8 @@ class Replicator:
         self._links: dict[str, Link] = {}
         self._roots: set[str] = set()
         self._products: dict[tuple[str, str], ProviderProduct] = {}
-        self._accounts: set[tuple[str, str]] = set()
+        self._accounts: dict[tuple[str, str], str] = {}  # (provider, account) → its mirror
+        self._parents: dict[tuple[str, str], str] = {}  # (child, base) → its mirror
         self._prices: dict[tuple[str, str, str, str], tuple[float, Decimal]] = {}
 
     def replicate(self, sub: Subscription) -> str:
@@ -64,14 +78,22 @@ class Replicator:
         if link is None or not domain.is_mirrored(link, sub):
             return SKIPPED
         assert sub.origin_product_id is not None
-        self._ensure_account(link, sub.account_id)
+        account_mirror = self._ensure_account(link, sub.account_id)
         product = self._product(link, sub.origin_product_id)
         now = rfc3339(now_utc())
         mirror = domain.mirror_subscription(
-            link, sub, product, unit_price=self._price(link, product.id, sub.billing_cycle), now=now
+            link,
+            sub,
+            product,
+            unit_price=self._price(link, product.id, sub.billing_cycle),
+            now=now,
+            account_mirror=account_mirror,
+            parent_mirror=self._parent_mirror(link, sub),
         )
         applied = self.repository.upsert_mirror(mirror)
-        self.repository.put_order_once(domain.provider_order(link, sub, mirror, product, now=now))
+        if sub.last_change != domain.TRANSFER:  # carried over by an upgrade: not a sale (R19)
+            order = domain.provider_order(link, sub, mirror, product, now=now)
+            self.repository.put_order_once(order)
         return APPLIED if applied else STALE
 
     def sync_account(self, account: Account) -> str:
@@ -82,7 +104,7 @@ class Replicator:
             return SKIPPED
         applied = self.repository.sync_account(
             link.provider_tenant_id,
-            domain.mirror_account_id(link, account.id),
+            domain.account_mirror_id(link, account),
             domain.synced_fields(account),
             account.version,
         )
@@ -102,25 +124,48 @@ class Replicator:
                 self._links[tenant_id] = link
         return link
 
-    def _ensure_account(self, link: Link, account_id: str) -> None:
-        """R12: the end customer's mirror, its lite reseller's first, on its first change."""
-        if (link.provider_tenant_id, account_id) in self._accounts:
-            return
-        mirror_id = domain.mirror_account_id(link, account_id)
+    def _ensure_account(self, link: Link, account_id: str) -> str:
+        """R12: the end customer's mirror, its lite reseller's first, on its first change; its
+        id. An upgraded child's account may continue one of the provider's (R19): then that is
+        the mirror, and its source is read to know it."""
+        key = (link.provider_tenant_id, account_id)
+        if key in self._accounts:
+            return self._accounts[key]
+        source = (
+            self.repository.account(link.child_tenant_id, account_id) if link.upgraded else None
+        )
+        mirror_id = (
+            domain.account_mirror_id(link, source)
+            if source is not None
+            else domain.mirror_account_id(link, account_id)
+        )
         if self.repository.account(link.provider_tenant_id, mirror_id) is None:
-            source = self.repository.account(link.child_tenant_id, account_id)
+            source = source or self.repository.account(link.child_tenant_id, account_id)
             if source is None:
                 raise ReplicationError(f"account {account_id} of {link.child_tenant_id} is gone")
             parent_mirror = None
             if source.parent_account_id:
-                self._ensure_account(link, source.parent_account_id)
-                parent_mirror = domain.mirror_account_id(link, source.parent_account_id)
+                parent_mirror = self._ensure_account(link, source.parent_account_id)
             self.repository.create_account(
                 domain.mirror_account(
                     link, source, parent_mirror_id=parent_mirror, created_at=rfc3339(now_utc())
                 )
             )
-        self._accounts.add((link.provider_tenant_id, account_id))
+        self._accounts[key] = mirror_id
+        return mirror_id
+
+    def _parent_mirror(self, link: Link, sub: Subscription) -> str | None:
+        """An add-on's base's mirror: derived from its id, unless the child was upgraded and
+        the base continues one of the provider's subscriptions (R19; one read, cached)."""
+        if sub.parent_subscription_id is None or not link.upgraded:
+            return None
+        key = (link.child_tenant_id, sub.parent_subscription_id)
+        if key not in self._parents:
+            base = self.repository.subscription(link.child_tenant_id, sub.parent_subscription_id)
+            if base is None:
+                raise ReplicationError(f"the base of add-on {sub.id} is gone")
+            self._parents[key] = domain.subscription_mirror_id(link, base)
+        return self._parents[key]
 
     def _product(self, link: Link, product_id: str) -> ProviderProduct:
         key = (link.provider_tenant_id, product_id)
@@ -219,7 +264,13 @@ class BackorderService:
         page = self.subscriptions.page(job.subject, BACKFILL_PAGE, message.cursor)
         applied = 0
         for sub in page.items:
-            first_sight = replace(sub, last_change="new", last_change_date=job.as_of)
+            # A copy an upgrade linked to the provider's own record (R19) is no new sale: it
+            # keeps its own last change (a transfer orders nothing).
+            first_sight = (
+                sub
+                if sub.upstream_id
+                else replace(sub, last_change="new", last_change_date=job.as_of)
+            )
             if self.replicator.replicate(first_sight) != SKIPPED:
                 applied += 1
         advanced = job.advanced(page.next_cursor, len(page.items), applied, rfc3339(now_utc()))
@@ -285,3 +336,295 @@ class Node:
     account: Account
     subscriptions: list[Subscription]
     children: list[Node]
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """Where a lite reseller's upgrade stands (R19): the tenant made for it once step 1 ran, the
+    last step done (0-4) and the problems of a failed step."""
+
+    lite: Account
+    tenant: Tenant | None
+
+    @property
+    def step(self) -> int:
+        return self.tenant.upgrade_step if self.tenant else 0
+
+    @property
+    def problems(self) -> list[dict[str, str]]:
+        return list(self.tenant.upgrade_problems) if self.tenant else []
+
+
+class UpgradeService:
+    """R19: a lite reseller of the caller's tenant becomes a tenant reseller in four steps, run
+    in order by ``POST /tenants/{id}/upgrade`` from the first not done; each is idempotent
+    (deterministic ids, conditional puts), so a failed or interrupted step is run again.
+
+    1. create the tenant (R3: its catalogue copied from the lite reseller's list; a default list
+       selling at cost until it sets its own prices); the lite reseller keeps ordering;
+    2. copy the lite reseller's customers, with their contacts, as the tenant's customers;
+    3. pre-check every running subscription of those customers (currency, product, add-ons,
+       billing cycle in the new catalogue) and refuse with every problem, else copy them;
+    4. copy what was ordered meanwhile, make the provider's records the mirrors of the copies
+       (linked, not duplicated: the provider bills on from the same records, no gap and no
+       double), turn the lite reseller's account into the tenant reseller account and activate
+       back ordering (its backfill finds the copies already mirrored)."""
+
+    PAGE = 100
+
+    def __init__(
+        self,
+        tenancy: TenancyService,
+        catalogue: CatalogueService,
+        subscriptions: SubscriptionRepository,
+        account_items: AccountItemRepository,
+        backordering: BackorderService,
+    ) -> None:
+        self.tenancy = tenancy
+        self.catalogue = catalogue
+        self.subscriptions = subscriptions
+        self.account_items = account_items
+        self.backordering = backordering
+
+    def upgrade(self, principal: Principal, tenant_id: str, body: Any) -> Upgrade:
+        provider, lite = self._lite(principal, tenant_id, body.account_id)
+        tenant = self._tenant(provider, lite)
+        if tenant is None:
+            tenant = self._create_tenant(provider, lite, body)
+        if tenant.upgrade_step < 2:
+            tenant = self._transfer_accounts(provider, lite, tenant)
+        if tenant.upgrade_step < 3:
+            self._transfer_subscriptions(provider, lite, tenant, failing_step=3)
+            tenant = self._done(tenant, 3)
+        if tenant.upgrade_step < 4:
+            tenant = self._activate(principal, provider, lite, tenant)
+        return Upgrade(self._account(provider.id, lite.id), tenant)
+
+    # --- the steps ---
+
+    def _create_tenant(self, provider: Tenant, lite: Account, body: Any) -> Tenant:
+        if lite.price_list_id is None:
+            raise BadRequest(
+                "the lite reseller has no price list to copy the catalogue from (R3)",
+                field="account_id",
+                code="no_price_list",
+            )
+        price_list = self.catalogue.price_list(provider.id, lite.price_list_id)
+        profile = TenantProfile(
+            name=lite.name,
+            country=body.country,
+            time_zone=body.time_zone,
+            billing_day=body.billing_day,
+        )
+        now = rfc3339(now_utc())
+        tenant_id = domain.upgraded_tenant_id(provider.id, lite.id)
+        tenant, _ = new_tenant_reseller(
+            provider,
+            tenant_id,
+            lite.id,
+            profile,
+            price_list_currency=price_list.currency,
+            email=lite.email,
+            created_at=now,
+        )
+        # The catalogue and a default list first (deterministic ids: a retry rewrites them),
+        # then the lite reseller's account points at the tenant (its list's changes reach it,
+        # R5), and the tenant appears last.
+        self.catalogue.copy_catalogue(provider.id, price_list.id, tenant_id)
+        default = self.catalogue.default_at_cost(tenant_id, price_list.currency, created_at=now)
+        if lite.child_tenant_id != tenant_id:
+            save(self.tenancy.accounts.model(replace(lite, child_tenant_id=tenant_id)))
+        tenant = replace(
+            tenant,
+            default_price_list_id=default,
+            upgrade_from=lite.id,
+            upgrade_step=1,
+            propagation=body.propagation,
+        )
+        with suppress(ConcurrentUpdate):  # a concurrent request made it: go on from there
+            save(self.tenancy.tenants.model(tenant))
+        found = self.tenancy.tenants.get(tenant_id)
+        assert found is not None
+        return found
+
+    def _transfer_accounts(self, provider: Tenant, lite: Account, tenant: Tenant) -> Tenant:
+        now = rfc3339(now_utc())
+        for customer in self._customers(provider.id, lite.id):
+            copy = domain.transferred_account(tenant.id, customer, created_at=now)
+            self.tenancy.accounts.create_once(copy)
+            contacts = self.account_items.contacts(provider.id, customer.id, MAX_CONTACTS, None)
+            for contact in contacts.items:
+                self.account_items.add_contact_once(domain.transferred_contact(copy, contact))
+        return self._done(tenant, 2)
+
+    def _transfer_subscriptions(
+        self, provider: Tenant, lite: Account, tenant: Tenant, *, failing_step: int
+    ) -> list[tuple[Subscription, Subscription]]:
+        """Step 3 (and again in step 4): pre-check, then copy; the (provider's, copy) pairs."""
+        today = today_in(tenant.time_zone)
+        running = [
+            sub
+            for customer in self._customers(provider.id, lite.id)
+            for sub in self._subscriptions(provider.id, customer.id)
+            if sub.status_on(today) in ("active", "inactive", "suspended") and not sub.mirrored
+        ]
+        copies: dict[str, domain.Copy | None] = {}
+        for sub in running:
+            if sub.product_id not in copies:
+                product = self.catalogue.products.get(
+                    tenant.id, derived_id("prd", tenant.id, sub.product_id)
+                )
+                copies[sub.product_id] = (
+                    domain.Copy(product.id, product.sellable, product.billing_cycles)
+                    if product
+                    else None
+                )
+        own = {
+            sub.id: domain.transfer_problems(
+                sub, currency=tenant.currency, copy=copies[sub.product_id], base_transferred=True
+            )
+            for sub in running
+        }
+        problems = []
+        for sub in running:  # an add-on whose base cannot go cannot go either
+            base = sub.parent_subscription_id
+            problems += domain.transfer_problems(
+                sub,
+                currency=tenant.currency,
+                copy=copies[sub.product_id],
+                base_transferred=base is None or (base in own and not own[base]),
+            )
+        if problems:
+            self._failed(tenant, problems)
+            raise Conflict(
+                f"step {failing_step} ({domain.UPGRADE_STEPS[failing_step - 1]}): "
+                f"{len(problems)} problem(s) to resolve first",
+                code="upgrade_precheck_failed",
+                field="account_id",
+                details={"problems": problems, "step": failing_step},
+            )
+        now = rfc3339(now_utc())
+        pairs = []
+        for sub in sorted(running, key=lambda s: s.parent_subscription_id is not None):
+            copy = self._copy_subscription(tenant, sub, copies[sub.product_id], today, now)
+            pairs.append((sub, copy))
+        return pairs
+
+    def _copy_subscription(
+        self, tenant: Tenant, sub: Subscription, product: domain.Copy | None, today: Any, now: str
+    ) -> Subscription:
+        assert product is not None
+        copy_id = derived_id("sub", tenant.id, sub.id)
+        existing = self.subscriptions.get(tenant.id, copy_id)
+        if existing is not None:
+            return existing
+        account = self.tenancy.accounts.get(tenant.id, derived_id("acc", tenant.id, sub.account_id))
+        stored = self.catalogue.products.get(tenant.id, product.id)
+        if account is None or stored is None:
+            raise Conflict("step 2 left an account out: run the upgrade again", code="conflict")
+        price_list, price = self.catalogue.buyer_price(tenant, account, stored, sub.billing_cycle)
+        copy = domain.transferred_subscription(
+            tenant.id,
+            sub,
+            account_id=account.id,
+            product_id=product.id,
+            price_list_id=price_list.id,
+            unit_price=price,
+            today=today.isoformat(),
+            now=now,
+        )
+        self.subscriptions.create_once(copy)
+        stored_copy = self.subscriptions.get(tenant.id, copy_id)
+        assert stored_copy is not None
+        return stored_copy
+
+    def _activate(
+        self, principal: Principal, provider: Tenant, lite: Account, tenant: Tenant
+    ) -> Tenant:
+        pairs = self._transfer_subscriptions(provider, lite, tenant, failing_step=4)
+        for customer in self._customers(provider.id, lite.id):
+            if customer.mirrored:
+                continue
+            account_copy = self.tenancy.accounts.get(
+                tenant.id, derived_id("acc", tenant.id, customer.id)
+            )
+            if account_copy is not None:
+                linked_account = domain.linked_account(customer, account_copy, lite.id)
+                save(self.tenancy.accounts.model(linked_account))
+        today = today_in(tenant.time_zone).isoformat()
+        for sub, copy in pairs:
+            linked = domain.linked_subscription(sub, copy, today=today)
+            save(self.subscriptions.model(linked))
+        account = self._account(provider.id, lite.id)
+        if account.kind != TENANT_RESELLER:
+            converted = replace(account, kind=TENANT_RESELLER, enable_reselling=True)
+            save(self.tenancy.accounts.model(converted))
+        activated, _ = self.backordering.activate(principal, tenant.id)
+        return self._done(activated, 4)
+
+    # --- helpers ---
+
+    def _lite(
+        self, principal: Principal, tenant_id: str, account_id: str
+    ) -> tuple[Tenant, Account]:
+        principal.require(TENANT_ADMIN)
+        if tenant_id != principal.tenant_id:
+            raise hidden("tenant")
+        provider = self.tenancy.tenant_of(principal)
+        lite = self.tenancy.accounts.get(provider.id, account_id)
+        upgraded = lite is not None and lite.child_tenant_id == domain.upgraded_tenant_id(
+            provider.id, lite.id
+        )
+        if lite is None or lite.mirrored or (lite.kind != LITE_RESELLER and not upgraded):
+            raise BadRequest(
+                "not a lite reseller of this tenant", field="account_id", code="not_a_lite_reseller"
+            )
+        return provider, lite
+
+    def _tenant(self, provider: Tenant, lite: Account) -> Tenant | None:
+        return self.tenancy.tenants.get(domain.upgraded_tenant_id(provider.id, lite.id))
+
+    def _account(self, tenant_id: str, account_id: str) -> Account:
+        account = self.tenancy.accounts.get(tenant_id, account_id)
+        assert account is not None
+        return account
+
+    def _customers(self, provider_id: str, lite_id: str) -> list[Account]:
+        found: list[Account] = []
+        cursor = None
+        while True:
+            page = self.tenancy.accounts.children(provider_id, lite_id, self.PAGE, cursor)
+            found += [a for a in page.items if a.kind == CUSTOMER_KIND]
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+
+    def _subscriptions(self, provider_id: str, account_id: str) -> list[Subscription]:
+        found: list[Subscription] = []
+        cursor = None
+        while True:
+            page = self.subscriptions.for_account(provider_id, account_id, self.PAGE, cursor)
+            found += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+
+    def _done(self, tenant: Tenant, step: int) -> Tenant:
+        current = self.tenancy.tenants.get(tenant.id)
+        assert current is not None
+        if current.upgrade_step < step or current.upgrade_problems:
+            save(
+                self.tenancy.tenants.model(
+                    replace(
+                        current, upgrade_step=max(step, current.upgrade_step), upgrade_problems=[]
+                    )
+                )
+            )
+        found = self.tenancy.tenants.get(tenant.id)
+        assert found is not None
+        return found
+
+    def _failed(self, tenant: Tenant, problems: list[dict[str, str]]) -> None:
+        current = self.tenancy.tenants.get(tenant.id)
+        assert current is not None
+        save(self.tenancy.tenants.model(replace(current, upgrade_problems=problems)))

@@ -10,6 +10,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
     MapAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -57,6 +58,9 @@ class TenantModel(BaseTable):
     propagation = UnicodeAttribute(default="full")
     overwrite_sell_prices = BooleanAttribute(default=False)
     overwrite_names = BooleanAttribute(default=False)
+    upgrade_from = UnicodeAttribute(null=True)
+    upgrade_step = NumberAttribute(default=0)
+    upgrade_problems = ListAttribute(of=MapAttribute, null=True)
     version = VersionAttribute()
     by_parent = TenantsByParent()
 
@@ -111,6 +115,7 @@ class AccountModel(BaseTable):
     source = MapAttribute[str, Any](null=True)
     bill_to = UnicodeAttribute(null=True)
     source_version = NumberAttribute(null=True)
+    upstream_id = UnicodeAttribute(null=True)
     status = UnicodeAttribute(default="active")
     version = VersionAttribute()
     by_parent = AccountsByParent()
@@ -181,6 +186,16 @@ class AccountRepository:
         return Page(
             [to_entity(a, Account) for a in result], encode_cursor(result.last_evaluated_key)
         )
+
+    def create_once(self, account: Account) -> bool:
+        """Put a new account unless one with its (deterministic) id exists."""
+        try:
+            AccountModel.of(account).save(condition=AccountModel.id.does_not_exist())
+        except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
 
     def assignees(
         self, tenant_id: str, price_list_id: str, limit: int, cursor: str | None
@@ -338,6 +353,16 @@ class AccountItemRepository:
         AccountItemModel.of("contact", contact).save(
             condition=AccountItemModel.item.does_not_exist()
         )
+
+    def add_contact_once(self, contact: Contact) -> bool:
+        """A contact with a deterministic id, unless it is there already (a retried copy)."""
+        try:
+            self.add_contact(contact)
+        except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
 
     def contacts(
         self, tenant_id: str, account_id: str, limit: int, cursor: str | None

@@ -6,7 +6,7 @@ Pure: stdlib and the kernel's errors only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN, Principal, hidden
@@ -43,6 +43,11 @@ class Tenant:
     propagation: str = "full"
     overwrite_sell_prices: bool = False  # R5 option: the default list's fixed prices follow
     overwrite_names: bool = False  # R5 option: product names follow the provider's
+    #: a tenant made by upgrading a lite reseller (R19): that account, the last step done
+    #: (1-4) and the problems of a failed step
+    upgrade_from: str | None = None
+    upgrade_step: int = 0
+    upgrade_problems: list[dict[str, str]] = field(default_factory=list)
     version: int | None = None
 
     @property
@@ -70,6 +75,9 @@ class Account:
     source: dict[str, Any] | None = None  # {tenant_id, account_id} of a mirror's original
     bill_to: str | None = None  # set on mirrors: the tenant reseller account (R12)
     source_version: int | None = None  # a mirror: the source's version it holds (R18)
+    #: a copy made by a lite → tenant upgrade (R19): the provider's account it continues, which
+    #: becomes its mirror (linked, not duplicated)
+    upstream_id: str | None = None
     status: str = "active"
     version: int | None = None
 

@@ -141,6 +141,8 @@ def to_entity(item: Model, cls: type[E]) -> E:
         value = getattr(item, f.name, None)
         if value is not None and hasattr(value, "as_dict"):
             value = value.as_dict()
+        elif isinstance(value, list):
+            value = [v.as_dict() if hasattr(v, "as_dict") else v for v in value]
         values[f.name] = value
     return cls(**values)
 

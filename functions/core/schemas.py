@@ -87,6 +87,13 @@ class TenantOut(Out):
     propagation: str
     overwrite_sell_prices: bool
     overwrite_names: bool
+    upgrade_from: str | None = Field(
+        default=None, description="made by upgrading this lite reseller account (R19)"
+    )
+    upgrade_step: int = Field(default=0, description="the upgrade's last step done, 1-4")
+    upgrade_problems: list[dict[str, str]] = Field(
+        default_factory=list, description="what the upgrade's failed step found"
+    )
     created_at: str
     version: int
 

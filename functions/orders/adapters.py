@@ -12,10 +12,17 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
+from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, Projection
 
 from functions.core.pagination import Page, decode_cursor, encode_cursor
-from functions.core.persistence import BaseTable, DecimalAttribute, entity_values, to_entity
+from functions.core.persistence import (
+    BaseTable,
+    DecimalAttribute,
+    conditional_failed,
+    entity_values,
+    to_entity,
+)
 from functions.orders.domain import Order, OrderLine, Subscription
 
 
@@ -72,6 +79,7 @@ class SubscriptionModel(BaseTable):
     mirrored = BooleanAttribute(default=False)
     source = MapAttribute[str, Any](null=True)
     source_version = NumberAttribute(null=True)
+    upstream_id = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     # Keys only: a subscription changes far more often than its account, reseller or base, and
@@ -233,6 +241,16 @@ class SubscriptionRepository:
 
     def model(self, sub: Subscription) -> SubscriptionModel:
         return SubscriptionModel.of(sub)
+
+    def create_once(self, sub: Subscription) -> bool:
+        """Put a new subscription unless one with its (deterministic) id exists."""
+        try:
+            SubscriptionModel.of(sub).save(condition=SubscriptionModel.id.does_not_exist())
+        except PutError as error:
+            if conditional_failed(error):
+                return False
+            raise
+        return True
 
 
 class OrderRepository:

@@ -80,6 +80,9 @@ class Subscription:
     source: dict[str, Any] | None = None
     #: a mirror's source version: a mirror is written only over an older one (R18)
     source_version: int | None = None
+    #: a copy made by a lite → tenant upgrade (R19): the provider's subscription it continues,
+    #: which becomes its mirror
+    upstream_id: str | None = None
     version: int | None = None
 
     @property

@@ -188,6 +188,10 @@ class ProductRepository:
         items = [item.entity() for item in result]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
+    def all(self, tenant_id: str) -> list[Product]:
+        """Every product of a tenant (a job path: an upgrade's default list)."""
+        return [item.entity() for item in ProductModel.query(tenant_id)]
+
     def save_many(self, products: Iterable[Product]) -> None:
         """Unconditional batch puts (for deterministic ids only: a rerun rewrites the same
         items). A batch put does not bump versions, so new items start at version 1."""
@@ -219,6 +223,14 @@ class PriceListRepository:
         return PriceListModel(**entity_values(price_list))
 
     # --- prices ---
+
+    def save_list(self, price_list: PriceList, entries: Iterable[Price]) -> None:
+        """A list and its entries in batches, unconditionally (deterministic ids only)."""
+        with PriceListModel.batch_write() as lists:
+            lists.save(self.model(price_list))
+        with PriceModel.batch_write() as prices:
+            for entry in entries:
+                prices.save(PriceModel.of(entry))
 
     def all_lists(self, tenant_id: str) -> list[PriceList]:
         """Every list of a tenant (a tenant has a handful: a job path reads them all)."""

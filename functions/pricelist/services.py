@@ -99,6 +99,34 @@ class CatalogueService:
         self.products.save_many(copies)
         return len(copies)
 
+    def default_at_cost(self, tenant_id: str, currency: str, *, created_at: str) -> str:
+        """A tenant's default list selling every product it has at cost (a markup of 0 %):
+        what an upgraded lite reseller's customers buy at until it sets its own prices (R19).
+        Deterministic ids: a retry rewrites the same items."""
+        price_list = PriceList(
+            id=derived_id("prl", tenant_id, "at-cost"),
+            tenant_id=tenant_id,
+            name="At cost (from the upgrade)",
+            currency=currency,
+            created_at=created_at,
+            version=1,
+        )
+        entries = [
+            Price(
+                tenant_id=tenant_id,
+                price_list_id=price_list.id,
+                product_id=product.id,
+                billing_cycle=cycle,
+                updated_at=created_at,
+                markup_percent=Decimal(0),
+                version=1,
+            )
+            for product in self.products.all(tenant_id)
+            for cycle in product.costs
+        ]
+        self.price_lists.save_list(price_list, entries)
+        return price_list.id
+
     # --- products ---
 
     def product(self, principal: Principal, product_id: str) -> Product:

@@ -84,6 +84,17 @@ BODY_TARGETS: dict[tuple[str, str], Target] = {
             "overwrite_names": True,
         },
     ),
+    ("POST", "/tenants/{tenant_id}/upgrade"): Target(
+        "{a.admin}",
+        "/tenants/{a.id}/upgrade",
+        {
+            "account_id": "{a.lite}",
+            "country": "DE",
+            "time_zone": "Europe/Berlin",
+            "billing_day": 5,
+            "propagation": "partial",
+        },
+    ),
     ("PATCH", "/tenants/{tenant_id}"): Target(
         "{a.admin}",
         "/tenants/{a.child}",
@@ -218,6 +229,7 @@ NO_QUERY_PATHS: dict[tuple[str, str], str] = {
     ("POST", "/tenants"): "/tenants",
     ("GET", "/tenants/{tenant_id}"): "/tenants/{a.id}",
     ("PATCH", "/tenants/{tenant_id}"): "/tenants/{a.child}",
+    ("POST", "/tenants/{tenant_id}/upgrade"): "/tenants/{a.id}/upgrade",
     ("DELETE", "/products/{product_id}"): "/products/{a.base}",
     ("POST", "/accounts"): "/accounts",
     ("GET", "/accounts/{account_id}"): "/accounts/{a.z}",

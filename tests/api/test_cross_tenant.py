@@ -68,6 +68,7 @@ class Probe:
 
 
 NEW_TENANT = {"name": "Sneaky", "country": "DE", "time_zone": "Europe/Berlin"}
+UPGRADE = {"account_id": "{a.lite}", "country": "DE", "time_zone": "Europe/Berlin"}
 MONTHLY = {"billing_cycle": "monthly"}
 
 MATRIX: dict[tuple[str, str], list[Probe]] = {
@@ -123,6 +124,31 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
             "{a.as_lite}",
             "/tenants/{a.child}",
             {"overwrite_names": True},
+            403,
+        ),
+    ],
+    ("POST", "/tenants/{tenant_id}/upgrade"): [
+        Probe("B upgrades A's lite reseller", "{b.admin}", "/tenants/{a.id}/upgrade", UPGRADE),
+        Probe(
+            "B upgrades A's lite reseller in its own tenant",
+            "{b.admin}",
+            "/tenants/{b.id}/upgrade",
+            UPGRADE,
+            400,
+            "account_id",
+        ),
+        Probe(
+            "A's child upgrades its provider's",
+            "{a.child_admin}",
+            "/tenants/{a.id}/upgrade",
+            UPGRADE,
+        ),
+        Probe("the platform (role)", "{platform}", "/tenants/{a.id}/upgrade", UPGRADE, 403),
+        Probe(
+            "the lite reseller itself (role)",
+            "{a.as_lite}",
+            "/tenants/{a.id}/upgrade",
+            UPGRADE,
             403,
         ),
     ],

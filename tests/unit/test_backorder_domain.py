@@ -151,3 +151,69 @@ def test_r14_provider_order_is_its_own_at_the_effective_date_and_resellers_price
         LINK, cancelled, E3, unit_price=Decimal("23.50"), now=NOW
     )
     assert domain.provider_order(LINK, cancelled, cancel_mirror, E3, now=NOW).total == Decimal(0)
+
+
+def test_r19_transfer_prechecks_list_every_problem_of_a_subscription() -> None:
+    addon = replace(SUB, id="sub_addon", parent_subscription_id="sub_base", currency="USD")
+    problems = domain.transfer_problems(addon, currency="EUR", copy=None, base_transferred=False)
+    assert [(p["subscription_id"], p["field"], p["code"]) for p in problems] == [
+        ("sub_addon", "currency", "currency_mismatch"),
+        ("sub_addon", "product_id", "not_in_catalogue"),
+        ("sub_addon", "parent_subscription_id", "base_not_transferred"),
+    ]
+    monthly_only = domain.Copy("prd_copy", sellable=True, billing_cycles=["annual"])
+    [cycle] = domain.transfer_problems(
+        SUB, currency="EUR", copy=monthly_only, base_transferred=True
+    )
+    assert (cycle["field"], cycle["code"]) == ("billing_cycle", "unsupported_billing_cycle")
+    fine = domain.Copy("prd_copy", sellable=True, billing_cycles=["monthly"])
+    assert domain.transfer_problems(SUB, currency="EUR", copy=fine, base_transferred=True) == []
+
+
+def test_r19_a_transferred_subscription_continues_the_providers_and_orders_nothing() -> None:
+    copy = domain.transferred_subscription(
+        "tnt_new",
+        replace(SUB, tenant_id="tnt_prov", id="sub_prov", parent_subscription_id="sub_base"),
+        account_id="acc_new_x",
+        product_id="prd_new_e3",
+        price_list_id="prl_new",
+        unit_price=Decimal("20.00"),
+        today="2026-11-22",
+        now=NOW,
+    )
+    assert (copy.tenant_id, copy.upstream_id, copy.last_change, copy.version) == (
+        "tnt_new",
+        "sub_prov",
+        domain.TRANSFER,
+        None,
+    )
+    assert (copy.quantity, copy.start_date, copy.end_date) == (
+        SUB.quantity,
+        SUB.start_date,
+        SUB.end_date,
+    )
+    assert (
+        copy.parent_subscription_id
+        == domain.transferred_subscription(
+            "tnt_new",
+            replace(SUB, id="sub_base"),
+            account_id="acc_new_x",
+            product_id="prd_new_e3",
+            price_list_id="prl_new",
+            unit_price=Decimal("20.00"),
+            today="2026-11-22",
+            now=NOW,
+        ).id
+    )
+    link = replace(LINK, upgraded=True)
+    assert domain.subscription_mirror_id(link, replace(copy, version=1)) == "sub_prov"
+    linked = domain.linked_subscription(
+        replace(SUB, tenant_id="tnt_prov", id="sub_prov"),
+        replace(copy, version=1),
+        today="2026-11-22",
+    )
+    assert (linked.mirrored, linked.source_version, linked.last_change) == (
+        True,
+        1,
+        domain.TRANSFER,
+    )
