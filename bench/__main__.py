@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 #: Every benchmark module: each has ``main() -> int`` (or ``main(argv) -> int`` if it takes
 #: options) that prints its figures.
-BENCHMARKS: tuple[str, ...] = ("bench.import_cost", "bench.backorder")
+BENCHMARKS: tuple[str, ...] = ("bench.import_cost", "bench.backorder", "bench.propagation")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +28,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     takes_options = [bool(inspect.signature(m.main).parameters) for m in modules]
     if options and not any(takes_options):
         print(f"no selected benchmark takes options {options}", file=sys.stderr)
+        return 2
+    if options and sum(takes_options) > 1:  # each would get them all, and refuse the others'
+        takers = [
+            m.removeprefix("bench.") for m, t in zip(selected, takes_options, strict=True) if t
+        ]
+        print(
+            f"options {options} go to every selected benchmark that takes options ({takers}):"
+            " name the one they are for, e.g. `python -m bench backorder --changes 500`",
+            file=sys.stderr,
+        )
         return 2
     status = 0
     for name, module, takes in zip(selected, modules, takes_options, strict=True):

@@ -18,9 +18,9 @@ records of the same stream too ("echoes", in the root provider's tenant): Lambda
 to the same function, so they are fed to it and counted apart (``--echoes`` of them; they all
 take one path, the rest are scaled).
 
-Only the handler is measured, by botocore event hooks (``before-parameter-build`` and
-``after-call`` on ``dynamodb``) on the session of every client PynamoDB makes
-(``pynamodb.connection.base.get_session`` is wrapped for the run).
+Only the handler is measured, by ``bench/meter.py``: botocore event hooks
+(``before-parameter-build`` and ``after-call`` on ``dynamodb``) on the session of every client
+PynamoDB makes (``pynamodb.connection.base.get_session`` is wrapped for the run).
 
 Units: moto answers PynamoDB's ``ReturnConsumedCapacity=TOTAL`` with a flat 1.0 per PutItem,
 0.5 per GetItem and nothing for UpdateItem, blind to sizes and indexes, so units are computed
@@ -43,16 +43,31 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
+
+from bench.meter import (
+    DYNAMODB_ROUND_TRIP_S,
+    ENV,
+    FULL_VCPU_MB,
+    LAMBDA_MB,
+    SECRET,
+    USD_PER_GB_SECOND,
+    USD_PER_INVOCATION,
+    USD_PER_READ_UNIT,
+    USD_PER_WRITE_UNIT,
+    Meter,
+    Tally,
+    environment,
+    metered,
+    total,
+)
 
 #: 10,000 is issue 3's scenario, but moto's UpdateItem of a whole mirror (~25-35 ms here, its
 #: expression validation grows faster than linearly with the ~27 SET actions) makes that
@@ -65,334 +80,10 @@ RAW_UPDATES = 300  # moto's UpdateItem of a whole item is slow (~30 ms): fewer s
 DEFAULT_ECHOES = 1_000
 SEED = 20_240_607
 
-SECRET = "bench-secret-0123456789abcdef-0123456789"
-ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # moto 5.2.5 + botocore ≥ 1.44.4 (NOTES-stack)
-    "BSS_TABLE_PREFIX": "bench",
-    "BSS_JWT_SECRET": SECRET,
-    "BSS_AWS_ENDPOINT": "",
-}
 
 # The floor per mirrored change (docs/backorder.md) and the bar on cost.
 WRITE_FLOOR, READ_FLOOR = 2, 1
 BAR_USD_PER_MILLION = 4.0
-
-# us-east-1 on-demand prices (DynamoDB's since its November 2024 cut: before it, $1.25 and
-# $0.25); DynamoDB Streams reads by Lambda are free.
-USD_PER_WRITE_UNIT = 0.625 / 1e6
-USD_PER_READ_UNIT = 0.125 / 1e6
-USD_PER_INVOCATION = 0.20 / 1e6
-USD_PER_GB_SECOND = 0.0000166667
-LAMBDA_MB = 256
-#: Lambda gives a function one full vCPU at 1,769 MB and a proportional share below: CPU-bound
-#: work measured here on a full core runs that many times slower at ``LAMBDA_MB``.
-FULL_VCPU_MB = 1769
-#: Assumed round trip of one DynamoDB request from a Lambda function in the same region.
-DYNAMODB_ROUND_TRIP_S = 0.008
-
-WRITE_OPERATIONS = frozenset(
-    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
-)
-
-# --- DynamoDB item sizes and billed units ---------------------------------------------------
-
-
-def value_size(value: dict[str, Any]) -> int:
-    """Bytes of one attribute value as DynamoDB sizes it (names are counted by the caller)."""
-    ((kind, data),) = value.items()
-    if kind == "S":
-        return len(data.encode())
-    if kind == "N":
-        return number_size(data)
-    if kind == "B":
-        return len(data)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in data.items())
-    if kind == "L":
-        return 3 + sum(value_size(v) + 1 for v in data)
-    if kind == "SS":
-        return sum(len(s.encode()) for s in data)
-    if kind == "NS":
-        return sum(number_size(n) for n in data)
-    if kind == "BS":
-        return sum(len(b) for b in data)
-    raise ValueError(f"unknown DynamoDB type {kind}")
-
-
-def number_size(text: str) -> int:
-    """1 byte per two significant digits, plus 1."""
-    mantissa = text.lstrip("-").split("E")[0].split("e")[0].replace(".", "")
-    digits = mantissa.strip("0") or "0"
-    return (len(digits) + 1) // 2 + 1
-
-
-def item_size(item: dict[str, Any]) -> int:
-    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
-
-
-_ASSIGNMENT = re.compile(r"(#\w+)\s*=\s*(?:if_not_exists\s*\(\s*#\w+\s*,\s*)?(:\w+)")
-_ADDITION = re.compile(r"(#\w+)\s+(:\w+)")
-
-
-def updated_item(params: dict[str, Any]) -> dict[str, Any]:
-    """The item an UpdateItem writes, from its key and its SET and ADD clauses (REMOVE drops;
-    an ADD to a number counts the operand's size)."""
-    names = params.get("ExpressionAttributeNames", {})
-    values = params.get("ExpressionAttributeValues", {})
-    item = dict(params["Key"])
-    clauses = re.split(r"\b(SET|REMOVE|ADD|DELETE)\b", params.get("UpdateExpression", ""))
-    for keyword, body in zip(clauses[1::2], clauses[2::2], strict=True):
-        pattern = {"SET": _ASSIGNMENT, "ADD": _ADDITION}.get(keyword)
-        if pattern is not None:
-            for name, value in pattern.findall(body):
-                item[names.get(name, name)] = values[value]
-    return item
-
-
-def write_units(size: int) -> int:
-    return max(1, math.ceil(size / 1024))
-
-
-def read_units(size: int, consistent: bool) -> float:
-    return max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
-
-
-# --- the meter: botocore hooks on PynamoDB's clients ---------------------------------------------
-
-
-@dataclass
-class Tally:
-    """What one stretch of the handler cost."""
-
-    requests: Counter[tuple[str, str]] = field(default_factory=Counter)  # (operation, table)
-    write_units: float = 0.0  # table and indexes
-    table_write_units: float = 0.0
-    units_by_target: Counter[str] = field(default_factory=Counter)  # write units: table, index
-    read_units: float = 0.0
-    reported_units: float = 0.0  # ConsumedCapacity as moto reports it
-    failed_conditions: int = 0
-    call_seconds: float = 0.0  # inside DynamoDB requests (botocore + moto)
-    seconds: Counter[str] = field(default_factory=Counter)  # the same, by operation
-    meter_seconds: float = 0.0  # in this meter's own accounting (not the handler's time)
-    item_bytes: Counter[tuple[str, str]] = field(default_factory=Counter)  # by request site
-    clients: int = 0  # botocore sessions (and so clients) PynamoDB made
-    wall_seconds: float = 0.0
-    batches: int = 0
-    records: int = 0
-    changes: int = 0  # mirrored changes among the records
-
-    def __iadd__(self, other: Tally) -> Tally:
-        self.requests.update(other.requests)
-        self.seconds.update(other.seconds)
-        self.units_by_target.update(other.units_by_target)
-        self.item_bytes.update(other.item_bytes)
-        for name in (
-            "write_units",
-            "table_write_units",
-            "read_units",
-            "reported_units",
-            "failed_conditions",
-            "call_seconds",
-            "meter_seconds",
-            "clients",
-            "wall_seconds",
-            "batches",
-            "records",
-            "changes",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        return self
-
-    def operations(self) -> Counter[str]:
-        counts: Counter[str] = Counter()
-        for (operation, _), n in self.requests.items():
-            counts[operation] += n
-        return counts
-
-    @property
-    def writes(self) -> int:
-        return sum(n for (op, _), n in self.requests.items() if op in WRITE_OPERATIONS)
-
-    @property
-    def reads(self) -> int:
-        return sum(n for (op, _), n in self.requests.items() if op not in WRITE_OPERATIONS)
-
-    @property
-    def total_requests(self) -> int:
-        return sum(self.requests.values())
-
-
-def total(tallies: Sequence[Tally]) -> Tally:
-    result = Tally()
-    for tally in tallies:
-        result += tally
-    return result
-
-
-class Meter:
-    """Counts the DynamoDB requests of PynamoDB's clients while ``tally`` is set."""
-
-    def __init__(self) -> None:
-        self.tally: Tally | None = None
-        #: table name → (base name, (index name, its hash key, keys only?) of each GSI)
-        self.tables: dict[str, tuple[str, tuple[tuple[str, str, bool], ...]]] = {}
-        #: (table, item key, index) → the index key value the item holds: what a keys-only
-        #: index needs to know whether an update writes it (only the handler writes mirrors)
-        self.index_keys: dict[tuple[str, str, str], Any] = {}
-        #: the first order put and mirror update the handler made (the raw baselines' models)
-        self.sample_order: dict[str, Any] | None = None
-        self.sample_update: dict[str, Any] | None = None
-
-    def learn(self, models: Sequence[Any]) -> None:
-        for model in models:
-            schema = model._get_schema()
-            indexes = tuple(
-                (
-                    index["index_name"],
-                    key["AttributeName"],
-                    index["projection"]["ProjectionType"] == "KEYS_ONLY",
-                )
-                for index in schema["global_secondary_indexes"]
-                for key in index["key_schema"]
-                if key["KeyType"] == "HASH"
-            )
-            self.tables[model.Meta.table_name] = (model.base_name, indexes)
-
-    def register(self, session: Any) -> None:
-        session.register("before-parameter-build.dynamodb", self._before)
-        session.register("after-call.dynamodb", self._after)
-
-    def _before(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        if self.tally is not None:
-            context["bench"] = (time.perf_counter(), params)
-
-    def _after(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        started = context.pop("bench", None)
-        tally = self.tally
-        if started is None or tally is None:
-            return
-        now = time.perf_counter()
-        elapsed = now - started[0]
-        tally.call_seconds += elapsed
-        tally.seconds[model.name] += elapsed
-        self._account(tally, model.name, started[1], parsed)
-        tally.meter_seconds += time.perf_counter() - now
-
-    def _account(
-        self, tally: Tally, operation: str, params: dict[str, Any], parsed: dict[str, Any]
-    ) -> None:
-        failed = parsed.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-        tally.failed_conditions += failed
-        reported = parsed.get("ConsumedCapacity")
-        for capacity in reported if isinstance(reported, list) else [reported or {}]:
-            tally.reported_units += float(capacity.get("CapacityUnits", 0))
-        if operation == "TransactWriteItems":
-            for entry in params["TransactItems"]:
-                ((kind, request),) = entry.items()
-                self._write(tally, kind, request, failed, factor=2)
-            tally.requests[(operation, "(transaction)")] += 1
-            return
-        site = (operation, self._base(params.get("TableName", "?")))
-        tally.requests[site] += 1
-        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
-            size = self._write(tally, operation, params, failed, factor=1)
-            tally.item_bytes[site] += size
-            if site == ("PutItem", "orders") and self.sample_order is None:
-                self.sample_order = dict(params["Item"])
-            if operation == "UpdateItem" and self.sample_update is None and not failed:
-                self.sample_update = dict(params)
-        elif operation == "GetItem":
-            size = item_size(parsed.get("Item") or {})
-            tally.item_bytes[site] += size
-            tally.read_units += read_units(size, bool(params.get("ConsistentRead")))
-        elif operation in ("Query", "Scan"):
-            size = sum(item_size(item) for item in parsed.get("Items", []))
-            tally.item_bytes[site] += size
-            tally.read_units += read_units(size, bool(params.get("ConsistentRead")))
-
-    def _base(self, table: str) -> str:
-        return self.tables.get(table, (table, ()))[0]
-
-    def _write(
-        self, tally: Tally, kind: str, request: dict[str, Any], failed: bool, factor: int
-    ) -> int:
-        """Bill one write; returns the item's size."""
-        if kind in ("PutItem", "Put"):
-            item = request["Item"]
-        elif kind in ("UpdateItem", "Update"):
-            item = updated_item(request)
-        else:  # a delete or a condition check: the key's unit
-            item = request["Key"]
-        size = item_size(item)
-        units = write_units(size) * factor
-        table = request["TableName"]
-        base, indexes = self.tables.get(table, (table, ()))
-        tally.table_write_units += units
-        tally.write_units += units
-        tally.units_by_target[f"{base}"] += units
-        if failed:
-            return size
-        item_key = repr(sorted(request.get("Key", {}).items()) or self._key_of(table, item))
-        for name, key, keys_only in indexes:
-            if key not in item:
-                continue
-            if not keys_only:  # ALL: every write that changes the item copies it
-                copies, index_units = 1, units
-            else:  # KEYS_ONLY: written when the item or its key is new (a changed key: two)
-                previous = self.index_keys.get((table, item_key, name))
-                self.index_keys[(table, item_key, name)] = item[key]
-                copies = 0 if previous == item[key] else 1 if previous is None else 2
-                index_units = write_units(len(name) + 200) * factor  # three short keys
-            tally.write_units += copies * index_units
-            tally.units_by_target[f"{base}.{name}"] += copies * index_units
-        return size
-
-    def _key_of(self, table: str, item: dict[str, Any]) -> list[tuple[str, Any]]:
-        """A put item's table key: this schema's tables are all (tenant_id, id)."""
-        return sorted((name, item[name]) for name in ("tenant_id", "id") if name in item)
-
-
-@contextmanager
-def metered() -> Iterator[Meter]:
-    """Every botocore session PynamoDB creates from now on carries the meter's hooks."""
-    from pynamodb.connection import base
-
-    meter = Meter()
-    original: Callable[[], Any] = base.get_session
-
-    def get_session() -> Any:
-        session = original()
-        meter.register(session)
-        if meter.tally is not None:
-            meter.tally.clients += 1
-        return session
-
-    base.get_session = get_session
-    try:
-        yield meter
-    finally:
-        base.get_session = original
-
-
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def create_queues(settings: Any) -> None:

@@ -468,6 +468,8 @@ class Propagator:
 
     def price_changed(self, entry: Price) -> int:
         """An entry of a list was set (a price changed, a product or cycle added)."""
+        if not self._assigned(entry.tenant_id, entry.price_list_id):
+            return 0
         self._send(
             PriceChange(
                 provider_tenant_id=entry.tenant_id,
@@ -483,6 +485,8 @@ class Propagator:
             return 0
         sent = 0
         for price_list in self.price_lists.all_lists(after.tenant_id):
+            if not self._assigned(after.tenant_id, price_list.id):
+                continue
             if self.price_lists.entries(after.tenant_id, price_list.id, after.id):
                 self._send(
                     PriceChange(
@@ -580,6 +584,11 @@ class Propagator:
                         replace(entry, price=price, updated_at=rfc3339(now_utc()))
                     )
                 )
+
+    def _assigned(self, tenant_id: str, price_list_id: str) -> bool:
+        """Whether any tenant reseller has the list: a retail list, or one nobody is assigned
+        yet, sends no message (a tenant assigned it later copies its catalogue then, R3)."""
+        return bool(self.accounts.assignees(tenant_id, price_list_id, 1, None).items)
 
     def _send(self, change: PriceChange) -> None:
         self.queue.send(change.model_dump())
