@@ -13,12 +13,13 @@ from chalice import Chalice
 
 from functions.backorder.routes import api as backorder
 from functions.core.routes import api as tenancy
+from functions.invoices.routes import api as billing
 from functions.orders.routes import api as storefront
 from functions.pricelist.routes import api as catalogue
 
 app = Chalice(app_name="bss")
 app.experimental_feature_flags.update({"BLUEPRINTS"})
-for context in (tenancy, catalogue, storefront, backorder):
+for context in (tenancy, catalogue, storefront, backorder, billing):
     app.register_blueprint(context.blueprint)
 
 
@@ -34,6 +35,13 @@ def accounts_stream(event: dict[str, Any], context: Any) -> Any:
     from functions.backorder import handlers
 
     return handlers.accounts_stream(event, context)
+
+
+@app.lambda_function(name="usage_stream")
+def usage_stream(event: dict[str, Any], context: Any) -> Any:
+    from functions.backorder import handlers
+
+    return handlers.usage_stream(event, context)
 
 
 @app.lambda_function(name="backfill_jobs")

@@ -6,7 +6,7 @@ The world: a root tenant, Cloud, with a product E3 (monthly) in its price list R
 made through the services (``tenancy.create_tenant``, ``catalogue.create_product``,
 ``create_price_list``, ``set_price``); then ``--tenants`` tenant resellers on Resell, written
 in batches straight to the tables as ``POST /tenants`` leaves them (as
-``tests/integration/test_propagation_scale.py`` does: the tenant, its account in Cloud's BSS
+``local/bulk.py`` writes them for the scale test too: the tenant, its account in Cloud's BSS
 with Resell assigned, its copy of E3). Everything pending is delivered
 (``local.runner.Runner.drain()``: the streams and queues of ``infra/events.py`` to the
 functions of ``app.py``; the copies take Resell's offer version). Then each child gets a price
@@ -213,63 +213,6 @@ def provider() -> tuple[Any, str, str]:
         admin, resell.id, SetPrice(product_id=e3.id, billing_cycle="monthly", price=str(OLD_COST))
     )
     return admin, e3.id, resell.id
-
-
-def tenant_resellers(root_id: str, e3_id: str, price_list_id: str, count: int) -> list[Any]:
-    """``count`` tenant resellers on the list, in batches, as the scale test writes them (as
-    ``POST /tenants`` leaves them): the tenant, its account in the provider's BSS with the list
-    assigned, its copy of E3. Returns (tenant, copy) pairs."""
-    from functions import composition
-    from functions.core import domain as core
-    from functions.core.adapters import AccountModel, TenantModel
-    from functions.core.clock import now_utc, rfc3339
-    from functions.core.domain import TenantProfile
-    from functions.core.ids import derived_id, new_id
-    from functions.pricelist import domain
-    from functions.pricelist.adapters import ProductModel
-
-    services = composition.container()
-    parent = services.tenancy.tenants.get(root_id)
-    source = services.catalogue.products.get(root_id, e3_id)
-    assert parent is not None and source is not None
-    now = rfc3339(now_utc())
-    made = []
-    with (
-        TenantModel.batch_write() as tenants,
-        AccountModel.batch_write() as accounts,
-        ProductModel.batch_write() as products,
-    ):
-        for n in range(count):
-            profile = TenantProfile(
-                name=f"Reseller {n}",
-                country="DE",
-                time_zone="Europe/Berlin",
-                billing_day=1,
-                currency=None,
-            )
-            tenant, account = core.new_tenant_reseller(
-                parent,
-                new_id("tnt"),
-                new_id("acc"),
-                profile,
-                price_list_currency="EUR",
-                email=None,
-                created_at=now,
-            )
-            tenant = replace(tenant, version=1)
-            tenants.save(TenantModel.of(tenant))
-            accounts.save(AccountModel.of(replace(account, price_list_id=price_list_id, version=1)))
-            copy = domain.copy_for_child(
-                source,
-                tenant.id,
-                derived_id("prd", tenant.id, source.id),
-                {"monthly": OLD_COST},
-                [],
-                created_at=now,
-            )
-            products.save(ProductModel.of(replace(copy, version=1)))
-            made.append((tenant, copy))
-    return made
 
 
 def own_lists(children: list[Any]) -> None:
@@ -585,7 +528,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         admin, e3, resell = provider()
         assert admin.tenant_id is not None
-        children = tenant_resellers(admin.tenant_id, e3, resell, args.tenants)
+        from local.bulk import tenant_resellers
+
+        children = tenant_resellers(admin.tenant_id, e3, resell, args.tenants, OLD_COST)
         world = World(admin, admin.tenant_id, e3, resell, [t.id for t, _ in children])
         probe = Probe(meter, root=world.root)
         functions = {name: probe.wrap(name, f) for name, f in app_functions().items()}

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from functions.backorder.services import BackorderService, Replicator, UpgradeService
     from functions.core.persistence import BaseTable
     from functions.core.services import IdempotencyService, TenancyService
+    from functions.invoices.services import UsageService
     from functions.orders.services import OrderService
     from functions.pricelist.services import CatalogueService, Propagator
 
@@ -28,6 +29,7 @@ class Container:
     backordering: BackorderService
     propagator: Propagator
     upgrades: UpgradeService
+    usage: UsageService
 
 
 _lock = threading.Lock()
@@ -37,10 +39,11 @@ _container: Container | None = None
 def models() -> tuple[type[BaseTable], ...]:
     """Every table of the BSS: the one list tests, the local platform and ``infra/`` use."""
     from functions.core import adapters as core
+    from functions.invoices import adapters as invoices
     from functions.orders import adapters as orders
     from functions.pricelist import adapters as pricelist
 
-    return core.MODELS + pricelist.MODELS + orders.MODELS
+    return core.MODELS + pricelist.MODELS + orders.MODELS + invoices.MODELS
 
 
 def build(settings: Settings) -> Container:
@@ -57,6 +60,8 @@ def build(settings: Settings) -> Container:
     from functions.core.persistence import bind
     from functions.core.queues import Queue
     from functions.core.services import IdempotencyService, TenancyService
+    from functions.invoices.adapters import UsageRepository
+    from functions.invoices.services import UsageService
     from functions.orders.adapters import OrderRepository, SubscriptionRepository
     from functions.orders.services import OrderService
     from functions.pricelist.adapters import PriceListRepository, ProductRepository
@@ -89,6 +94,7 @@ def build(settings: Settings) -> Container:
         upgrades=UpgradeService(
             tenancy, catalogue, subscriptions, AccountItemRepository(), backordering
         ),
+        usage=UsageService(orders, UsageRepository()),
     )
 
 

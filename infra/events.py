@@ -61,6 +61,8 @@ STREAMS: tuple[StreamSource, ...] = (
     StreamSource(function="subscriptions_stream", table="subscriptions"),
     # back ordering: a mirrored account's synced fields follow its source (R12)
     StreamSource(function="accounts_stream", table="accounts"),
+    # back ordering: a use of a mirrored subscription → its mirror (R25)
+    StreamSource(function="usage_stream", table="usage"),
     # price-list propagation (R5, R6): a list's entry set → its assignees, a page per message
     StreamSource(function="prices_stream", table="prices"),
     # a product's offer changed (the provider's edit, a copy re-derived a tier up) → its lists

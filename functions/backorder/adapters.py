@@ -7,12 +7,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from functions.backorder.domain import Link, ProviderProduct, Root
 from functions.core.adapters import AccountModel, AccountRepository, TenantRepository
 from functions.core.domain import Account
-from functions.core.persistence import conditional_failed, upsert_actions
+from functions.core.persistence import conditional_failed, put_if, upsert_actions
+from functions.invoices.adapters import UsageRepository
+from functions.invoices.domain import UsageRecord
 from functions.orders.adapters import OrderModel, SubscriptionModel
 from functions.orders.domain import Order, Subscription
 from functions.pricelist.adapters import PriceListRepository, ProductRepository
@@ -64,13 +66,7 @@ class BackorderRepository:
 
     def create_account(self, account: Account) -> bool:
         """Put a mirror account unless it exists (a concurrent copy is the same copy)."""
-        try:
-            AccountModel.of(account).save(condition=AccountModel.id.does_not_exist())
-        except PutError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        return self.accounts.create_once(account)
 
     def sync_account(
         self, provider_tenant_id: str, mirror_id: str, fields: dict[str, object], version: int
@@ -141,12 +137,10 @@ class BackorderRepository:
             raise
         return True
 
+    def put_usage_once(self, record: UsageRecord) -> bool:
+        """A use copied onto a mirror, once whatever the deliveries (R25, R18)."""
+        return UsageRepository().record_once(record)
+
     def put_order_once(self, order: Order) -> bool:
         """The provider's order of one change, created once whatever the deliveries (R14)."""
-        try:
-            OrderModel.of(order).save(condition=OrderModel.id.does_not_exist())
-        except PutError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        return put_if(OrderModel.of(order), OrderModel.id.does_not_exist())

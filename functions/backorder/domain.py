@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from functions.core.domain import CUSTOMER_KIND, Account, Contact
 from functions.core.ids import derived_id
+from functions.invoices.domain import UsageRecord
 from functions.orders.domain import Order, OrderLine, Subscription, recurring_amount
 
 
@@ -382,4 +383,20 @@ def linked_subscription(
         source_version=copy.version,
         last_change=TRANSFER,
         last_change_date=today,
+    )
+
+
+def mirror_usage(link: Link, record: UsageRecord, mirror_subscription_id: str) -> UsageRecord:
+    """R25: a use of a mirrored subscription, copied onto its mirror so the provider bills its
+    reseller for it at its own price; keyed by its source, so it is copied once (R18)."""
+    return replace(
+        record,
+        tenant_id=link.provider_tenant_id,
+        subscription_id=mirror_subscription_id,
+        key=derived_id("use", link.child_tenant_id, record.subscription_id, record.key),
+        source={
+            "tenant_id": record.tenant_id,
+            "subscription_id": record.subscription_id,
+            "key": record.key,
+        },
     )

@@ -28,6 +28,7 @@ from functions.composition import container
 from functions.core.adapters import AccountModel
 from functions.core.domain import Account
 from functions.core.persistence import to_entity
+from functions.invoices.adapters import UsageModel
 from functions.orders.adapters import SubscriptionModel
 
 
@@ -49,6 +50,14 @@ def sync_account_record(record: DynamoDBRecord) -> str:
     return container().backorder.sync_account(account)
 
 
+def usage_record(record: DynamoDBRecord) -> str:
+    """A use recorded: copied onto its subscription's mirror, if it has one (R25)."""
+    image = record.raw_event.get("dynamodb", {}).get("NewImage")
+    if not image:
+        return "skipped"
+    return container().backorder.replicate_usage(UsageModel.from_raw_data(image).entity())
+
+
 def backfill_record(record: SQSRecord) -> str:
     """One page of an R11 backfill; the job's stored cursor makes a duplicate message a no-op."""
     job = BackfillJob.model_validate(json.loads(record.body))
@@ -66,6 +75,13 @@ def accounts_stream(event: dict[str, Any], context: Any) -> PartialItemFailureRe
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
     return process_partial_response(
         event=event, record_handler=sync_account_record, processor=processor, context=context
+    )
+
+
+def usage_stream(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    return process_partial_response(
+        event=event, record_handler=usage_record, processor=processor, context=context
     )
 
 

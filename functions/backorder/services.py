@@ -42,6 +42,7 @@ from functions.core.errors import BadRequest, ConcurrentUpdate, Conflict
 from functions.core.ids import derived_id
 from functions.core.persistence import save, transaction
 from functions.core.queues import Queue
+from functions.invoices.domain import UsageRecord
 from functions.orders.adapters import SubscriptionRepository
 from functions.orders.domain import Subscription
 
@@ -70,6 +71,7 @@ class Replicator:
         self._products: dict[tuple[str, str], ProviderProduct] = {}
         self._accounts: dict[tuple[str, str], str] = {}  # (provider, account) → its mirror
         self._parents: dict[tuple[str, str], str] = {}  # (child, base) → its mirror
+        self._mirrored: dict[tuple[str, str], str] = {}  # (child, subscription) → its mirror
         self._prices: dict[tuple[str, str, str, str], tuple[float, Decimal]] = {}
 
     def replicate(self, sub: Subscription) -> str:
@@ -95,6 +97,24 @@ class Replicator:
             order = domain.provider_order(link, sub, mirror, product, now=now)
             self.repository.put_order_once(order)
         return APPLIED if applied else STALE
+
+    def replicate_usage(self, record: UsageRecord) -> str:
+        """R25: a use of a mirrored subscription reaches its mirror (and on up, R17). The
+        subscription is read once per container (mirrored stays mirrored: paid once, activation
+        irreversible)."""
+        link = self._link(record.tenant_id)
+        if link is None or not link.active:
+            return SKIPPED
+        key = (record.tenant_id, record.subscription_id)
+        if key not in self._mirrored:
+            sub = self.repository.subscription(record.tenant_id, record.subscription_id)
+            if sub is None:
+                raise ReplicationError(f"subscription {record.subscription_id} is gone")
+            if not domain.is_mirrored(link, sub):
+                return SKIPPED
+            self._mirrored[key] = domain.subscription_mirror_id(link, sub)
+        copied = domain.mirror_usage(link, record, self._mirrored[key])
+        return APPLIED if self.repository.put_usage_once(copied) else STALE
 
     def sync_account(self, account: Account) -> str:
         """R12: an account's change reaches its mirror's synced fields, if it has a mirror (an

@@ -23,7 +23,13 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from functions.core.domain import Account, Contact, Job, Note, Tenant
 from functions.core.errors import BadRequest
 from functions.core.pagination import Page, decode_cursor, encode_cursor
-from functions.core.persistence import BaseTable, conditional_failed, entity_values, to_entity
+from functions.core.persistence import (
+    BaseTable,
+    conditional_failed,
+    entity_values,
+    put_if,
+    to_entity,
+)
 
 PLATFORM = "platform"  # the partition of root tenants in the by-parent index
 
@@ -189,13 +195,7 @@ class AccountRepository:
 
     def create_once(self, account: Account) -> bool:
         """Put a new account unless one with its (deterministic) id exists."""
-        try:
-            AccountModel.of(account).save(condition=AccountModel.id.does_not_exist())
-        except PutError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        return put_if(AccountModel.of(account), AccountModel.id.does_not_exist())
 
     def assignees(
         self, tenant_id: str, price_list_id: str, limit: int, cursor: str | None
@@ -356,13 +356,8 @@ class AccountItemRepository:
 
     def add_contact_once(self, contact: Contact) -> bool:
         """A contact with a deterministic id, unless it is there already (a retried copy)."""
-        try:
-            self.add_contact(contact)
-        except PutError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        item = AccountItemModel.of("contact", contact)
+        return put_if(item, AccountItemModel.item.does_not_exist())
 
     def contacts(
         self, tenant_id: str, account_id: str, limit: int, cursor: str | None

@@ -99,6 +99,18 @@ def conditional_failed(error: PutError | UpdateError) -> bool:
     return error.cause_response_code == "ConditionalCheckFailedException"
 
 
+def put_if(item: Model, condition: Any) -> bool:
+    """Put ``item`` if ``condition`` holds; False when it did not. For writes keyed by a
+    deterministic id: a second put of the same thing is a no-op, not an error."""
+    try:
+        item.save(condition=condition)
+    except PutError as error:
+        if conditional_failed(error):
+            return False
+        raise
+    return True
+
+
 def upsert_actions(item: Model, *, keep_first: tuple[str, ...] = ()) -> list[Any]:
     """SET every attribute of ``item`` (REMOVE the unset ones) for an update that writes the
     whole item without reading it; ``keep_first`` attributes keep their first written value."""
@@ -162,6 +174,13 @@ def _keys(schema: Any) -> list[dict[str, str]]:
     return sorted(keys, key=lambda k: k["KeyType"] != "HASH")
 
 
+def _projection(projection: dict[str, Any]) -> dict[str, Any]:
+    shaped: dict[str, Any] = {"ProjectionType": projection["ProjectionType"]}
+    if projection.get("NonKeyAttributes"):
+        shaped["NonKeyAttributes"] = sorted(projection["NonKeyAttributes"])
+    return shaped
+
+
 def table_resource(model: type[BaseTable], name: Any) -> dict[str, Any]:
     """The ``AWS::DynamoDB::Table`` for a model; ``name`` may be a CloudFormation expression."""
     meta: Any = model._get_schema()
@@ -176,15 +195,19 @@ def table_resource(model: type[BaseTable], name: Any) -> dict[str, Any]:
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
     }
-    if meta["global_secondary_indexes"]:
-        props["GlobalSecondaryIndexes"] = [
-            {
-                "IndexName": index["index_name"],
-                "KeySchema": _keys(index["key_schema"]),
-                "Projection": {"ProjectionType": index["projection"]["ProjectionType"]},
-            }
-            for index in sorted(meta["global_secondary_indexes"], key=lambda i: i["index_name"])
-        ]
+    for kind, prop in (
+        ("global_secondary_indexes", "GlobalSecondaryIndexes"),
+        ("local_secondary_indexes", "LocalSecondaryIndexes"),
+    ):
+        if meta.get(kind):
+            props[prop] = [
+                {
+                    "IndexName": index["index_name"],
+                    "KeySchema": _keys(index["key_schema"]),
+                    "Projection": _projection(index["projection"]),
+                }
+                for index in sorted(meta[kind], key=lambda i: i["index_name"])
+            ]
     if model.streamed:
         props["StreamSpecification"] = {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     if model.ttl_attribute:

@@ -12,15 +12,14 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, Projection
 
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import (
     BaseTable,
     DecimalAttribute,
-    conditional_failed,
     entity_values,
+    put_if,
     to_entity,
 )
 from functions.orders.domain import Order, OrderLine, Subscription
@@ -244,13 +243,7 @@ class SubscriptionRepository:
 
     def create_once(self, sub: Subscription) -> bool:
         """Put a new subscription unless one with its (deterministic) id exists."""
-        try:
-            SubscriptionModel.of(sub).save(condition=SubscriptionModel.id.does_not_exist())
-        except PutError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        return put_if(SubscriptionModel.of(sub), SubscriptionModel.id.does_not_exist())
 
 
 class OrderRepository:

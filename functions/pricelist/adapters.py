@@ -15,14 +15,13 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import PutError
 
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import (
     BaseTable,
     DecimalAttribute,
-    conditional_failed,
     entity_values,
+    put_if,
     to_entity,
 )
 from functions.pricelist.domain import MarginAlert, Price, PriceList, Product
@@ -151,13 +150,7 @@ class ProductRepository:
             condition = ProductModel.source_version.does_not_exist() | (
                 ProductModel.source_version < copy.source_version
             )
-        try:
-            item.save(condition=condition)
-        except PutError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        return put_if(item, condition)
 
     def set_margin_alerts(self, product: Product, alerts: list[Any]) -> None:
         """The alerts of a product after one of the tenant's own prices changed (R5)."""

@@ -95,6 +95,17 @@ BODY_TARGETS: dict[tuple[str, str], Target] = {
             "propagation": "partial",
         },
     ),
+    ("POST", "/usage"): Target(
+        "{a.admin}",
+        "/usage",
+        {
+            "subscription_id": "{a.sub_z}",
+            "quantity": "12.5",
+            "unit": "seat",
+            "at": "2026-11-22T10:00:00Z",
+            "key": "meter-1",
+        },
+    ),
     ("PATCH", "/tenants/{tenant_id}"): Target(
         "{a.admin}",
         "/tenants/{a.child}",
@@ -201,6 +212,7 @@ BODY_TARGETS: dict[tuple[str, str], Target] = {
 
 QUERY_TARGETS: dict[tuple[str, str], Target] = {
     ("GET", "/tenants"): Target("{a.admin}", "/tenants"),
+    ("GET", "/usage"): Target("{a.admin}", "/usage?subscription_id={a.sub_z}"),
     ("GET", "/accounts"): Target("{a.admin}", "/accounts"),
     ("GET", "/products"): Target("{a.admin}", "/products"),
     ("GET", "/pricelists"): Target("{a.admin}", "/pricelists"),
@@ -229,6 +241,7 @@ NO_QUERY_PATHS: dict[tuple[str, str], str] = {
     ("POST", "/tenants"): "/tenants",
     ("GET", "/tenants/{tenant_id}"): "/tenants/{a.id}",
     ("PATCH", "/tenants/{tenant_id}"): "/tenants/{a.child}",
+    ("POST", "/usage"): "/usage",
     ("POST", "/tenants/{tenant_id}/upgrade"): "/tenants/{a.id}/upgrade",
     ("DELETE", "/products/{product_id}"): "/products/{a.base}",
     ("POST", "/accounts"): "/accounts",
@@ -625,7 +638,8 @@ def test_r29_a_bad_query_parameter_is_named(
     world: World, key: tuple[str, str], query: str, field: str, codes: frozenset[str]
 ) -> None:
     target = QUERY_TARGETS[key]
-    path = f"{_fill(target.path, world)}?{query}"
+    filled = _fill(target.path, world)
+    path = f"{filled}{'&' if '?' in filled else '?'}{query}"
     assert_refused(world, key[0], path, _fill(target.token, world), field=field, codes=set(codes))
 
 
@@ -1370,7 +1384,9 @@ def test_r29_generated_query_values_never_fail_the_server(
     """Any text in ``limit`` / ``cursor``: a page (200) or a 400 naming that parameter."""
     target = QUERY_TARGETS[key]
     before = world.counts()
-    path = f"{_fill(target.path, world)}?{name}={quote(value.encode('utf-8', 'replace'))}"
+    filled = _fill(target.path, world)
+    joint = "&" if "?" in filled else "?"
+    path = f"{filled}{joint}{name}={quote(value.encode('utf-8', 'replace'))}"
     status, body = send(world, "GET", path, _fill(target.token, world))
     assert status in (200, 400), body
     if status == 400:

@@ -68,6 +68,13 @@ class Probe:
 
 
 NEW_TENANT = {"name": "Sneaky", "country": "DE", "time_zone": "Europe/Berlin"}
+USAGE = {
+    "subscription_id": "{a.sub_z}",
+    "quantity": "1",
+    "unit": "seat",
+    "at": "2026-11-22T10:00:00Z",
+    "key": "k1",
+}
 UPGRADE = {"account_id": "{a.lite}", "country": "DE", "time_zone": "Europe/Berlin"}
 MONTHLY = {"billing_cycle": "monthly"}
 
@@ -103,6 +110,16 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         Probe("A's child reads its provider", "{a.child_admin}", "/tenants/{a.id}"),
         Probe("the platform reads a non-root tenant", "{platform}", "/tenants/{a.child}"),
         Probe("a reseller of A (role)", "{a.as_lite}", "/tenants/{a.id}", status=403),
+    ],
+    ("POST", "/usage"): [
+        Probe("B meters A's subscription", "{b.admin}", "/usage", USAGE, 404),
+        Probe("A's child meters its provider's", "{a.child_admin}", "/usage", USAGE, 404),
+        Probe("a customer (role)", "{a.as_z}", "/usage", USAGE, 403),
+    ],
+    ("GET", "/usage"): [
+        Probe("B reads A's usage", "{b.admin}", "/usage?subscription_id={a.sub_z}"),
+        Probe("Y reads X's usage", "{a.as_y}", "/usage?subscription_id={a.sub_x}"),
+        Probe("L reads direct Z's usage", "{a.as_lite}", "/usage?subscription_id={a.sub_z}"),
     ],
     ("PATCH", "/tenants/{tenant_id}"): [
         Probe("B sets A's child", "{b.admin}", "/tenants/{a.child}", {"overwrite_names": True}),
@@ -682,6 +699,10 @@ def _viewers(world: World) -> list[Viewer]:
     ]
 
 
+#: list routes with a required query: what selects the viewer's own records
+LIST_QUERIES = {"/usage": "?subscription_id={subscription_id}"}
+
+
 def test_r28_lists_show_a_foreign_caller_nothing(world: World) -> None:
     """Every list route, unfiltered, as every foreign caller: none of the other tenant's (or
     the other accounts') ids appears anywhere in the answer."""
@@ -690,6 +711,8 @@ def test_r28_lists_show_a_foreign_caller_nothing(world: World) -> None:
     answered = 0
     for viewer in _viewers(world):
         for method, path in LISTS:
+            if path in LIST_QUERIES:  # a list of one subscription's records
+                path += LIST_QUERIES[path]
             if "{subscription_id}" in path:
                 if viewer.own_subscription is None:
                     continue

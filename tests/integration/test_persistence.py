@@ -105,10 +105,17 @@ def test_tables_on_moto_match_the_definitions_infra_uses(aws: None) -> None:
         resource = table_resource(model, model.Meta.table_name)["Properties"]
         keys = sorted((k["AttributeName"], k["KeyType"]) for k in described["KeySchema"])
         assert keys == sorted((k["AttributeName"], k["KeyType"]) for k in resource["KeySchema"])
-        indexes = {i["IndexName"] for i in described.get("GlobalSecondaryIndexes", [])}
-        assert indexes == {i["IndexName"] for i in resource.get("GlobalSecondaryIndexes", [])}
+        for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            indexes = {i["IndexName"] for i in described.get(kind, [])}
+            assert indexes == {i["IndexName"] for i in resource.get(kind, [])}, model.base_name
         streamed = described.get("StreamSpecification", {}).get("StreamEnabled", False)
         assert streamed == model.streamed, model.base_name
         for key in resource["KeySchema"]:  # R28: every partition key leads with a tenant id
             if key["KeyType"] == "HASH":
-                assert key["AttributeName"] in ("tenant_id", "id", "list_key", "key")
+                assert key["AttributeName"] in (
+                    "tenant_id",
+                    "id",
+                    "list_key",  # {tenant_id}#{price_list_id}
+                    "key",  # {tenant_id}#…
+                    "subscription_key",  # {tenant_id}#{subscription_id}
+                )

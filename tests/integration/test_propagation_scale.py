@@ -1,30 +1,23 @@
 """R6 at scale on moto: one price change fanned out to 1,000 tenant resellers, a page of at most
 ``Propagator.PAGE`` tenants per queue message (per Lambda invocation), every tenant checked.
 
-The tenants are written straight to the tables (as ``POST /tenants`` would leave them: the
-tenant, its account in the provider's BSS with the list assigned, its copy of the catalogue),
-in batches: making 1,000 through the API would only slow the test down."""
+The tenants are written straight to the tables, in batches, as ``POST /tenants`` would leave
+them (``local/bulk.py``): making 1,000 through the API would only slow the test down."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from functions import composition
-from functions.core import domain as core
-from functions.core.adapters import AccountModel, TenantModel
 from functions.core.auth import Principal
-from functions.core.clock import now_utc, rfc3339
-from functions.core.domain import TenantProfile
-from functions.core.ids import derived_id, new_id
+from functions.core.ids import derived_id
 from functions.core.schemas import CreateTenant
-from functions.pricelist import domain
-from functions.pricelist.adapters import ProductModel
 from functions.pricelist.schemas import CreatePriceList, CreateProduct, SetPrice
 from functions.pricelist.services import Propagator
+from local.bulk import tenant_resellers
 from local.runner import Runner
 
 TENANTS = 1_000
@@ -61,56 +54,13 @@ def provider(aws: None) -> tuple[Principal, str, str]:
     return admin, e3.id, resell.id
 
 
-def many_tenants(root_id: str, e3_id: str, price_list_id: str, count: int) -> list[str]:
-    services = composition.container()
-    provider = services.tenancy.tenants.get(root_id)
-    source = services.catalogue.products.get(root_id, e3_id)
-    assert provider is not None and source is not None
-    now = rfc3339(now_utc())
-    ids = []
-    with (
-        TenantModel.batch_write() as tenants,
-        AccountModel.batch_write() as accounts,
-        ProductModel.batch_write() as products,
-    ):
-        for n in range(count):
-            profile = TenantProfile(
-                name=f"Reseller {n}",
-                country="DE",
-                time_zone="Europe/Berlin",
-                billing_day=1,
-                currency=None,
-            )
-            tenant, account = core.new_tenant_reseller(
-                provider,
-                new_id("tnt"),
-                new_id("acc"),
-                profile,
-                price_list_currency="EUR",
-                email=None,
-                created_at=now,
-            )
-            tenants.save(TenantModel.of(replace(tenant, version=1)))
-            accounts.save(AccountModel.of(replace(account, price_list_id=price_list_id, version=1)))
-            copy = domain.copy_for_child(
-                source,
-                tenant.id,
-                derived_id("prd", tenant.id, source.id),
-                {"monthly": Decimal("20.00")},
-                [],
-                created_at=now,
-            )
-            products.save(ProductModel.of(replace(copy, version=1)))
-            ids.append(tenant.id)
-    return ids
-
-
 def test_r6_one_change_reaches_1000_tenants_a_page_of_at_most_100_per_invocation(
     provider: tuple[Principal, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     admin, e3_id, price_list_id = provider
     assert admin.tenant_id is not None
-    children = many_tenants(admin.tenant_id, e3_id, price_list_id, TENANTS)
+    made = tenant_resellers(admin.tenant_id, e3_id, price_list_id, TENANTS, Decimal("20.00"))
+    children = [tenant.id for tenant, _ in made]
     runner = Runner()
     runner.drain()
 
