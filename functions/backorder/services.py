@@ -468,6 +468,12 @@ class UpgradeService:
         return found
 
     def _transfer_accounts(self, provider: Tenant, lite: Account, tenant: Tenant) -> Tenant:
+        self._copy_accounts(provider, lite, tenant)
+        return self._done(tenant, 2)
+
+    def _copy_accounts(self, provider: Tenant, lite: Account, tenant: Tenant) -> None:
+        """Step 2 (and again before steps 3 and 4, for customers added meanwhile): each
+        customer with its contacts; what was copied already is left as it is."""
         now = rfc3339(now_utc())
         for customer in self._customers(provider.id, lite.id):
             copy = domain.transferred_account(tenant.id, customer, created_at=now)
@@ -475,12 +481,13 @@ class UpgradeService:
             contacts = self.account_items.contacts(provider.id, customer.id, MAX_CONTACTS, None)
             for contact in contacts.items:
                 self.account_items.add_contact_once(domain.transferred_contact(copy, contact))
-        return self._done(tenant, 2)
 
     def _transfer_subscriptions(
         self, provider: Tenant, lite: Account, tenant: Tenant, *, failing_step: int
     ) -> list[tuple[Subscription, Subscription]]:
-        """Step 3 (and again in step 4): pre-check, then copy; the (provider's, copy) pairs."""
+        """Step 3 (and again in step 4): pre-check, then copy; the (provider's, copy) pairs.
+        Customers the lite reseller added since step 2 are copied first."""
+        self._copy_accounts(provider, lite, tenant)
         today = today_in(tenant.time_zone)
         running = [
             sub

@@ -138,6 +138,9 @@ def test_r19_a_failed_precheck_lists_every_problem_and_the_lite_reseller_orders_
 
 def test_r19_four_steps_link_the_providers_records_no_duplicate_no_gap(cloud: Cloud) -> None:
     assert cloud.upgrade()[0] == 409
+    # meanwhile Cloud Lite gains a customer W and sells it E3 (it goes on ordering, R19)
+    w = cloud.post(cloud.lite_user, "/accounts", {"name": "Customer W"})["id"]
+    w_e3 = cloud.subscribe(w, cloud.e3, 3)
     # the problem is resolved: Y's Legacy subscription is cancelled; the step is retried
     cloud.post(cloud.admin, f"/subscriptions/{cloud.y_legacy}/actions", {"action": "cancel"})
     before = table_counts()
@@ -168,9 +171,16 @@ def test_r19_four_steps_link_the_providers_records_no_duplicate_no_gap(cloud: Cl
     [addon] = [s for s in copies if s["parent_subscription_id"] is not None]
     assert addon["parent_subscription_id"] == base["id"]
 
+    # W, added during the upgrade, came along with its subscription
+    w_copies = cloud.call(
+        "GET", f"/subscriptions?account_id={accounts['Customer W']['id']}", new_admin
+    )
+    assert [s["quantity"] for s in w_copies["items"]] == [3]
+    assert cloud.call("GET", f"/subscriptions/{w_e3}", cloud.admin)["mirrored"] is True
+
     # Cloud: the same records, now mirrors of the copies; nothing duplicated, no order made
     after = table_counts()
-    assert after["subscriptions"] == before["subscriptions"] + len(copies)
+    assert after["subscriptions"] == before["subscriptions"] + len(copies) + 1
     assert orders() == orders_before
     x = cloud.call("GET", f"/accounts/{cloud.x}", cloud.admin)
     assert (x["mirrored"], x["source"]["account_id"]) == (True, x_new["id"])
