@@ -186,35 +186,6 @@ class World:
     children: list[str]
 
 
-def provider() -> tuple[Any, str, str]:
-    """Cloud (a root) with E3 in its Resell list at 20.00 a month, through the services."""
-    from functions import composition
-    from functions.core.auth import Principal
-    from functions.core.schemas import CreateTenant
-    from functions.pricelist.schemas import CreatePriceList, CreateProduct, SetPrice
-
-    services = composition.container()
-    platform = Principal(sub="platform", role="platform_admin", tenant_id=None)
-    root = services.tenancy.create_tenant(
-        platform,
-        CreateTenant(name="Cloud", country="DE", time_zone="Europe/Berlin", currency="EUR"),
-    )
-    admin = Principal(sub="admin", role="tenant_admin", tenant_id=root.id)
-    e3 = services.catalogue.create_product(
-        admin,
-        CreateProduct(
-            sku="E3", name="Office 365 E3", type="license", billing_cycles=["monthly"], unit="seat"
-        ),
-    ).product
-    resell = services.catalogue.create_price_list(
-        admin, CreatePriceList(name="Resell", currency="EUR")
-    )
-    services.catalogue.set_price(
-        admin, resell.id, SetPrice(product_id=e3.id, billing_cycle="monthly", price=str(OLD_COST))
-    )
-    return admin, e3.id, resell.id
-
-
 def own_lists(children: list[Any]) -> None:
     """Each child's own list, made its default (as ``create_price_list`` does for a tenant's
     first list), selling its copy of E3 at 21.00; in batches, as
@@ -526,7 +497,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         meter.learn(composition.models())
 
         started = time.perf_counter()
-        admin, e3, resell = provider()
+        from local.bulk import provider
+
+        admin, e3, resell = provider(OLD_COST)
         assert admin.tenant_id is not None
         from local.bulk import tenant_resellers
 

@@ -1,4 +1,5 @@
-"""Many tenant resellers at once, for the scale test and the propagation benchmark: written in
+"""A provider and many tenant resellers at once, for the scale test and the propagation
+benchmark. The tenant resellers are written in
 batches straight to the tables as ``POST /tenants`` leaves them (the tenant, its account in the
 provider's BSS with the list assigned, its copy of one product at the list's price), because
 making thousands through the API would only be slow. Not a request path: no conditions."""
@@ -7,9 +8,40 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from functions.core.domain import Tenant
 from functions.pricelist.domain import Product
+
+
+def provider(price: Decimal) -> tuple[Any, str, str]:
+    """A root tenant, Cloud, with one product, E3 (monthly), in its list Resell at ``price``,
+    through the services: (its tenant admin's principal, E3's id, Resell's id)."""
+    from functions import composition
+    from functions.core.auth import Principal
+    from functions.core.schemas import CreateTenant
+    from functions.pricelist.schemas import CreatePriceList, CreateProduct, SetPrice
+
+    services = composition.container()
+    platform = Principal(sub="platform", role="platform_admin", tenant_id=None)
+    root = services.tenancy.create_tenant(
+        platform,
+        CreateTenant(name="Cloud", country="DE", time_zone="Europe/Berlin", currency="EUR"),
+    )
+    admin = Principal(sub="admin", role="tenant_admin", tenant_id=root.id)
+    e3 = services.catalogue.create_product(
+        admin,
+        CreateProduct(
+            sku="E3", name="Office 365 E3", type="license", billing_cycles=["monthly"], unit="seat"
+        ),
+    ).product
+    resell = services.catalogue.create_price_list(
+        admin, CreatePriceList(name="Resell", currency="EUR")
+    )
+    services.catalogue.set_price(
+        admin, resell.id, SetPrice(product_id=e3.id, billing_cycle="monthly", price=str(price))
+    )
+    return admin, e3.id, resell.id
 
 
 def tenant_resellers(

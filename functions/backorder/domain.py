@@ -18,6 +18,7 @@ from functions.core.domain import CUSTOMER_KIND, Account, Contact
 from functions.core.ids import derived_id
 from functions.invoices.domain import UsageRecord
 from functions.orders.domain import Order, OrderLine, Subscription, recurring_amount
+from functions.pricelist.domain import Product
 
 
 @dataclass(frozen=True)
@@ -264,20 +265,12 @@ def transferred_contact(account: Account, contact: Contact) -> Contact:
     )
 
 
-@dataclass(frozen=True)
-class Copy:
-    """The new tenant's copy of one of the provider's products (R3), as step 3 checks it."""
-
-    id: str
-    sellable: bool
-    billing_cycles: list[str]
-
-
 def transfer_problems(
-    sub: Subscription, *, currency: str, copy: Copy | None, base_transferred: bool
+    sub: Subscription, *, currency: str, copy: Product | None, base_transferred: bool
 ) -> list[dict[str, str]]:
     """Step 3's pre-checks of one subscription (R19): the new tenant's currency, and its
-    product, add-ons and billing cycle in the new tenant's catalogue. Every problem listed."""
+    product (``copy``: the new tenant's copy of it, R3), add-ons and billing cycle in the new
+    tenant's catalogue. Every problem listed."""
     problems = []
 
     def problem(field: str, code: str, message: str) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,7 @@ from functions.core.queues import Queue
 from functions.invoices.domain import UsageRecord
 from functions.orders.adapters import SubscriptionRepository
 from functions.orders.domain import Subscription
+from functions.pricelist.domain import Product
 
 if TYPE_CHECKING:
     from functions.core.services import TenancyService
@@ -495,17 +497,12 @@ class UpgradeService:
             for sub in self._subscriptions(provider.id, customer.id)
             if sub.status_on(today) in ("active", "inactive", "suspended") and not sub.mirrored
         ]
-        copies: dict[str, domain.Copy | None] = {}
-        for sub in running:
-            if sub.product_id not in copies:
-                product = self.catalogue.products.get(
-                    tenant.id, derived_id("prd", tenant.id, sub.product_id)
-                )
-                copies[sub.product_id] = (
-                    domain.Copy(product.id, product.sellable, product.billing_cycles)
-                    if product
-                    else None
-                )
+        copies = {
+            product_id: self.catalogue.products.get(
+                tenant.id, derived_id("prd", tenant.id, product_id)
+            )
+            for product_id in {sub.product_id for sub in running}
+        }
         own = {
             sub.id: domain.transfer_problems(
                 sub, currency=tenant.currency, copy=copies[sub.product_id], base_transferred=True
@@ -531,25 +528,29 @@ class UpgradeService:
                 details={"problems": problems, "step": failing_step},
             )
         now = rfc3339(now_utc())
+        accounts: dict[str, Account | None] = {}
         pairs = []
-        for sub in sorted(running, key=lambda s: s.parent_subscription_id is not None):
-            copy = self._copy_subscription(tenant, sub, copies[sub.product_id], today, now)
-            pairs.append((sub, copy))
+        for sub in running:
+            if sub.account_id not in accounts:
+                accounts[sub.account_id] = self.tenancy.accounts.get(
+                    tenant.id, derived_id("acc", tenant.id, sub.account_id)
+                )
+            account, product = accounts[sub.account_id], copies[sub.product_id]
+            assert account is not None and product is not None  # steps 2 and 3 made them
+            pairs.append((sub, self._copy_subscription(tenant, sub, account, product, today, now)))
         return pairs
 
     def _copy_subscription(
-        self, tenant: Tenant, sub: Subscription, product: domain.Copy | None, today: Any, now: str
+        self,
+        tenant: Tenant,
+        sub: Subscription,
+        account: Account,
+        product: Product,
+        today: date,
+        now: str,
     ) -> Subscription:
-        assert product is not None
-        copy_id = derived_id("sub", tenant.id, sub.id)
-        existing = self.subscriptions.get(tenant.id, copy_id)
-        if existing is not None:
-            return existing
-        account = self.tenancy.accounts.get(tenant.id, derived_id("acc", tenant.id, sub.account_id))
-        stored = self.catalogue.products.get(tenant.id, product.id)
-        if account is None or stored is None:
-            raise Conflict("step 2 left an account out: run the upgrade again", code="conflict")
-        price_list, price = self.catalogue.buyer_price(tenant, account, stored, sub.billing_cycle)
+        """The copy (one conditional put), or the one a run before made."""
+        price_list, price = self.catalogue.buyer_price(tenant, account, product, sub.billing_cycle)
         copy = domain.transferred_subscription(
             tenant.id,
             sub,
@@ -560,10 +561,11 @@ class UpgradeService:
             today=today.isoformat(),
             now=now,
         )
-        self.subscriptions.create_once(copy)
-        stored_copy = self.subscriptions.get(tenant.id, copy_id)
-        assert stored_copy is not None
-        return stored_copy
+        if self.subscriptions.create_once(copy):
+            return replace(copy, version=1)  # as the put stored it
+        existing = self.subscriptions.get(tenant.id, copy.id)
+        assert existing is not None
+        return existing
 
     def _activate(
         self, principal: Principal, provider: Tenant, lite: Account, tenant: Tenant

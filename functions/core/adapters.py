@@ -17,7 +17,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 
 from functions.core.domain import Account, Contact, Job, Note, Tenant
@@ -248,13 +248,7 @@ class IdempotencyRepository:
             condition = condition | (
                 (IdempotencyModel.status == "in_progress") & (IdempotencyModel.locked_until < now)
             )
-        try:
-            item.save(condition=condition)
-        except PutError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        return put_if(item, condition)
 
     def complete(self, key: str, status: int, payload: Any) -> None:
         item = IdempotencyModel(key=key)

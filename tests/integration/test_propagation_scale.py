@@ -14,50 +14,24 @@ import pytest
 from functions import composition
 from functions.core.auth import Principal
 from functions.core.ids import derived_id
-from functions.core.schemas import CreateTenant
-from functions.pricelist.schemas import CreatePriceList, CreateProduct, SetPrice
+from functions.pricelist.schemas import SetPrice
 from functions.pricelist.services import Propagator
-from local.bulk import tenant_resellers
+from local.bulk import provider, tenant_resellers
 from local.runner import Runner
 
 TENANTS = 1_000
 
 
 @pytest.fixture
-def provider(aws: None) -> tuple[Principal, str, str]:
+def cloud(aws: None) -> tuple[Principal, str, str]:
     """Cloud (a root) with E3 in its Resell list at 20.00 a month."""
-    services = composition.container()
-    platform = Principal(sub="platform", role="platform_admin", tenant_id=None)
-    root = services.tenancy.create_tenant(
-        platform,
-        CreateTenant(name="Cloud", country="DE", time_zone="Europe/Berlin", currency="EUR"),
-    )
-    admin = Principal(sub="admin", role="tenant_admin", tenant_id=root.id)
-    e3 = services.catalogue.create_product(
-        admin,
-        CreateProduct(
-            sku="E3",
-            name="Office 365 E3",
-            type="license",
-            billing_cycles=["monthly"],
-            unit="seat",
-        ),
-    ).product
-    resell = services.catalogue.create_price_list(
-        admin, CreatePriceList(name="Resell", currency="EUR")
-    )
-    services.catalogue.set_price(
-        admin,
-        resell.id,
-        SetPrice(product_id=e3.id, billing_cycle="monthly", price="20.00"),
-    )
-    return admin, e3.id, resell.id
+    return provider(Decimal("20.00"))
 
 
 def test_r6_one_change_reaches_1000_tenants_a_page_of_at_most_100_per_invocation(
-    provider: tuple[Principal, str, str], monkeypatch: pytest.MonkeyPatch
+    cloud: tuple[Principal, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    admin, e3_id, price_list_id = provider
+    admin, e3_id, price_list_id = cloud
     assert admin.tenant_id is not None
     made = tenant_resellers(admin.tenant_id, e3_id, price_list_id, TENANTS, Decimal("20.00"))
     children = [tenant.id for tenant, _ in made]

@@ -78,6 +78,20 @@ def test_r25_usage_of_a_mirrored_subscription_reaches_its_mirror_once(api: Api) 
     copied = sorted((r["source"]["key"], r["quantity"]) for r in page["items"])
     assert copied == [("m1", "10"), ("m2", "2.5")]
     assert all(r["source"]["tenant_id"] == resell["id"] for r in page["items"])
+    # R15: the mirror's usage is its reseller's to report; Cloud's own report is refused
+    status, error = api.call(
+        "POST",
+        "/usage",
+        admin,
+        {
+            "subscription_id": mirror["id"],
+            "quantity": "1",
+            "unit": "EUR consumed",
+            "at": "2026-11-22T11:00:00Z",
+            "key": "cloud-1",
+        },
+    )
+    assert (status, error["error"]["code"]) == (409, "locked_by_reseller")
 
     # delivered again (at least once, R18): nothing more
     from functions import composition

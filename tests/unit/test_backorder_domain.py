@@ -12,6 +12,7 @@ from functions.backorder import domain
 from functions.backorder.domain import Link, ProviderProduct
 from functions.core.domain import Account
 from functions.orders.domain import Subscription
+from functions.pricelist.domain import Product
 
 NOW = "2026-11-22T10:00:00Z"
 LINK = Link("tnt_child", "tnt_prov", "acc_reseller", "prl_resell", "EUR", active=True)
@@ -153,6 +154,20 @@ def test_r14_provider_order_is_its_own_at_the_effective_date_and_resellers_price
     assert domain.provider_order(LINK, cancelled, cancel_mirror, E3, now=NOW).total == Decimal(0)
 
 
+def copy_of_e3(cycles: list[str]) -> Product:
+    """The new tenant's copy of E3 (R3), sold in ``cycles``."""
+    return Product(
+        id="prd_copy",
+        tenant_id="tnt_new",
+        sku="E3",
+        name="E3",
+        type="license",
+        billing_cycles=cycles,
+        unit="seat",
+        created_at=NOW,
+    )
+
+
 def test_r19_transfer_prechecks_list_every_problem_of_a_subscription() -> None:
     addon = replace(SUB, id="sub_addon", parent_subscription_id="sub_base", currency="USD")
     problems = domain.transfer_problems(addon, currency="EUR", copy=None, base_transferred=False)
@@ -161,25 +176,32 @@ def test_r19_transfer_prechecks_list_every_problem_of_a_subscription() -> None:
         ("sub_addon", "product_id", "not_in_catalogue"),
         ("sub_addon", "parent_subscription_id", "base_not_transferred"),
     ]
-    monthly_only = domain.Copy("prd_copy", sellable=True, billing_cycles=["annual"])
+    monthly_only = copy_of_e3(["annual"])
     [cycle] = domain.transfer_problems(
         SUB, currency="EUR", copy=monthly_only, base_transferred=True
     )
     assert (cycle["field"], cycle["code"]) == ("billing_cycle", "unsupported_billing_cycle")
-    fine = domain.Copy("prd_copy", sellable=True, billing_cycles=["monthly"])
+    fine = copy_of_e3(["monthly"])
     assert domain.transfer_problems(SUB, currency="EUR", copy=fine, base_transferred=True) == []
 
 
-def test_r19_a_transferred_subscription_continues_the_providers_and_orders_nothing() -> None:
-    copy = domain.transferred_subscription(
+def transfer(sub: Subscription) -> Subscription:
+    """The new tenant's copy of one of the provider's subscriptions (step 3 of R19)."""
+    return domain.transferred_subscription(
         "tnt_new",
-        replace(SUB, tenant_id="tnt_prov", id="sub_prov", parent_subscription_id="sub_base"),
+        sub,
         account_id="acc_new_x",
         product_id="prd_new_e3",
         price_list_id="prl_new",
         unit_price=Decimal("20.00"),
         today="2026-11-22",
         now=NOW,
+    )
+
+
+def test_r19_a_transferred_subscription_continues_the_providers_and_orders_nothing() -> None:
+    copy = transfer(
+        replace(SUB, tenant_id="tnt_prov", id="sub_prov", parent_subscription_id="sub_base")
     )
     assert (copy.tenant_id, copy.upstream_id, copy.last_change, copy.version) == (
         "tnt_new",
@@ -192,19 +214,7 @@ def test_r19_a_transferred_subscription_continues_the_providers_and_orders_nothi
         SUB.start_date,
         SUB.end_date,
     )
-    assert (
-        copy.parent_subscription_id
-        == domain.transferred_subscription(
-            "tnt_new",
-            replace(SUB, id="sub_base"),
-            account_id="acc_new_x",
-            product_id="prd_new_e3",
-            price_list_id="prl_new",
-            unit_price=Decimal("20.00"),
-            today="2026-11-22",
-            now=NOW,
-        ).id
-    )
+    assert copy.parent_subscription_id == transfer(replace(SUB, id="sub_base")).id
     link = replace(LINK, upgraded=True)
     assert domain.subscription_mirror_id(link, replace(copy, version=1)) == "sub_prov"
     linked = domain.linked_subscription(

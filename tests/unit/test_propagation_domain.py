@@ -86,7 +86,7 @@ def test_r5_partial_mode_copies_no_new_product() -> None:
     assert derive(offered(), None, Propagation(mode=PARTIAL)) is None
 
 
-def test_r5_a_markup_entry_follows_the_providers_cost() -> None:
+def test_r5_r7_a_markup_entry_follows_the_providers_cost_and_a_cost_change_is_dated() -> None:
     copy = replace(first_copy(), costs_changed_at=NOW)
     marked_up = offered(
         replace(SOURCE, costs={"monthly": Decimal("16.00")}, version=4),
