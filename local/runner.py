@@ -761,10 +761,15 @@ class Runner:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop polling; a batch being delivered is finished first."""
+        """Stop polling; a batch being delivered is finished first. All the threads get one
+        ``timeout`` together (not one each): a thread still busy then is named in the log and
+        left to end with the process (they are daemon threads)."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout=timeout)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("%s did not stop within %.0f s", thread.name, timeout)
         self._threads = []
 
     def __enter__(self) -> Runner:
