@@ -19,6 +19,7 @@ from functions.pricelist.routes import api as catalogue
 
 app = Chalice(app_name="bss")
 app.experimental_feature_flags.update({"BLUEPRINTS"})
+app.api.binary_types.append("application/pdf")  # invoice documents (R26)
 for context in (tenancy, catalogue, storefront, backorder, billing):
     app.register_blueprint(context.blueprint)
 
@@ -70,3 +71,55 @@ def price_changes(event: dict[str, Any], context: Any) -> Any:
     from functions.pricelist import handlers
 
     return handlers.price_changes(event, context)
+
+
+# --- the billing run (R24): the Task states of infra/billing_run.asl.json, and its schedule ---
+
+
+@app.lambda_function(name="billing_open")
+def billing_open(event: dict[str, Any], context: Any) -> Any:
+    from functions.invoices import handlers
+
+    return handlers.billing_open(event, context)
+
+
+@app.lambda_function(name="billing_list")
+def billing_list(event: dict[str, Any], context: Any) -> Any:
+    from functions.invoices import handlers
+
+    return handlers.billing_list(event, context)
+
+
+@app.lambda_function(name="billing_rate")
+def billing_rate(event: dict[str, Any], context: Any) -> Any:
+    from functions.invoices import handlers
+
+    return handlers.billing_rate(event, context)
+
+
+@app.lambda_function(name="billing_finalize")
+def billing_finalize(event: dict[str, Any], context: Any) -> Any:
+    from functions.invoices import handlers
+
+    return handlers.billing_finalize(event, context)
+
+
+@app.lambda_function(name="billing_render")
+def billing_render(event: dict[str, Any], context: Any) -> Any:
+    from functions.invoices import handlers
+
+    return handlers.billing_render(event, context)
+
+
+@app.lambda_function(name="billing_close")
+def billing_close(event: dict[str, Any], context: Any) -> Any:
+    from functions.invoices import handlers
+
+    return handlers.billing_close(event, context)
+
+
+@app.lambda_function(name="billing_schedule")
+def billing_schedule(event: dict[str, Any], context: Any) -> Any:
+    from functions.invoices import handlers
+
+    return handlers.billing_schedule(event, context)

@@ -45,6 +45,12 @@ ENV = {
     "BSS_TABLE_PREFIX": "bench",
     "BSS_JWT_SECRET": SECRET,
     "BSS_AWS_ENDPOINT": "",
+    "BSS_BILLING_STATE_MACHINE": (
+        "arn:aws:states:us-east-1:123456789012:stateMachine:bench-billing-run"
+    ),
+    "BSS_DOCUMENTS_BUCKET": "bench-documents",
+    "BSS_MAIL_FROM": "billing@bss.test",
+    "BSS_PUBLIC_URL": "http://bss.test",
 }
 
 # us-east-1 on-demand prices (DynamoDB's since its November 2024 cut: before it, $1.25 and

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from functions.core.settings import Settings
 
@@ -13,9 +14,12 @@ if TYPE_CHECKING:
     from functions.backorder.services import BackorderService, Replicator, UpgradeService
     from functions.core.persistence import BaseTable
     from functions.core.services import IdempotencyService, TenancyService
-    from functions.invoices.services import UsageService
+    from functions.invoices.services import BillingService, UsageService
     from functions.orders.services import OrderService
     from functions.pricelist.services import CatalogueService, Propagator
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Container:
     propagator: Propagator
     upgrades: UpgradeService
     usage: UsageService
+    billing: BillingService
 
 
 _lock = threading.Lock()
@@ -60,8 +65,14 @@ def build(settings: Settings) -> Container:
     from functions.core.persistence import bind
     from functions.core.queues import Queue
     from functions.core.services import IdempotencyService, TenancyService
-    from functions.invoices.adapters import UsageRepository
-    from functions.invoices.services import UsageService
+    from functions.invoices.adapters import (
+        BillingRepository,
+        DocumentStore,
+        Launcher,
+        Mailer,
+        UsageRepository,
+    )
+    from functions.invoices.services import BillingService, UsageService
     from functions.orders.adapters import OrderRepository, SubscriptionRepository
     from functions.orders.services import OrderService
     from functions.pricelist.adapters import PriceListRepository, ProductRepository
@@ -95,7 +106,44 @@ def build(settings: Settings) -> Container:
             tenancy, catalogue, subscriptions, AccountItemRepository(), backordering
         ),
         usage=UsageService(orders, UsageRepository()),
+        billing=BillingService(
+            settings,
+            tenancy,
+            orders,
+            UsageRepository(),
+            BillingRepository(settings),
+            launcher=_lazy(
+                lambda: Launcher(_client(settings, "stepfunctions"), settings.billing_state_machine)
+            ),
+            documents=_lazy(
+                lambda: DocumentStore(_client(settings, "s3"), settings.documents_bucket)
+            ),
+            mailer=_lazy(lambda: Mailer(_client(settings, "ses"), settings.mail_from)),
+        ),
     )
+
+
+def _client(settings: Settings, service: str) -> Any:
+    """A botocore client of the settings' region and endpoint, made when first needed."""
+    import botocore.session
+
+    return botocore.session.get_session().create_client(
+        service, region_name=settings.region, endpoint_url=settings.aws_endpoint
+    )
+
+
+def _lazy(factory: Callable[[], T]) -> Callable[[], T]:
+    """``factory()`` on the first call, the same object after (thread-safe)."""
+    made: list[T] = []
+    lock = threading.Lock()
+
+    def get() -> T:
+        with lock:
+            if not made:
+                made.append(factory())
+            return made[0]
+
+    return get
 
 
 def container() -> Container:

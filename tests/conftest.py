@@ -23,6 +23,12 @@ TEST_ENV = {
     "BSS_TABLE_PREFIX": "test",
     "BSS_JWT_SECRET": SECRET,
     "BSS_AWS_ENDPOINT": "",
+    "BSS_BILLING_STATE_MACHINE": (
+        "arn:aws:states:us-east-1:123456789012:stateMachine:test-billing-run"
+    ),
+    "BSS_DOCUMENTS_BUCKET": "test-documents",
+    "BSS_MAIL_FROM": "billing@bss.test",
+    "BSS_PUBLIC_URL": "http://bss.test",
 }
 
 
@@ -41,8 +47,25 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         composition.container()  # binds the models
         create_tables(composition.models())
         create_queues()
+        billing_in_process()
         yield
         composition.reset()
+
+
+def billing_in_process() -> None:
+    """The documents bucket, the mail sender (SES), and billing runs started by ``POST
+    /billing-runs`` run at once in-process (``local.billing``): the state machine itself runs
+    on moto in ``tests/integration/test_billing_stepfunctions.py``."""
+    import boto3
+
+    from functions import composition
+    from local.billing import InlineLauncher
+
+    container = composition.container()
+    boto3.client("s3").create_bucket(Bucket=container.settings.documents_bucket)
+    boto3.client("ses").verify_email_identity(EmailAddress=container.settings.mail_from)
+    launcher = InlineLauncher(lambda: container.billing)
+    container.billing.launcher = lambda: launcher
 
 
 def create_queues() -> None:

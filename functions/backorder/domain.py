@@ -11,6 +11,7 @@ twice, late or out of order has exactly one effect:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -140,11 +141,26 @@ def mirror_subscription(
     now: str,
     account_mirror: str | None = None,
     parent_mirror: str | None = None,
+    products: Mapping[str, ProviderProduct] | None = None,
 ) -> Subscription:
     """R13: the 1:1 copy, with the provider's product, priced from the reseller's list (pricing
     is not copied). Its own origin lets the change flow further up (R17). The mirrors of its
-    account and base are derived from their ids unless given (an upgraded child's, R19)."""
+    account and base are derived from their ids unless given (an upgraded child's, R19).
+
+    Its history is the source's, each entry with the provider's product it came from
+    (``products``, by the source's origin product id; the current product otherwise), so each
+    tier prorates the same days (R22)."""
     assert sub.version is not None and link.price_list_id is not None
+    known = products or {}
+    history = [
+        {
+            **entry,
+            "product_id": mapped.id,
+            "origin_product_id": mapped.origin_product_id,
+        }
+        for entry in sub.history
+        for mapped in [known.get(str(entry.get("origin_product_id")), product)]
+    ]
     return Subscription(
         id=subscription_mirror_id(link, sub),
         tenant_id=link.provider_tenant_id,
@@ -180,6 +196,7 @@ def mirror_subscription(
         mirrored=True,
         source={"tenant_id": sub.tenant_id, "subscription_id": sub.id},
         source_version=sub.version,
+        history=history,
     )
 
 
@@ -342,6 +359,10 @@ def transferred_subscription(
         reseller_account_id=None,  # a direct customer of the new tenant
         origin_tenant_id=sub.tenant_id,
         origin_product_id=sub.product_id,
+        history=[
+            {**entry, "product_id": product_id, "origin_product_id": sub.product_id}
+            for entry in sub.history
+        ],
         last_change=TRANSFER,
         last_change_date=today,
         mirrored=False,

@@ -93,6 +93,11 @@ class Replicator:
             now=now,
             account_mirror=account_mirror,
             parent_mirror=self._parent_mirror(link, sub),
+            products={
+                origin: self._product(link, origin)
+                for origin in {e.get("origin_product_id") for e in sub.history}
+                if origin
+            },
         )
         applied = self.repository.upsert_mirror(mirror)
         if sub.last_change != domain.TRANSFER:  # carried over by an upgrade: not a sale (R19)

@@ -75,6 +75,7 @@ class Route:
     idempotent: bool
     errors: tuple[int, ...]
     handler: Callable[[Call], Any] = field(compare=False)
+    media: str | None = None  # a document route's content type (its handler answers a Document)
 
     @property
     def operation_id(self) -> str:
@@ -105,6 +106,7 @@ class Api:
         status: int = 200,
         paginated: bool = False,
         errors: tuple[int, ...] = (400, 404),
+        media: str | None = None,
     ) -> Callable[[Callable[[Call], Any]], Callable[[Call], Any]]:
         def register(handler: Callable[[Call], Any]) -> Callable[[Call], Any]:
             route = Route(
@@ -121,6 +123,7 @@ class Api:
                 idempotent=method == "POST",
                 errors=errors,
                 handler=handler,
+                media=media,
             )
             ROUTES.append(route)
             blueprint = self.blueprint
@@ -180,6 +183,15 @@ def dispatch(route: Route, request: Any, params: Mapping[str, str]) -> Response:
                 fingerprint=fingerprint,
                 action=lambda: _invoke(route, call),
             )
+        if isinstance(payload, Document):
+            return Response(
+                body=payload.body,
+                status_code=status,
+                headers={
+                    "Content-Type": payload.content_type,
+                    "Content-Disposition": f'inline; filename="{payload.filename}"',
+                },
+            )
         return _json(status, payload)
     except ApiError as error:
         return _json(error.status, error.body())
@@ -194,9 +206,18 @@ def _invoke(route: Route, call: Call) -> tuple[int, Any]:
     return route.status, to_json(result)
 
 
+@dataclass(frozen=True)
+class Document:
+    """A route's answer that is a file (an invoice's PDF), not JSON."""
+
+    body: bytes
+    content_type: str
+    filename: str
+
+
 def to_json(result: Any) -> Any:
-    if result is None:
-        return None
+    if result is None or isinstance(result, Document):
+        return result
     if isinstance(result, Page):
         return {
             "items": [to_json(item) for item in result.items],

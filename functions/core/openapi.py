@@ -105,6 +105,11 @@ def build_openapi(routes: list[Route], *, title: str, version: str) -> dict[str,
                 "description": "OK",
                 "content": {"application/json": {"schema": schema}},
             }
+        elif route.media is not None:
+            responses[str(route.status)] = {
+                "description": "OK",
+                "content": {route.media: {"schema": {"type": "string", "format": "binary"}}},
+            }
         else:
             responses[str(route.status)] = {"description": "OK"}
         statuses = set(route.errors) | ({401, 403} if route.roles is not None else set())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from functions.core import domain
@@ -111,6 +111,22 @@ class TenancyService:
         if tenant is None:
             raise hidden("tenant")
         return tenant
+
+    def all_tenants(self) -> Iterator[Tenant]:
+        """Every tenant, down the tree from the roots, by the parent index (the billing
+        schedule's job path; never a Scan)."""
+        parents: list[str | None] = [None]
+        while parents:
+            parent = parents.pop()
+            cursor: str | None = None
+            while True:
+                page = self.tenants.children(parent, 100, cursor)
+                for tenant in page.items:
+                    yield tenant
+                    parents.append(tenant.id)
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
 
     def create_tenant(self, principal: Principal, body: Any) -> Tenant:
         profile = TenantProfile(

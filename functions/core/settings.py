@@ -26,6 +26,14 @@ class Settings:
     #: endpoint of every AWS service (DynamoDB, SQS); empty means the region's AWS endpoints
     #: (set to the moto server locally)
     aws_endpoint: str | None
+    #: the billing run's state machine (R24), which ``POST /billing-runs`` and the schedule start
+    billing_state_machine: str
+    #: the S3 bucket of invoice documents (R26)
+    documents_bucket: str
+    #: the sender of billing email (an SES-verified identity)
+    mail_from: str
+    #: the API's public base URL, for links in email (``https://api.example.com``)
+    public_url: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -46,6 +54,10 @@ class Settings:
             jwt_secret=secret,
             # Optional by design: unset in AWS, where the SDK finds the regional endpoint.
             aws_endpoint=env.get("BSS_AWS_ENDPOINT", "").strip() or None,
+            billing_state_machine=required("BSS_BILLING_STATE_MACHINE"),
+            documents_bucket=required("BSS_DOCUMENTS_BUCKET"),
+            mail_from=required("BSS_MAIL_FROM"),
+            public_url=required("BSS_PUBLIC_URL").rstrip("/"),
         )
 
     def queue_name(self, base_name: str) -> str:

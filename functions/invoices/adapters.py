@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from pynamodb.attributes import MapAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, LocalSecondaryIndex
+from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
 
+from functions.core.adapters import AccountModel
+from functions.core.domain import Account
+from functions.core.errors import ConcurrentUpdate
 from functions.core.pagination import Page, decode_cursor, encode_cursor
-from functions.core.persistence import BaseTable, DecimalAttribute, put_if, to_entity
-from functions.invoices.domain import UsageRecord
+from functions.core.persistence import (
+    BaseTable,
+    DecimalAttribute,
+    conditional_failed,
+    entity_values,
+    put_if,
+    to_entity,
+    transaction,
+)
+from functions.core.settings import Settings
+from functions.invoices.domain import (
+    DRAFT,
+    LINES_PER_PART,
+    BillingRun,
+    Chunk,
+    Invoice,
+    InvoiceLine,
+    Line,
+    Period,
+    UsageRecord,
+)
+from functions.orders.adapters import SubscriptionModel
+from functions.orders.domain import Subscription
+from functions.pricelist.adapters import PriceModel
+from functions.pricelist.domain import Price
 
 
 class UsageByTime(LocalSecondaryIndex["UsageModel"]):
@@ -91,4 +124,539 @@ class UsageRepository:
         return sum((item.quantity for item in query), Decimal(0))
 
 
-MODELS: tuple[type[BaseTable], ...] = (UsageModel,)
+# --- invoices (R26) and the billing run (R24) --------------------------------------------------
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"), sort_keys=True)
+
+
+def line_values(line: InvoiceLine) -> dict[str, Any]:
+    return {f.name: getattr(line, f.name) for f in dataclasses.fields(line)}
+
+
+def invoice_line(values: dict[str, Any]) -> InvoiceLine:
+    decimals = ("quantity", "unit_price", "proration", "amount")
+    return InvoiceLine(**{**values, **{name: Decimal(values[name]) for name in decimals}})
+
+
+def ledger_values(line: Line, invoice_id: str) -> dict[str, Any]:
+    return {
+        "invoice_id": invoice_id,
+        "kind": line.kind,
+        "subscription_id": line.subscription_id,
+        "product_id": line.product_id,
+        "period": [line.period.start.isoformat(), line.period.end.isoformat()],
+        "start": line.start.isoformat(),
+        "end": line.end.isoformat(),
+        "quantity": str(line.quantity),
+        "unit_price": str(line.unit_price),
+        "proration": str(line.proration),
+        "amount": str(line.amount),
+        "credits": line.credits,
+    }
+
+
+def ledger_line(values: dict[str, Any]) -> tuple[str, Line]:
+    start, end = values["period"]
+    return values["invoice_id"], Line(
+        kind=values["kind"],
+        subscription_id=values["subscription_id"],
+        product_id=values["product_id"],
+        period=Period(date.fromisoformat(start), date.fromisoformat(end)),
+        start=date.fromisoformat(values["start"]),
+        end=date.fromisoformat(values["end"]),
+        quantity=Decimal(values["quantity"]),
+        unit_price=Decimal(values["unit_price"]),
+        proration=Decimal(values["proration"]),
+        amount=Decimal(values["amount"]),
+        credits=values["credits"],
+    )
+
+
+class InvoicesByAccount(GlobalSecondaryIndex["InvoiceModel"]):
+    """An account's invoices by period: what its customer or reseller reads (R26)."""
+
+    class Meta:
+        index_name = "by_account"
+        projection = AllProjection()
+
+    account_key = UnicodeAttribute(hash_key=True)  # {tenant_id}#{account_id}
+    period_key = UnicodeAttribute(range_key=True)  # {period_start}#{id}
+
+
+class InvoiceModel(BaseTable):
+    base_name = "invoices"
+
+    tenant_id = UnicodeAttribute(hash_key=True)  # the issuer
+    id = UnicodeAttribute(range_key=True)
+    account_key = UnicodeAttribute()
+    period_key = UnicodeAttribute()
+    run_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    end_customer_id = UnicodeAttribute(null=True)
+    currency = UnicodeAttribute()
+    period_start = UnicodeAttribute()
+    period_end = UnicodeAttribute()
+    status = UnicodeAttribute()
+    issuer = MapAttribute[str, Any]()
+    bill_to = MapAttribute[str, Any]()
+    subtotal = DecimalAttribute()
+    tax_rate = DecimalAttribute()
+    tax = DecimalAttribute()
+    total = DecimalAttribute()
+    line_count = NumberAttribute()
+    created_at = UnicodeAttribute()
+    number = UnicodeAttribute(null=True)
+    sequence = NumberAttribute(null=True)
+    issued_at = UnicodeAttribute(null=True)
+    document_key = UnicodeAttribute(null=True)
+    emailed_at = UnicodeAttribute(null=True)
+    by_account = InvoicesByAccount()
+
+    @classmethod
+    def of(cls, invoice: Invoice) -> InvoiceModel:
+        values = entity_values(invoice)
+        values.pop("version", None)
+        return cls(
+            account_key=f"{invoice.tenant_id}#{invoice.account_id}",
+            period_key=f"{invoice.period_start}#{invoice.id}",
+            **values,
+        )
+
+    def entity(self) -> Invoice:
+        invoice = to_entity(self, Invoice)
+        return replace(
+            invoice,
+            line_count=int(self.line_count),
+            sequence=int(self.sequence) if self.sequence is not None else None,
+        )
+
+
+class InvoiceLinesModel(BaseTable):
+    """An invoice's lines, ``LINES_PER_PART`` per item, as JSON (amounts as strings)."""
+
+    base_name = "invoice_lines"
+
+    invoice_key = UnicodeAttribute(hash_key=True)  # {tenant_id}#{invoice_id}
+    part = NumberAttribute(range_key=True)
+    lines = UnicodeAttribute()
+
+
+class LedgerModel(BaseTable):
+    """What was invoiced for a subscription in periods that can still be corrected (R22): read
+    by key when its next run reconciles (no query), pruned as periods close."""
+
+    base_name = "billing_ledger"
+
+    subscription_key = UnicodeAttribute(hash_key=True)  # {tenant_id}#{subscription_id}
+    lines = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class SequenceModel(BaseTable):
+    """The last invoice number a tenant issued: gapless (R24), advanced only in the
+    transaction that issues the invoices it numbers."""
+
+    base_name = "invoice_sequences"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    last = NumberAttribute(default=0)
+
+
+class BillingRunModel(BaseTable):
+    base_name = "billing_runs"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    period_start = UnicodeAttribute()
+    period_end = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempt = NumberAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    started_by = UnicodeAttribute()
+    chunks = NumberAttribute(default=0)
+    accounts = NumberAttribute(default=0)
+    chunks_rated = NumberAttribute(default=0)
+    chunks_rendered = NumberAttribute(default=0)
+    invoices = NumberAttribute(default=0)
+    issued = NumberAttribute(default=0)
+    failed_accounts = NumberAttribute(default=0)
+    finished_at = UnicodeAttribute(null=True)
+
+
+class BillingChunkModel(BaseTable):
+    """A page of a run's billable accounts (≤ ``CHUNK_ACCOUNTS`` accounts, ≤ ``CHUNK_SUBS``
+    subscriptions): one Map iteration rates it; the ids it produced are kept for finalizing and
+    rendering."""
+
+    base_name = "billing_chunks"
+
+    run_key = UnicodeAttribute(hash_key=True)  # {tenant_id}#{run_id}
+    chunk = UnicodeAttribute(range_key=True)  # {attempt:04d}#{n:05d}
+    accounts = UnicodeAttribute()  # JSON {bill_to: [subscription ids]}
+    status = UnicodeAttribute(default="pending")
+    invoice_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    failures = UnicodeAttribute(default="[]")
+
+
+def _run(item: BillingRunModel) -> BillingRun:
+    run = to_entity(item, BillingRun)
+    return replace(
+        run,
+        attempt=int(item.attempt),
+        chunks=int(item.chunks),
+        accounts=int(item.accounts),
+        chunks_rated=int(item.chunks_rated),
+        chunks_rendered=int(item.chunks_rendered),
+        invoices=int(item.invoices),
+        issued=int(item.issued),
+        failed_accounts=int(item.failed_accounts),
+    )
+
+
+#: a chunk's steps: pending → rated → finalized → rendered, each once per attempt
+PREVIOUS_STATUS = {"rated": "pending", "finalized": "rated", "rendered": "finalized"}
+
+
+def chunk_key(attempt: int, n: int) -> str:
+    return f"{attempt:04d}#{n:05d}"
+
+
+def _chunk(n: int, item: BillingChunkModel) -> Chunk:
+    return Chunk(
+        n=n,
+        accounts=json.loads(item.accounts),
+        status=item.status,
+        invoice_ids=[str(i) for i in item.invoice_ids or []],
+        failures=json.loads(item.failures),
+    )
+
+
+class BillingRepository:
+    """The billing run's tables, and what rating reads of the other contexts' tables — by key
+    (BatchGetItem) wherever it can: a run reads no index per account."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # runs
+
+    def run(self, tenant_id: str, run_id: str, *, consistent: bool = False) -> BillingRun | None:
+        try:
+            return _run(BillingRunModel.get(tenant_id, run_id, consistent_read=consistent))
+        except BillingRunModel.DoesNotExist:
+            return None
+
+    def save_run(self, run: BillingRun, *, expected_attempt: int | None) -> bool:
+        """Put the run if its stored attempt is ``expected_attempt`` (None: it is new)."""
+        values = entity_values(run)
+        values.pop("failures", None)  # read from the chunks
+        item = BillingRunModel(**values)
+        condition = (
+            BillingRunModel.id.does_not_exist()
+            if expected_attempt is None
+            else BillingRunModel.attempt == expected_attempt
+        )
+        return put_if(item, condition)
+
+    def update_run(self, tenant_id: str, run_id: str, attempt: int, **fields: Any) -> None:
+        """Set fields of the run's current attempt (an older attempt's step changes nothing)."""
+        actions = [getattr(BillingRunModel, name).set(value) for name, value in fields.items()]
+        try:
+            BillingRunModel(tenant_id, run_id).update(
+                actions=actions, condition=BillingRunModel.attempt == attempt
+            )
+        except UpdateError as error:
+            if not conditional_failed(error):
+                raise
+
+    def runs(self, tenant_id: str, limit: int, cursor: str | None) -> Page[BillingRun]:
+        start = decode_cursor(cursor, {"tenant_id": {"S": tenant_id}}, _RUN_KEYS)
+        result = BillingRunModel.query(
+            tenant_id, scan_index_forward=False, limit=limit, last_evaluated_key=start
+        )
+        return Page([_run(item) for item in result], encode_cursor(result.last_evaluated_key))
+
+    # chunks
+
+    def put_chunks(
+        self, tenant_id: str, run_id: str, attempt: int, chunks: Sequence[dict[str, list[str]]]
+    ) -> None:
+        with BillingChunkModel.batch_write() as batch:
+            for n, accounts in enumerate(chunks):
+                batch.save(
+                    BillingChunkModel(
+                        run_key=f"{tenant_id}#{run_id}",
+                        chunk=chunk_key(attempt, n),
+                        accounts=_json(accounts),
+                    )
+                )
+
+    def chunk(self, tenant_id: str, run_id: str, attempt: int, n: int) -> Chunk:
+        item = BillingChunkModel.get(
+            f"{tenant_id}#{run_id}", chunk_key(attempt, n), consistent_read=True
+        )
+        return _chunk(n, item)
+
+    def chunks(self, tenant_id: str, run_id: str, attempt: int, count: int) -> list[Chunk]:
+        keys = [(f"{tenant_id}#{run_id}", chunk_key(attempt, n)) for n in range(count)]
+        found = [_chunk(int(i.chunk.split("#")[1]), i) for i in BillingChunkModel.batch_get(keys)]
+        return sorted(found, key=lambda chunk: chunk.n)
+
+    def chunk_done(
+        self,
+        tenant_id: str,
+        run_id: str,
+        attempt: int,
+        n: int,
+        *,
+        status: str,
+        invoice_ids: Sequence[str] = (),
+        failures: Sequence[dict[str, str]] = (),
+        counts: dict[str, int],
+    ) -> bool:
+        """Mark a chunk rated (or rendered) and add its counts to the run's, together and
+        once: a retried or replayed step counts nothing twice. False if it was done already."""
+        chunk = BillingChunkModel(f"{tenant_id}#{run_id}", chunk_key(attempt, n))
+        previous = PREVIOUS_STATUS[status]
+        actions: list[Any] = [BillingChunkModel.status.set(status)]
+        if status == "rated":
+            actions += [
+                BillingChunkModel.invoice_ids.set(list(invoice_ids)),  # type: ignore[arg-type]
+                BillingChunkModel.failures.set(_json(list(failures))),
+            ]
+        try:
+            with transaction(self.settings) as tx:
+                tx.update(chunk, actions=actions, condition=BillingChunkModel.status == previous)
+                tx.update(
+                    BillingRunModel(tenant_id, run_id),
+                    actions=[getattr(BillingRunModel, k).add(v) for k, v in counts.items()],
+                    condition=BillingRunModel.attempt == attempt,
+                )
+        except ConcurrentUpdate:
+            return False
+        return True
+
+    # invoices
+
+    def invoice(self, tenant_id: str, invoice_id: str) -> Invoice | None:
+        try:
+            return InvoiceModel.get(tenant_id, invoice_id, consistent_read=True).entity()
+        except InvoiceModel.DoesNotExist:
+            return None
+
+    def invoices(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Invoice]:
+        keys = [(tenant_id, invoice_id) for invoice_id in dict.fromkeys(ids)]
+        return {item.id: item.entity() for item in InvoiceModel.batch_get(keys)}
+
+    def lines(self, invoice: Invoice) -> list[InvoiceLine]:
+        keys = [(f"{invoice.tenant_id}#{invoice.id}", part) for part in range(invoice.parts)]
+        parts = sorted(InvoiceLinesModel.batch_get(keys), key=lambda item: int(item.part))
+        return [invoice_line(values) for part in parts for values in json.loads(part.lines)]
+
+    def put_draft(
+        self,
+        invoice: Invoice,
+        lines: Sequence[InvoiceLine],
+        ledgers: dict[str, list[tuple[str, Line]]],
+    ) -> bool:
+        """The draft's lines and the ledgers it adds to, then the draft itself, written last
+        and only if no invoice has its id: the commit point of rating an account (R24). A
+        crash before it leaves lines and ledger entries that the retry rewrites identically
+        (the ledger entries of an invoice that does not exist are ignored when rating it)."""
+        with InvoiceLinesModel.batch_write() as batch:
+            for part in range(invoice.parts):
+                chunk = lines[part * LINES_PER_PART : (part + 1) * LINES_PER_PART]
+                batch.save(
+                    InvoiceLinesModel(
+                        invoice_key=f"{invoice.tenant_id}#{invoice.id}",
+                        part=part,
+                        lines=_json([line_values(line) for line in chunk]),
+                    )
+                )
+        now = invoice.created_at
+        with LedgerModel.batch_write() as batch:
+            for subscription_id, entries in ledgers.items():
+                batch.save(
+                    LedgerModel(
+                        subscription_key=f"{invoice.tenant_id}#{subscription_id}",
+                        lines=_json([ledger_values(line, owner) for owner, line in entries]),
+                        updated_at=now,
+                    )
+                )
+        return put_if(InvoiceModel.of(invoice), InvoiceModel.id.does_not_exist())
+
+    def ledgers(
+        self, tenant_id: str, subscription_ids: Iterable[str]
+    ) -> dict[str, list[tuple[str, Line]]]:
+        """Per subscription: (invoice id, line) of what was invoiced in open periods."""
+        keys = [f"{tenant_id}#{sub_id}" for sub_id in dict.fromkeys(subscription_ids)]
+        return {
+            item.subscription_key.split("#", 1)[1]: [
+                ledger_line(values) for values in json.loads(item.lines)
+            ]
+            for item in LedgerModel.batch_get(keys)
+        }
+
+    def last_number(self, tenant_id: str) -> int:
+        try:
+            return int(SequenceModel.get(tenant_id, consistent_read=True).last)
+        except SequenceModel.DoesNotExist:
+            return 0
+
+    def issue(self, tenant_id: str, last: int, invoices: Sequence[Invoice]) -> bool:
+        """Number drafts ``last + 1 …`` and advance the tenant's sequence, all or nothing
+        (R24: gapless). False if the sequence or a draft moved meanwhile (nothing written)."""
+        sequence = SequenceModel(tenant_id)
+        try:
+            with transaction(self.settings) as tx:
+                if last == 0:
+                    tx.save(
+                        SequenceModel(tenant_id, last=len(invoices)),
+                        condition=SequenceModel.tenant_id.does_not_exist(),
+                    )
+                else:
+                    tx.update(
+                        sequence,
+                        actions=[SequenceModel.last.set(last + len(invoices))],
+                        condition=SequenceModel.last == last,
+                    )
+                for invoice in invoices:
+                    assert invoice.sequence is not None
+                    tx.update(
+                        InvoiceModel(tenant_id, invoice.id),
+                        actions=[
+                            InvoiceModel.status.set(invoice.status),
+                            InvoiceModel.number.set(str(invoice.number)),
+                            InvoiceModel.sequence.set(invoice.sequence),
+                            InvoiceModel.issued_at.set(str(invoice.issued_at)),
+                        ],
+                        condition=InvoiceModel.status == DRAFT,
+                    )
+        except ConcurrentUpdate:
+            return False
+        return True
+
+    def documented(self, invoice: Invoice, key: str, emailed_at: str | None) -> None:
+        actions: list[Any] = [InvoiceModel.document_key.set(key)]
+        if emailed_at is not None:
+            actions.append(InvoiceModel.emailed_at.set(emailed_at))
+        InvoiceModel(invoice.tenant_id, invoice.id).update(actions=actions)
+
+    def page(
+        self, tenant_id: str, account_id: str | None, limit: int, cursor: str | None
+    ) -> Page[Invoice]:
+        """The tenant's invoices, or one account's (newest period first)."""
+        if account_id is None:
+            start = decode_cursor(cursor, {"tenant_id": {"S": tenant_id}}, _INVOICE_KEYS)
+            result = InvoiceModel.query(
+                tenant_id, scan_index_forward=False, limit=limit, last_evaluated_key=start
+            )
+        else:
+            partition = f"{tenant_id}#{account_id}"
+            start = decode_cursor(cursor, {"account_key": {"S": partition}}, _INVOICE_ACCOUNT_KEYS)
+            result = InvoiceModel.by_account.query(
+                partition, scan_index_forward=False, limit=limit, last_evaluated_key=start
+            )
+        return Page([item.entity() for item in result], encode_cursor(result.last_evaluated_key))
+
+    # what rating reads of the other contexts, by key
+
+    def billable(self, tenant_id: str) -> Iterator[tuple[str, str, str | None]]:
+        """(subscription, account, reseller account) of every subscription of the tenant: one
+        query, a few attributes (the run's list step)."""
+        query = SubscriptionModel.query(
+            tenant_id,
+            attributes_to_get=["id", "account_id", "reseller_account_id"],
+        )
+        for item in query:
+            yield item.id, item.account_id, item.reseller_account_id
+
+    def subscriptions(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Subscription]:
+        keys = [(tenant_id, sub_id) for sub_id in dict.fromkeys(ids)]
+        return {item.id: item.entity() for item in SubscriptionModel.batch_get(keys)}
+
+    def accounts(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Account]:
+        keys = [(tenant_id, account_id) for account_id in dict.fromkeys(ids)]
+        return {item.id: to_entity(item, Account) for item in AccountModel.batch_get(keys)}
+
+    def prices(
+        self, tenant_id: str, wanted: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], Price]:
+        """Entries by (price list, product, cycle)."""
+        keys = [PriceModel.keys(tenant_id, *key) for key in dict.fromkeys(wanted)]
+        found = (to_entity(item, Price) for item in PriceModel.batch_get(keys))
+        return {(p.price_list_id, p.product_id, p.billing_cycle): p for p in found}
+
+
+_RUN_KEYS = frozenset({"tenant_id", "id"})
+_INVOICE_KEYS = frozenset({"tenant_id", "id"})
+_INVOICE_ACCOUNT_KEYS = frozenset({"tenant_id", "id", "account_key", "period_key"})
+
+
+class DocumentStore:
+    """Invoice PDFs in S3."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def put(self, key: str, body: bytes) -> None:
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType="application/pdf"
+        )
+
+    def get(self, key: str) -> bytes:
+        return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+
+class Mailer:
+    """Email through SES."""
+
+    def __init__(self, client: Any, sender: str) -> None:
+        self.client = client
+        self.sender = sender
+
+    def send(self, to: str, subject: str, text: str, html: str) -> None:
+        self.client.send_email(
+            Source=self.sender,
+            Destination={"ToAddresses": [to]},
+            Message={
+                "Subject": {"Data": subject, "Charset": "UTF-8"},
+                "Body": {
+                    "Text": {"Data": text, "Charset": "UTF-8"},
+                    "Html": {"Data": html, "Charset": "UTF-8"},
+                },
+            },
+        )
+
+
+class Launcher:
+    """Starts the billing state machine (R24). The execution's name is the run's attempt, so
+    starting the same attempt twice starts it once."""
+
+    def __init__(self, client: Any, state_machine_arn: str) -> None:
+        self.client = client
+        self.state_machine_arn = state_machine_arn
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        try:
+            answer = self.client.start_execution(
+                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
+            )
+        except self.client.exceptions.ExecutionAlreadyExists:
+            return f"{self.state_machine_arn}:{name}"
+        return str(answer["executionArn"])
+
+
+MODELS: tuple[type[BaseTable], ...] = (
+    UsageModel,
+    InvoiceModel,
+    InvoiceLinesModel,
+    LedgerModel,
+    SequenceModel,
+    BillingRunModel,
+    BillingChunkModel,
+)

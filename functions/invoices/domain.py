@@ -17,14 +17,17 @@ owes for one period. Pure: stdlib and the kernel only.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import date
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from decimal import Decimal
 from itertools import pairwise
+from typing import Any
 
 from functions.core.errors import BadRequest
+from functions.core.ids import derived_id
 from functions.core.money import round_money
+from functions.orders.domain import Subscription
 
 MONTHLY, ANNUAL = "monthly", "annual"
 CHARGE, CREDIT, USAGE = "charge", "credit", "usage"
@@ -119,6 +122,7 @@ class Change:
     quantity: int
     unit_price: Decimal
     billed: bool = True
+    product_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,9 +133,12 @@ class Segment:
     end: date
     quantity: int
     unit_price: Decimal
+    product_id: str = ""
 
     def same_rate(self, other: Segment | None) -> bool:
-        return other is not None and (self.quantity, self.unit_price) == (
+        """Billed alike: the same product, quantity and unit price."""
+        return other is not None and (self.product_id, self.quantity, self.unit_price) == (
+            other.product_id,
             other.quantity,
             other.unit_price,
         )
@@ -150,7 +157,7 @@ def segments(changes: Iterable[Change], period: Period) -> list[Segment]:
         end = days[index + 1] if index + 1 < len(days) else period.end
         start, end = max(on, period.start), min(end, period.end)
         if change.billed and start < end:
-            found.append(Segment(start, end, change.quantity, change.unit_price))
+            found.append(Segment(start, end, change.quantity, change.unit_price, change.product_id))
     return found
 
 
@@ -173,6 +180,7 @@ class Line:
     proration: Decimal
     amount: Decimal
     credits: str | None = None
+    product_id: str = ""
 
     @property
     def key(self) -> str:
@@ -180,6 +188,7 @@ class Line:
             (
                 self.kind,
                 self.subscription_id,
+                self.product_id,
                 self.period.start.isoformat(),
                 self.start.isoformat(),
                 self.end.isoformat(),
@@ -207,6 +216,7 @@ def charge(subscription_id: str, segment: Segment, period: Period, currency: str
         unit_price=segment.unit_price,
         proration=proration(days, period).quantize(FACTOR_PLACES),
         amount=prorated(segment.unit_price, segment.quantity, days, period, currency),
+        product_id=segment.product_id,
     )
 
 
@@ -224,6 +234,7 @@ def credit(issued: Line, start: date, end: date, currency: str) -> Line:
         proration=proration(days, issued.period).quantize(FACTOR_PLACES),
         amount=-prorated(issued.unit_price, issued.quantity, days, issued.period, currency),
         credits=issued.key,
+        product_id=issued.product_id,
     )
 
 
@@ -279,7 +290,9 @@ def reconcile(
         billed = (
             None
             if piece is None
-            else Segment(start, end, int(piece[0].quantity), piece[0].unit_price)
+            else Segment(
+                start, end, int(piece[0].quantity), piece[0].unit_price, piece[0].product_id
+            )
         )
         wrong = piece is not None and not (segment is not None and segment.same_rate(billed))
         missing = segment is not None and (billed is None or not segment.same_rate(billed))
@@ -312,7 +325,12 @@ def _charge_piece(
 
 
 def usage(
-    subscription_id: str, period: Period, quantity: Decimal, unit_price: Decimal, currency: str
+    subscription_id: str,
+    period: Period,
+    quantity: Decimal,
+    unit_price: Decimal,
+    currency: str,
+    product_id: str = "",
 ) -> Line:
     """R21, R25: a period's usage, billed in arrears at the unit price (no proration)."""
     return Line(
@@ -325,7 +343,35 @@ def usage(
         unit_price=unit_price,
         proration=Decimal(1).quantize(FACTOR_PLACES),
         amount=round_money(unit_price * quantity, currency),
+        product_id=product_id,
     )
+
+
+def reconcile_usage(
+    subscription_id: str,
+    product_id: str,
+    total: Decimal,
+    unit_price: Decimal,
+    issued: Sequence[Line],
+    period: Period,
+    currency: str,
+) -> list[Line]:
+    """R21, R22, R25: a period's usage, once. Usage reported after its period was billed is a
+    correction: the billed usage line is credited (linked) and the new total charged, at the
+    price it was billed at (R7: an issued period keeps its price)."""
+    credited = {line.credits for line in issued if line.kind == CREDIT}
+    live = [
+        line
+        for line in issued
+        if line.kind == USAGE and line.period == period and line.key not in credited
+    ]
+    if sum((line.quantity for line in live), Decimal(0)) == total:
+        return []
+    price = live[0].unit_price if live else unit_price
+    added = [replace(line, kind=CREDIT, amount=-line.amount, credits=line.key) for line in live]
+    if total:
+        added.append(usage(subscription_id, period, total, price, currency, product_id))
+    return added
 
 
 # --- totals ------------------------------------------------------------------------------------
@@ -394,3 +440,469 @@ def usage_record(
             code="unit_mismatch",
         )
     return UsageRecord(tenant_id, subscription_id, key, quantity, unit, at, recorded_at)
+
+
+# --- a subscription in a billing run (R20-R22, R25) ----------------------------------------------
+
+BILLED_STATUSES = frozenset({"active", "inactive"})  # inactive: billed from its start date
+
+
+@dataclass(frozen=True)
+class Step:
+    """A point of a subscription's history: from ``on`` it has this quantity and product, and
+    is billed or not (suspended, cancelled, expired)."""
+
+    on: date
+    quantity: int
+    product_id: str
+    billed: bool
+
+
+def timeline(sub: Subscription) -> list[Step]:
+    """A subscription's history as steps, from its start date (R8). Days before the start are
+    never billed; a term that does not renew itself ends after its end date. A subscription
+    written before it kept a history has one step from its start, and its latest change."""
+    start = date.fromisoformat(sub.start_date)
+    entries = sub.history or [
+        {
+            "on": sub.start_date,
+            "quantity": sub.quantity,
+            "product_id": sub.product_id,
+            "status": "active",
+        },
+        *(
+            [
+                {
+                    "on": sub.last_change_date,
+                    "quantity": sub.quantity,
+                    "product_id": sub.product_id,
+                    "status": sub.status,
+                }
+            ]
+            if sub.last_change_date and sub.status not in BILLED_STATUSES
+            else []
+        ),
+    ]
+    steps = [
+        Step(
+            max(date.fromisoformat(entry["on"]), start),
+            int(entry["quantity"]),
+            str(entry["product_id"]),
+            entry["status"] in BILLED_STATUSES,
+        )
+        for entry in entries
+    ]
+    if not sub.auto_renew:
+        last = steps[-1]
+        ended = date.fromisoformat(sub.end_date) + timedelta(days=1)
+        steps.append(Step(ended, last.quantity, last.product_id, False))
+    return sorted(steps, key=lambda step: step.on)
+
+
+def window_periods(cycle: str, billing_day: int, anniversary: date, window: Period) -> list[Period]:
+    """The periods of a cycle that overlap a run's window."""
+    found = []
+    period = billing_period(
+        cycle, billing_day=billing_day, anniversary=anniversary, on=window.start
+    )
+    while period.start < window.end:
+        found.append(period)
+        period = next_period(cycle, period, billing_day=billing_day, anniversary=anniversary)
+    return found
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a billing run bills (R21, R24): the tenant's monthly ``period`` in advance, and the
+    ``previous`` one in arrears (usage) and for corrections; together they are the window."""
+
+    period: Period
+    previous: Period
+    billing_day: int
+
+    @property
+    def window(self) -> Period:
+        return Period(self.previous.start, self.period.end)
+
+
+def run_for(billing_day: int, period_start: date) -> Run:
+    """The run of the period starting on ``period_start``, which must be a billing day."""
+    period = monthly_period(billing_day, period_start)
+    if period.start != period_start:
+        raise BadRequest(
+            f"a period starts on the billing day ({billing_day}); {period_start} is not one",
+            field="period_start",
+            code="not_a_billing_day",
+        )
+    return Run(period, monthly_period(billing_day, period.start - timedelta(days=1)), billing_day)
+
+
+def rate_subscription(
+    sub: Subscription,
+    run: Run,
+    issued: Sequence[Line],
+    price: Callable[[str], Decimal],
+    *,
+    metered: bool = False,
+    usage_total: Decimal = Decimal(0),
+) -> list[Line]:
+    """R20-R22, R25: the lines a run adds for one subscription.
+
+    - Recurring (in advance): each period of its cycle in the run's window is reconciled with
+      what was issued for it. A period is rated if lines were issued for it, or if its billable
+      days begin in the window (the first run of a subscription billed before it does not bill
+      months in arrears). A period already invoiced keeps the price it was invoiced at (R7);
+      others are rated at ``price(product_id)``, the buyer's list today.
+    - Metered (in arrears): the previous period's usage, ``usage_total``, at ``price``.
+
+    Free lines (a trial at price 0) are left out."""
+    if metered:
+        if date.fromisoformat(sub.start_date) >= run.previous.end:
+            return []
+        issued_here = [line for line in issued if line.subscription_id == sub.id]
+        return reconcile_usage(
+            sub.id,
+            sub.product_id,
+            usage_total,
+            price(sub.product_id),
+            issued_here,
+            run.previous,
+            sub.currency,
+        )
+    steps = timeline(sub)
+    start = date.fromisoformat(sub.start_date)
+    lines: list[Line] = []
+    for period in window_periods(sub.billing_cycle, run.billing_day, start, run.window):
+        if period.end <= start:
+            continue
+        issued_here = [line for line in issued if line.period == period]
+        if not issued_here and max(period.start, start) < run.window.start:
+            continue
+        billed_prices = {
+            line.product_id: line.unit_price for line in issued_here if line.kind == CHARGE
+        }
+
+        used = segments(
+            [
+                Change(
+                    s.on,
+                    s.quantity,
+                    billed_prices.get(s.product_id) or price(s.product_id),
+                    s.billed,
+                    s.product_id,
+                )
+                for s in steps
+            ],
+            period,
+        )
+        lines += reconcile(sub.id, used, issued_here, period, sub.currency)
+    return [line for line in lines if line.amount or line.unit_price]
+
+
+# --- who bills whom (R20) ------------------------------------------------------------------------
+
+
+def bill_to(sub: Subscription) -> str:
+    """R20: a lite reseller's customer's subscription is billed to the lite reseller, a
+    mirrored one to the tenant reseller's account (both its ``reseller_account_id``); any other
+    to its own account."""
+    return sub.reseller_account_id or sub.account_id
+
+
+def invoice_id(tenant_id: str, account_id: str, end_customer: str | None, period: Period) -> str:
+    """One invoice per account and period (per end customer if the account asked for separate
+    invoices): deterministic, so a re-run finds it instead of creating a second (R24)."""
+    return derived_id("inv", tenant_id, account_id, end_customer or "", period.start.isoformat())
+
+
+# VAT standard rates by country (R23), as of 2026. A bill-to country not listed is not taxed:
+# the issuer's tax rules (reverse charge, exports) are its accountant's; documented.
+def _rates(text: str) -> dict[str, Decimal]:
+    words = text.split()
+    return dict(zip(words[::2], map(Decimal, words[1::2]), strict=True))
+
+
+TAX_RATES = _rates(
+    """
+    AT 0.20 BE 0.21 BG 0.20 CH 0.081 CY 0.19 CZ 0.21 DE 0.19 DK 0.25 EE 0.24 ES 0.21 FI 0.255
+    FR 0.20 GB 0.20 GR 0.24 HR 0.25 HU 0.27 IE 0.23 IT 0.22 LT 0.21 LU 0.17 LV 0.21 MT 0.18
+    NL 0.21 NO 0.25 PL 0.23 PT 0.23 RO 0.21 SE 0.25 SI 0.22 SK 0.23 US 0 CA 0 AU 0.10 NZ 0.15
+    JP 0.10 SG 0.09
+    """
+)
+
+
+def tax_rate(country: str | None) -> Decimal:
+    return TAX_RATES.get(country or "", Decimal(0))
+
+
+# --- invoices (R26) ------------------------------------------------------------------------------
+
+DRAFT, ISSUED, VOID = "draft", "issued", "void"
+LINES_PER_PART = 200  # lines per stored item: ~80 KB, well under DynamoDB's 400 KB
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """A line as invoiced (R26): the rated line, with the product and end customer named."""
+
+    no: int
+    kind: str
+    subscription_id: str
+    product_id: str
+    sku: str
+    product_name: str
+    end_customer_id: str
+    end_customer_name: str
+    description: str
+    period_start: str
+    period_end: str
+    start: str
+    end: str
+    quantity: Decimal
+    unit_price: Decimal
+    proration: Decimal
+    amount: Decimal
+    key: str
+    credits: str | None = None
+
+    def rated(self) -> Line:
+        return Line(
+            kind=self.kind,
+            subscription_id=self.subscription_id,
+            period=Period(
+                date.fromisoformat(self.period_start), date.fromisoformat(self.period_end)
+            ),
+            start=date.fromisoformat(self.start),
+            end=date.fromisoformat(self.end),
+            quantity=self.quantity,
+            unit_price=self.unit_price,
+            proration=self.proration,
+            amount=self.amount,
+            credits=self.credits,
+            product_id=self.product_id,
+        )
+
+
+@dataclass(frozen=True)
+class Named:
+    """How a line names its product and end customer."""
+
+    sku: str
+    product_name: str
+    unit: str
+    end_customer_id: str
+    end_customer_name: str
+
+
+def describe(line: Line, named: Named) -> str:
+    last = line.end - timedelta(days=1)
+    days = f"{line.start.isoformat()} to {last.isoformat()}"
+    if line.kind == USAGE:
+        return f"{named.product_name}: {line.quantity} {named.unit}, {days}"
+    if line.kind == CREDIT:
+        return f"Credit: {named.product_name} × {line.quantity}, {days}"
+    return f"{named.product_name} × {line.quantity}, {days}"
+
+
+def invoice_lines(rated: Sequence[tuple[Line, Named]]) -> list[InvoiceLine]:
+    return [
+        InvoiceLine(
+            no=no,
+            kind=line.kind,
+            subscription_id=line.subscription_id,
+            product_id=line.product_id,
+            sku=named.sku,
+            product_name=named.product_name,
+            end_customer_id=named.end_customer_id,
+            end_customer_name=named.end_customer_name,
+            description=describe(line, named),
+            period_start=line.period.start.isoformat(),
+            period_end=line.period.end.isoformat(),
+            start=line.start.isoformat(),
+            end=line.end.isoformat(),
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            proration=line.proration,
+            amount=line.amount,
+            key=line.key,
+            credits=line.credits,
+        )
+        for no, (line, named) in enumerate(rated, start=1)
+    ]
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """R26: issuer (the tenant), bill-to (one of its accounts; an end customer too when the
+    account asked for separate invoices), period, currency, totals and status. Its lines are
+    stored beside it, ``LINES_PER_PART`` per item. ``number`` is given when it is issued:
+    gapless per issuing tenant (R24)."""
+
+    id: str
+    tenant_id: str
+    run_id: str
+    account_id: str
+    currency: str
+    period_start: str
+    period_end: str
+    status: str
+    issuer: dict[str, Any]
+    bill_to: dict[str, Any]
+    subtotal: Decimal
+    tax_rate: Decimal
+    tax: Decimal
+    total: Decimal
+    line_count: int
+    created_at: str
+    end_customer_id: str | None = None
+    number: str | None = None
+    sequence: int | None = None
+    issued_at: str | None = None
+    document_key: str | None = None
+    emailed_at: str | None = None
+    version: int | None = None
+
+    @property
+    def parts(self) -> int:
+        return max(1, -(-self.line_count // LINES_PER_PART))
+
+
+def draft_invoice(
+    *,
+    id: str,
+    tenant_id: str,
+    run_id: str,
+    account_id: str,
+    end_customer_id: str | None,
+    currency: str,
+    period: Period,
+    issuer: dict[str, Any],
+    bill_to: dict[str, Any],
+    lines: Sequence[InvoiceLine],
+    created_at: str,
+) -> Invoice:
+    """R23, R26: a draft whose totals are the sum of its rounded lines and the bill-to
+    country's tax, rounded once."""
+    rate = tax_rate(bill_to.get("country"))
+    sums = totals([line.rated() for line in lines], rate, currency)
+    return Invoice(
+        id=id,
+        tenant_id=tenant_id,
+        run_id=run_id,
+        account_id=account_id,
+        end_customer_id=end_customer_id,
+        currency=currency,
+        period_start=period.start.isoformat(),
+        period_end=period.end.isoformat(),
+        status=DRAFT,
+        issuer=issuer,
+        bill_to=bill_to,
+        subtotal=sums.subtotal,
+        tax_rate=rate,
+        tax=sums.tax,
+        total=sums.total,
+        line_count=len(lines),
+        created_at=created_at,
+    )
+
+
+def invoice_number(sequence: int) -> str:
+    """Gapless per issuing tenant (R24): ``INV-000001``, ``INV-000002``, …"""
+    return f"INV-{sequence:06d}"
+
+
+def issue(invoice: Invoice, sequence: int, issued_at: str) -> Invoice:
+    if invoice.status != DRAFT:
+        raise ValueError(f"invoice {invoice.id} is {invoice.status}, not a draft")
+    return replace(
+        invoice,
+        status=ISSUED,
+        sequence=sequence,
+        number=invoice_number(sequence),
+        issued_at=issued_at,
+    )
+
+
+# --- the billing run (R24) -----------------------------------------------------------------------
+
+QUEUED, RUNNING, COMPLETED, COMPLETED_WITH_FAILURES = (
+    "queued",
+    "running",
+    "completed",
+    "completed_with_failures",
+)
+CHUNK_ACCOUNTS = 100  # accounts per Map iteration
+CHUNK_SUBSCRIPTIONS = 1000  # subscriptions per Map iteration (an account is never split)
+MAX_FAILURES_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class BillingRun:
+    """A tenant's run of one period (R24): one per tenant and period; each start is an
+    ``attempt`` that resumes it (what is invoiced stays invoiced)."""
+
+    id: str
+    tenant_id: str
+    period_start: str
+    period_end: str
+    status: str
+    attempt: int
+    created_at: str
+    updated_at: str
+    started_by: str
+    chunks: int = 0
+    accounts: int = 0
+    chunks_rated: int = 0
+    chunks_rendered: int = 0
+    invoices: int = 0
+    issued: int = 0
+    failed_accounts: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    finished_at: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (COMPLETED, COMPLETED_WITH_FAILURES)
+
+
+def run_id(tenant_id: str, period_start: date) -> str:
+    return derived_id("run", tenant_id, period_start.isoformat())
+
+
+@dataclass(frozen=True)
+class Chunk:
+    n: int
+    accounts: dict[str, list[str]]  # bill-to account → its subscriptions
+    status: str
+    invoice_ids: list[str]
+    failures: list[dict[str, str]]
+
+
+def chunked(billable: Iterable[tuple[str, str, str | None]]) -> list[dict[str, list[str]]]:
+    """R20, R24: a tenant's subscriptions ``(id, account, reseller account)`` grouped by the
+    account billed for them, in pages of whole accounts for the Map."""
+    by_account: dict[str, list[str]] = {}
+    for sub_id, account_id, reseller_account_id in billable:
+        by_account.setdefault(reseller_account_id or account_id, []).append(sub_id)
+    chunks: list[dict[str, list[str]]] = []
+    current: dict[str, list[str]] = {}
+    size = 0
+    for account_id in sorted(by_account):
+        subs = sorted(by_account[account_id])
+        if current and (len(current) >= CHUNK_ACCOUNTS or size + len(subs) > CHUNK_SUBSCRIPTIONS):
+            chunks.append(current)
+            current, size = {}, 0
+        current[account_id] = subs
+        size += len(subs)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def close_status(run: BillingRun) -> str:
+    return (
+        COMPLETED
+        if run.failed_accounts == 0 and run.chunks_rated == run.chunks
+        else COMPLETED_WITH_FAILURES
+    )

@@ -1,16 +1,32 @@
-"""HTTP routes of billing: usage records (R25)."""
+"""HTTP routes of billing: usage records (R25), billing runs (R24) and invoices (R26)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from functions.core.api import Api, Call
+from functions.core.api import Api, Call, Document
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
+from functions.core.money import format_money
 from functions.core.pagination import Page
-from functions.invoices.schemas import RecordUsage, UsageOut, UsageQuery
+from functions.core.schemas import ListQuery
+from functions.invoices.schemas import (
+    InvoiceLineOut,
+    InvoiceOut,
+    InvoiceQuery,
+    PreviewOut,
+    PreviewQuery,
+    RecordUsage,
+    RunOut,
+    StartRun,
+    UsageOut,
+    UsageQuery,
+)
 
 if TYPE_CHECKING:  # the services import PynamoDB: keep it off the cold-start import
-    from functions.invoices.domain import UsageRecord
+    from functions.invoices.domain import BillingRun, Invoice, InvoiceLine, UsageRecord
 
 api = Api("billing")
 
@@ -55,3 +71,174 @@ def list_usage(call: Call) -> Page[UsageOut]:
         call.principal, call.query.subscription_id, call.limit, call.cursor
     )
     return Page([usage_out(r) for r in page.items], page.next_cursor)
+
+
+# --- billing runs (R24) ---------------------------------------------------------------------
+
+
+def run_out(run: BillingRun) -> RunOut:
+    values = {f.name: getattr(run, f.name) for f in dataclasses.fields(run)}
+    values.pop("tenant_id")
+    return RunOut.model_validate(values)
+
+
+@api.route(
+    "/billing-runs",
+    "POST",
+    summary="Run a billing period now (R24): the run of that period, started or resumed",
+    roles=(TENANT_ADMIN,),
+    body=StartRun,
+    response=RunOut,
+    status=202,
+    errors=(400, 404, 409),
+)
+def start_run(call: Call) -> RunOut:
+    return run_out(call.container.billing.start(call.principal, call.body.period_start))
+
+
+@api.route(
+    "/billing-runs",
+    "GET",
+    summary="The tenant's billing runs, latest period first (R24)",
+    roles=(TENANT_ADMIN,),
+    query=ListQuery,
+    response=RunOut,
+    paginated=True,
+)
+def list_runs(call: Call) -> Page[RunOut]:
+    page = call.container.billing.runs(call.principal, call.limit, call.cursor)
+    return Page([run_out(run) for run in page.items], page.next_cursor)
+
+
+@api.route(
+    "/billing-runs/{run_id}",
+    "GET",
+    summary="A billing run's progress: its accounts, chunks, invoices and failures (R24)",
+    roles=(TENANT_ADMIN,),
+    response=RunOut,
+)
+def get_run(call: Call) -> RunOut:
+    return run_out(call.container.billing.run(call.principal, call.params["run_id"]))
+
+
+# --- invoices (R26) ---------------------------------------------------------------------------
+
+
+def line_out(line: InvoiceLine, currency: str) -> InvoiceLineOut:
+    values = {f.name: getattr(line, f.name) for f in dataclasses.fields(line)}
+    return InvoiceLineOut.model_validate(
+        {
+            **values,
+            "quantity": str(line.quantity),
+            "unit_price": str(line.unit_price),
+            "proration": str(line.proration),
+            "amount": format_money(line.amount, currency),
+        }
+    )
+
+
+def invoice_out(
+    invoice: Invoice, lines: Sequence[InvoiceLine] | None, public_url: str
+) -> InvoiceOut:
+    c = invoice.currency
+    return InvoiceOut(
+        id=invoice.id,
+        number=invoice.number,
+        status=invoice.status,
+        issuer=invoice.issuer,
+        bill_to=invoice.bill_to,
+        account_id=invoice.account_id,
+        end_customer_id=invoice.end_customer_id,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        currency=c,
+        subtotal=format_money(invoice.subtotal, c),
+        tax_rate=str(invoice.tax_rate),
+        tax=format_money(invoice.tax, c),
+        total=format_money(invoice.total, c),
+        line_count=invoice.line_count,
+        created_at=invoice.created_at,
+        issued_at=invoice.issued_at,
+        run_id=invoice.run_id,
+        document_url=(
+            f"{public_url}/invoices/{invoice.id}/document" if invoice.document_key else None
+        ),
+        lines=None if lines is None else [line_out(line, c) for line in lines],
+    )
+
+
+@api.route(
+    "/invoices",
+    "GET",
+    summary="Invoices: a tenant admin's of every account (or ?account_id=), a customer's or "
+    "reseller's own, issued ones (R26)",
+    roles=(TENANT_ADMIN, RESELLER, CUSTOMER),
+    query=InvoiceQuery,
+    response=InvoiceOut,
+    paginated=True,
+)
+def list_invoices(call: Call) -> Page[InvoiceOut]:
+    page = call.container.billing.invoices(
+        call.principal, call.query.account_id, call.limit, call.cursor
+    )
+    url = call.container.settings.public_url
+    return Page([invoice_out(i, None, url) for i in page.items], page.next_cursor)
+
+
+@api.route(
+    "/invoices/preview",
+    "GET",
+    summary="A dry run of an account's next invoice, stored nowhere (R26)",
+    roles=(TENANT_ADMIN, RESELLER, CUSTOMER),
+    query=PreviewQuery,
+    response=PreviewOut,
+)
+def preview_invoice(call: Call) -> PreviewOut:
+    account_id = call.query.account_id
+    billing, drafts = call.container.billing.preview(call.principal, account_id)
+    url = call.container.settings.public_url
+    invoices = [invoice_out(d.invoice, d.lines, url) for d in drafts]
+    currency = drafts[0].invoice.currency if drafts else None
+    zero = Decimal(0)
+
+    def total(name: str) -> str:
+        amount = sum((getattr(d.invoice, name) for d in drafts), zero)
+        return format_money(amount, currency) if currency else "0"
+
+    return PreviewOut(
+        account_id=account_id,
+        period_start=billing.period.start.isoformat(),
+        period_end=billing.period.end.isoformat(),
+        currency=currency,
+        subtotal=total("subtotal"),
+        tax=total("tax"),
+        total=total("total"),
+        lines=[line for invoice in invoices for line in invoice.lines or []],
+        invoices=invoices,
+    )
+
+
+@api.route(
+    "/invoices/{invoice_id}",
+    "GET",
+    summary="An invoice with its lines (R26)",
+    roles=(TENANT_ADMIN, RESELLER, CUSTOMER),
+    response=InvoiceOut,
+)
+def get_invoice(call: Call) -> InvoiceOut:
+    invoice, lines = call.container.billing.invoice(call.principal, call.params["invoice_id"])
+    return invoice_out(invoice, lines, call.container.settings.public_url)
+
+
+@api.route(
+    "/invoices/{invoice_id}/document",
+    "GET",
+    summary="An issued invoice's PDF (R26)",
+    roles=(TENANT_ADMIN, RESELLER, CUSTOMER),
+    media="application/pdf",
+    errors=(404, 409),
+)
+def invoice_document(call: Call) -> Document:
+    invoice_id = call.params["invoice_id"]
+    body = call.container.billing.document(call.principal, invoice_id)
+    return Document(body=body, content_type="application/pdf", filename=f"{invoice_id}.pdf")

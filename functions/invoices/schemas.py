@@ -1,12 +1,14 @@
-"""Request and response models of billing: usage records (R25)."""
+"""Request and response models of billing: usage records (R25), billing runs (R24) and
+invoices (R26)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from functions.core.schemas import Body, Id, ListQuery, Out
+from functions.core.schemas import Body, Id, ListQuery, Out, Query
 
 UsageKey = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/@-]+$")
@@ -39,3 +41,106 @@ class UsageOut(Out):
     source: dict[str, str] | None = Field(
         default=None, description="a copy made by back ordering: the reseller's record"
     )
+
+
+# --- billing runs (R24) and invoices (R26) ----------------------------------------------------
+
+
+class StartRun(Body):
+    """Run a period: the one starting on ``period_start`` (a billing day), by default the
+    current one. Running a period again resumes it: nothing invoiced is invoiced twice."""
+
+    period_start: date | None = None
+
+
+class RunFailure(Out):
+    account_id: str
+    error: str
+
+
+class RunOut(Out):
+    id: str
+    period_start: str
+    period_end: str = Field(description="exclusive: the period is [period_start, period_end)")
+    status: str = Field(description="queued, running, completed or completed_with_failures")
+    attempt: int = Field(description="1, then one more each time the period is run again")
+    created_at: str
+    updated_at: str
+    started_by: str
+    finished_at: str | None = None
+    accounts: int = Field(description="billable accounts listed")
+    chunks: int = Field(description="pages of accounts, one Map iteration each")
+    chunks_rated: int
+    chunks_rendered: int
+    invoices: int = Field(description="invoices of the period (found or drafted)")
+    issued: int = Field(description="of them, issued with a number")
+    failed_accounts: int
+    failures: list[RunFailure] = Field(default_factory=list)
+
+
+class InvoiceQuery(ListQuery):
+    account_id: Id | None = None
+
+
+class PreviewQuery(Query):
+    account_id: Id
+
+
+class InvoiceLineOut(Out):
+    no: int
+    kind: str = Field(description="charge, credit (of the line it names) or usage")
+    subscription_id: str
+    product_id: str
+    sku: str
+    product_name: str
+    end_customer_id: str
+    end_customer_name: str
+    description: str
+    period_start: str
+    period_end: str
+    start: str = Field(description="first day billed")
+    end: str = Field(description="the day after the last day billed")
+    quantity: str
+    unit_price: str
+    proration: str = Field(description="days billed / days in the whole period")
+    amount: str
+    credits: str | None = Field(default=None, description="the key of the line it credits")
+    key: str
+
+
+class InvoiceOut(Out):
+    id: str
+    number: str | None = Field(description="gapless per issuer; null while a draft")
+    status: str = Field(description="draft, issued or void")
+    issuer: dict[str, Any]
+    bill_to: dict[str, Any]
+    account_id: str
+    end_customer_id: str | None = None
+    period_start: str
+    period_end: str = Field(description="exclusive")
+    currency: str
+    subtotal: str
+    tax_rate: str
+    tax: str
+    total: str
+    line_count: int
+    created_at: str
+    issued_at: str | None = None
+    run_id: str
+    document_url: str | None = Field(default=None, description="the PDF, once rendered")
+    lines: list[InvoiceLineOut] | None = None
+
+
+class PreviewOut(Out):
+    """The account's next invoice, rated now and not stored (R26): its lines and totals; with
+    separate invoices, each end customer's in ``invoices``."""
+
+    account_id: str
+    period_start: str
+    period_end: str
+    currency: str | None
+    subtotal: str
+    tax: str
+    total: str
+    lines: list[InvoiceLineOut]
+    invoices: list[InvoiceOut]

@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from functions.core.auth import Principal
-from functions.core.clock import now_utc, rfc3339
+from functions.core.auth import TENANT_ADMIN, Principal, hidden
+from functions.core.clock import now_utc, rfc3339, today_in
+from functions.core.domain import Account, Tenant
 from functions.core.errors import BadRequest, Conflict
 from functions.core.pagination import Page
+from functions.core.settings import Settings
 from functions.invoices import domain
-from functions.invoices.adapters import UsageRepository
-from functions.invoices.domain import UsageRecord
+from functions.invoices.adapters import (
+    BillingRepository,
+    DocumentStore,
+    Launcher,
+    Mailer,
+    UsageRepository,
+)
+from functions.invoices.domain import (
+    DRAFT,
+    BillingRun,
+    Invoice,
+    InvoiceLine,
+    Line,
+    UsageRecord,
+)
+from functions.orders.domain import Subscription
+from functions.pricelist.domain import Price, Product, effective_price
 
 if TYPE_CHECKING:
+    from functions.core.services import TenancyService
     from functions.orders.services import OrderService
+
+log = logging.getLogger(__name__)
 
 
 class UsageService:
@@ -66,3 +91,505 @@ class UsageService:
     ) -> Page[UsageRecord]:
         sub = self.orders.subscription(principal, subscription_id)
         return self.usage.page(sub.tenant_id, sub.id, limit, cursor)
+
+
+# --- billing (R20-R26) ---------------------------------------------------------------------------
+
+STALE_AFTER = timedelta(minutes=30)  # an attempt silent this long may be started again
+FINALIZE_CHUNKS = 20  # chunks numbered per Finalize invocation
+ISSUE_BATCH = 99  # drafts per transaction, with the sequence: DynamoDB's limit is 100 items
+
+
+class RatingError(Exception):
+    """An account that cannot be rated as it stands (a price or account gone): it fails alone,
+    is reported on the run, and is rated again by the next attempt (R24)."""
+
+
+@dataclass
+class _Rating:
+    """What rating one chunk (or one preview) reads, loaded by key up front."""
+
+    tenant: Tenant
+    billing: domain.Run
+    subs: dict[str, Subscription]
+    accounts: dict[str, Account]
+    ledgers: dict[str, list[tuple[str, Line]]]
+    products: dict[str, Product]
+    prices: dict[tuple[str, str, str], Price]
+    existing: dict[str, Invoice]
+
+
+@dataclass(frozen=True)
+class Draft:
+    invoice: Invoice
+    lines: list[InvoiceLine]
+    ledgers: dict[str, list[tuple[str, Line]]]
+
+
+class BillingService:
+    """The billing run (R24) as its steps, the invoices (R26) and the preview."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tenancy: TenancyService,
+        orders: OrderService,
+        usage: UsageRepository,
+        repository: BillingRepository,
+        *,
+        launcher: Callable[[], Launcher],
+        documents: Callable[[], DocumentStore],
+        mailer: Callable[[], Mailer],
+    ) -> None:
+        self.settings = settings
+        self.tenancy = tenancy
+        self.orders = orders
+        self.usage = usage
+        self.repository = repository
+        self.launcher = launcher
+        self.documents = documents
+        self.mailer = mailer
+
+    # --- starting a run ---
+
+    def start(self, principal: Principal, period_start: date | None) -> BillingRun:
+        """``POST /billing-runs``: the tenant's run of a period (the current one by default)."""
+        tenant = self.tenancy.tenant_of(principal)
+        return self.begin(tenant, period_start, started_by=principal.sub)
+
+    def begin(self, tenant: Tenant, period_start: date | None, *, started_by: str) -> BillingRun:
+        """Open the run of a period, or a new attempt of it: an attempt in progress is answered
+        as it is; a finished (or silent) one is resumed by a new attempt, which invoices only
+        what is not invoiced yet (R24)."""
+        current = domain.monthly_period(tenant.billing_day, today_in(tenant.time_zone))
+        start = period_start or current.start
+        billing = domain.run_for(tenant.billing_day, start)
+        if billing.period.start > current.start:
+            raise BadRequest(
+                f"the period starting {start} has not begun (the current one began "
+                f"{current.start})",
+                field="period_start",
+                code="future_period",
+            )
+        run_id = domain.run_id(tenant.id, start)
+        now = now_utc()
+        for _ in range(3):
+            found = self.repository.run(tenant.id, run_id, consistent=True)
+            if found is not None and not found.finished and not _stale(found, now):
+                return found
+            run = domain.BillingRun(
+                id=run_id,
+                tenant_id=tenant.id,
+                period_start=billing.period.start.isoformat(),
+                period_end=billing.period.end.isoformat(),
+                status=domain.QUEUED,
+                attempt=(found.attempt + 1) if found else 1,
+                created_at=found.created_at if found else rfc3339(now),
+                updated_at=rfc3339(now),
+                started_by=started_by,
+            )
+            if self.repository.save_run(run, expected_attempt=found.attempt if found else None):
+                self.launcher().start(f"{run.id}-{run.attempt}", _step(run))
+                return run
+        raise Conflict("the run is being started by someone else; try again", code="busy")
+
+    def run(self, principal: Principal, run_id: str) -> BillingRun:
+        tenant = self.tenancy.tenant_of(principal)
+        run = self.repository.run(tenant.id, run_id)
+        if run is None:
+            raise hidden("billing run")
+        chunks = self.repository.chunks(tenant.id, run.id, run.attempt, run.chunks)
+        failures = [failure for chunk in chunks for failure in chunk.failures]
+        return replace(run, failures=failures[: domain.MAX_FAILURES_SHOWN])
+
+    def runs(self, principal: Principal, limit: int, cursor: str | None) -> Page[BillingRun]:
+        tenant = self.tenancy.tenant_of(principal)
+        return self.repository.runs(tenant.id, limit, cursor)
+
+    def schedule(self, on: datetime) -> list[str]:
+        """The daily schedule (EventBridge): every tenant whose period begins today, in its
+        time zone, gets its run; started twice on a day, it starts each run once."""
+        started = []
+        for tenant in self.tenancy.all_tenants():
+            today = today_in(tenant.time_zone, at=on)
+            if domain.monthly_period(tenant.billing_day, today).start == today:
+                run = self.begin(tenant, today, started_by="schedule")
+                started.append(run.id)
+        return started
+
+    # --- the steps of the state machine ---
+
+    def open(self, tenant_id: str, run_id: str, attempt: int) -> None:
+        self.repository.update_run(
+            tenant_id, run_id, attempt, status=domain.RUNNING, updated_at=rfc3339(now_utc())
+        )
+
+    def list_accounts(self, tenant_id: str, run_id: str, attempt: int) -> list[int]:
+        """R20: the billable accounts (those billed for some subscription), in chunks."""
+        chunks = domain.chunked(self.repository.billable(tenant_id))
+        self.repository.put_chunks(tenant_id, run_id, attempt, chunks)
+        self.repository.update_run(
+            tenant_id,
+            run_id,
+            attempt,
+            chunks=len(chunks),
+            accounts=sum(len(chunk) for chunk in chunks),
+            updated_at=rfc3339(now_utc()),
+        )
+        return list(range(len(chunks)))
+
+    def rate_chunk(self, tenant_id: str, run_id: str, attempt: int, n: int) -> dict[str, int]:
+        """Rate each account of a chunk into draft invoices. An account that fails is reported
+        and skipped (the others go on, R24); an infrastructure error fails the whole step, which
+        the state machine retries (what was written is found again, not written twice)."""
+        chunk = self.repository.chunk(tenant_id, run_id, attempt, n)
+        if chunk.status != "pending":
+            return {"invoices": len(chunk.invoice_ids), "failed": len(chunk.failures)}
+        run = self.repository.run(tenant_id, run_id)
+        tenant = self.tenancy.tenants.get(tenant_id)
+        if run is None or tenant is None:
+            raise RatingError(f"run {run_id} of {tenant_id} is gone")
+        billing = domain.run_for(tenant.billing_day, date.fromisoformat(run.period_start))
+        rating = self._load(tenant, billing, chunk.accounts)
+        invoice_ids: list[str] = []
+        failures: list[dict[str, str]] = []
+        for account_id, sub_ids in chunk.accounts.items():
+            try:
+                for draft in self._drafts(rating, run.id, account_id, sub_ids):
+                    if draft.invoice.id not in rating.existing:
+                        self.repository.put_draft(draft.invoice, draft.lines, draft.ledgers)
+                    invoice_ids.append(draft.invoice.id)
+            except (RatingError, BadRequest, Conflict, ValueError, KeyError) as error:
+                log.warning("billing run %s: account %s failed: %s", run_id, account_id, error)
+                failures.append({"account_id": account_id, "error": str(error)})
+        self.repository.chunk_done(
+            tenant_id,
+            run_id,
+            attempt,
+            n,
+            status="rated",
+            invoice_ids=invoice_ids,
+            failures=failures,
+            counts={
+                "chunks_rated": 1,
+                "invoices": len(invoice_ids),
+                "failed_accounts": len(failures),
+            },
+        )
+        return {"invoices": len(invoice_ids), "failed": len(failures)}
+
+    def finalize(self, tenant_id: str, run_id: str, attempt: int, cursor: int) -> tuple[int, bool]:
+        """Number the drafts of up to ``FINALIZE_CHUNKS`` rated chunks: gapless, in chunk and
+        account order, each batch in one transaction with the tenant's sequence (R24)."""
+        run = self.repository.run(tenant_id, run_id, consistent=True)
+        if run is None or run.attempt != attempt:
+            return cursor, True
+        stop = min(run.chunks, cursor + FINALIZE_CHUNKS)
+        for chunk in self.repository.chunks(tenant_id, run_id, attempt, run.chunks)[cursor:stop]:
+            if chunk.status != "rated":
+                continue
+            self._issue(tenant_id, chunk.invoice_ids)
+            self.repository.chunk_done(
+                tenant_id,
+                run_id,
+                attempt,
+                chunk.n,
+                status="finalized",
+                counts={"issued": len(chunk.invoice_ids)},
+            )
+        return stop, stop >= run.chunks
+
+    def _issue(self, tenant_id: str, invoice_ids: Sequence[str]) -> None:
+        for offset in range(0, len(invoice_ids), ISSUE_BATCH):
+            batch = invoice_ids[offset : offset + ISSUE_BATCH]
+            for _ in range(10):
+                found = self.repository.invoices(tenant_id, batch)
+                drafts = [found[i] for i in batch if i in found and found[i].status == DRAFT]
+                if not drafts:
+                    break
+                last = self.repository.last_number(tenant_id)
+                issued_at = rfc3339(now_utc())
+                numbered = [
+                    domain.issue(draft, last + k, issued_at) for k, draft in enumerate(drafts, 1)
+                ]
+                if self.repository.issue(tenant_id, last, numbered):
+                    break
+            else:
+                raise Conflict("the invoice sequence kept moving; the step is retried")
+
+    def render_chunk(self, tenant_id: str, run_id: str, attempt: int, n: int) -> dict[str, int]:
+        """R26: a PDF per issued invoice of the chunk, stored in S3, and an email to the
+        bill-to with the total and the link; an invoice with a document is not sent again."""
+        chunk = self.repository.chunk(tenant_id, run_id, attempt, n)
+        if chunk.status != "finalized":
+            return {"rendered": 0}
+        rendered = 0
+        for invoice in self.repository.invoices(tenant_id, chunk.invoice_ids).values():
+            if invoice.status != domain.ISSUED or invoice.document_key:
+                continue
+            self._render(invoice)
+            rendered += 1
+        self.repository.chunk_done(
+            tenant_id, run_id, attempt, n, status="rendered", counts={"chunks_rendered": 1}
+        )
+        return {"rendered": rendered}
+
+    def _render(self, invoice: Invoice) -> None:
+        from functions.invoices import documents
+
+        key = documents.document_key(invoice)
+        self.documents().put(key, documents.render_pdf(invoice, self.repository.lines(invoice)))
+        emailed_at = None
+        address = invoice.bill_to.get("email")
+        if address:
+            link = f"{self.settings.public_url}/invoices/{invoice.id}/document"
+            message = documents.email_message(invoice, link)
+            self.mailer().send(address, message.subject, message.text, message.html)
+            emailed_at = rfc3339(now_utc())
+        self.repository.documented(invoice, key, emailed_at)
+
+    def close(self, tenant_id: str, run_id: str, attempt: int) -> str:
+        run = self.repository.run(tenant_id, run_id, consistent=True)
+        if run is None or run.attempt != attempt:
+            return "superseded"
+        status = domain.close_status(run)
+        now = rfc3339(now_utc())
+        self.repository.update_run(
+            tenant_id, run_id, attempt, status=status, finished_at=now, updated_at=now
+        )
+        return status
+
+    # --- rating ---
+
+    def _load(self, tenant: Tenant, billing: domain.Run, accounts: dict[str, list[str]]) -> _Rating:
+        """Everything a chunk's rating reads, by key (BatchGetItem), before rating it."""
+        repo = self.repository
+        subs = repo.subscriptions(tenant.id, [s for ids in accounts.values() for s in ids])
+        account_ids = [*accounts, *(sub.account_id for sub in subs.values())]
+        product_ids = {sub.product_id for sub in subs.values()} | {
+            str(entry["product_id"]) for sub in subs.values() for entry in sub.history
+        }
+        products = self.orders.catalogue.products.get_many(tenant.id, product_ids)
+        billed = repo.accounts(tenant.id, account_ids)
+        invoice_ids = [
+            domain.invoice_id(tenant.id, account_id, end_customer, billing.period)
+            for account_id, ids in accounts.items()
+            for end_customer in _end_customers(billed.get(account_id), ids, subs)
+        ]
+        return _Rating(
+            tenant=tenant,
+            billing=billing,
+            subs=subs,
+            accounts=billed,
+            ledgers=repo.ledgers(tenant.id, subs),
+            products=products,
+            prices=repo.prices(
+                tenant.id,
+                {
+                    (sub.price_list_id, product_id, sub.billing_cycle)
+                    for sub in subs.values()
+                    for product_id in {sub.product_id} | {str(e["product_id"]) for e in sub.history}
+                },
+            ),
+            existing=repo.invoices(tenant.id, invoice_ids),
+        )
+
+    def _drafts(
+        self, rating: _Rating, run_id: str, account_id: str, sub_ids: Sequence[str]
+    ) -> list[Draft]:
+        """R20: an account's invoices for the run's period (one per end customer if it asked
+        for separate invoices); an invoice that exists is returned as it is."""
+        tenant, billing = rating.tenant, rating.billing
+        account = rating.accounts.get(account_id)
+        if account is None:
+            raise RatingError(f"account {account_id} is gone")
+        subs = [rating.subs[s] for s in sub_ids if s in rating.subs]
+        groups: dict[str | None, list[Subscription]] = {}
+        for sub in sorted(subs, key=lambda s: (self._name(rating, s.account_id), s.id)):
+            groups.setdefault(sub.account_id if account.separate_invoices else None, []).append(sub)
+        drafts = []
+        for end_customer, members in groups.items():
+            invoice_id = domain.invoice_id(tenant.id, account.id, end_customer, billing.period)
+            existing = rating.existing.get(invoice_id)
+            if existing is not None:
+                drafts.append(Draft(existing, [], {}))
+                continue
+            rated: list[tuple[Line, domain.Named]] = []
+            ledgers: dict[str, list[tuple[str, Line]]] = {}
+            for sub in members:
+                if sub.currency != account.currency:
+                    raise RatingError(
+                        f"subscription {sub.id} is in {sub.currency}, the account in "
+                        f"{account.currency}"
+                    )
+                entries = [e for e in rating.ledgers.get(sub.id, []) if e[0] != invoice_id]
+                lines = self._rate(rating, sub, [line for _, line in entries])
+                rated += [(line, self._named(rating, sub, line)) for line in lines]
+                kept = [e for e in entries if e[1].period.end > billing.window.start]
+                if lines or len(kept) != len(entries):
+                    ledgers[sub.id] = kept + [(invoice_id, line) for line in lines]
+            if not rated:
+                continue
+            invoiced = domain.invoice_lines(rated)
+            invoice = domain.draft_invoice(
+                id=invoice_id,
+                tenant_id=tenant.id,
+                run_id=run_id,
+                account_id=account.id,
+                end_customer_id=end_customer,
+                currency=account.currency,
+                period=billing.period,
+                issuer={"tenant_id": tenant.id, "name": tenant.name, "country": tenant.country},
+                bill_to={
+                    "account_id": account.id,
+                    "name": account.name,
+                    "email": account.email,
+                    "country": (account.address or {}).get("country") or tenant.country,
+                    "address": account.address,
+                    "accounting_number": account.accounting_number,
+                },
+                lines=invoiced,
+                created_at=rfc3339(now_utc()),
+            )
+            drafts.append(Draft(invoice, invoiced, ledgers))
+        return drafts
+
+    def _rate(self, rating: _Rating, sub: Subscription, issued: list[Line]) -> list[Line]:
+        product = rating.products.get(sub.product_id)
+        metered = product is not None and product.type == "usage"
+        usage_total = Decimal(0)
+        if metered:
+            start, end = (
+                _utc(day, rating.tenant.time_zone)
+                for day in (rating.billing.previous.start, rating.billing.previous.end)
+            )
+            usage_total = self.usage.total(sub.tenant_id, sub.id, start, end)
+
+        def price(product_id: str) -> Decimal:
+            entry = rating.prices.get((sub.price_list_id, product_id, sub.billing_cycle))
+            item = rating.products.get(product_id)
+            if (
+                entry is not None
+                and item is not None
+                and (entry.price is not None or sub.billing_cycle in item.costs)
+            ):
+                return effective_price(entry, item, sub.currency)
+            if product_id == sub.product_id:
+                return sub.unit_price  # not in the list any more: the price it was sold at
+            raise RatingError(f"no {sub.billing_cycle} price for {product_id}")
+
+        return domain.rate_subscription(
+            sub, rating.billing, issued, price, metered=metered, usage_total=usage_total
+        )
+
+    def _name(self, rating: _Rating, account_id: str) -> str:
+        account = rating.accounts.get(account_id)
+        return account.name if account else account_id
+
+    def _named(self, rating: _Rating, sub: Subscription, line: Line) -> domain.Named:
+        product = rating.products.get(line.product_id)
+        return domain.Named(
+            sku=product.sku if product else line.product_id,
+            product_name=product.name if product else line.product_id,
+            unit=product.unit if product else "",
+            end_customer_id=sub.account_id,
+            end_customer_name=self._name(rating, sub.account_id),
+        )
+
+    # --- invoices ---
+
+    def preview(self, principal: Principal, account_id: str) -> tuple[domain.Run, list[Draft]]:
+        """R26: the account's next invoice, rated now and written nowhere: the current period's
+        if it is not invoiced yet, else the next one's."""
+        account = self.tenancy.account(principal, account_id)
+        tenant = self.tenancy.tenant_of(principal)
+        period = domain.monthly_period(tenant.billing_day, today_in(tenant.time_zone))
+        billing = domain.run_for(tenant.billing_day, period.start)
+        if self.repository.invoices(
+            tenant.id, [domain.invoice_id(tenant.id, account.id, None, billing.period)]
+        ) or self._any_invoice(tenant.id, account.id, billing.period):
+            billing = domain.run_for(tenant.billing_day, billing.period.end)
+        sub_ids = self._billed_for(tenant.id, account.id)
+        rating = self._load(tenant, billing, {account.id: sub_ids})
+        rating.existing = {}
+        return billing, self._drafts(rating, "preview", account.id, sub_ids)
+
+    def _any_invoice(self, tenant_id: str, account_id: str, period: domain.Period) -> bool:
+        page = self.repository.page(tenant_id, account_id, 1, None)
+        return any(invoice.period_start == period.start.isoformat() for invoice in page.items)
+
+    def _billed_for(self, tenant_id: str, account_id: str) -> list[str]:
+        """The subscriptions an account is billed for (R20): its own, and those it resells."""
+        found: list[str] = []
+        for listing in (
+            self.orders.subscriptions.for_account,
+            self.orders.subscriptions.for_reseller,
+        ):
+            cursor = None
+            while True:
+                page = listing(tenant_id, account_id, 100, cursor)
+                found += [sub.id for sub in page.items if domain.bill_to(sub) == account_id]
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+        return sorted(set(found))
+
+    def invoices(
+        self, principal: Principal, account_id: str | None, limit: int, cursor: str | None
+    ) -> Page[Invoice]:
+        """A tenant admin reads every invoice of its tenant (or one account's); a reseller or
+        customer its own account's, issued ones only (R28)."""
+        tenant = self.tenancy.tenant_of(principal)
+        if principal.role != TENANT_ADMIN:
+            own = principal.account_id
+            if account_id not in (None, own):
+                raise hidden("account")
+            account_id = own
+        elif account_id is not None:
+            self.tenancy.account(principal, account_id)
+        page = self.repository.page(tenant.id, account_id, limit, cursor)
+        if principal.role != TENANT_ADMIN:
+            return Page([i for i in page.items if i.status != DRAFT], page.next_cursor)
+        return page
+
+    def invoice(self, principal: Principal, invoice_id: str) -> tuple[Invoice, list[InvoiceLine]]:
+        invoice = self._visible(principal, invoice_id)
+        return invoice, self.repository.lines(invoice)
+
+    def document(self, principal: Principal, invoice_id: str) -> bytes:
+        invoice = self._visible(principal, invoice_id)
+        if invoice.document_key is None:
+            raise Conflict(
+                "the invoice's document is not rendered yet", code="not_rendered", field="id"
+            )
+        return self.documents().get(invoice.document_key)
+
+    def _visible(self, principal: Principal, invoice_id: str) -> Invoice:
+        invoice = self.repository.invoice(principal.tenant(), invoice_id)
+        if invoice is None or (
+            principal.role != TENANT_ADMIN
+            and (invoice.account_id != principal.account_id or invoice.status == DRAFT)
+        ):
+            raise hidden("invoice")
+        return invoice
+
+
+def _step(run: BillingRun) -> dict[str, Any]:
+    return {"tenant_id": run.tenant_id, "run_id": run.id, "attempt": run.attempt}
+
+
+def _stale(run: BillingRun, now: datetime) -> bool:
+    return datetime.fromisoformat(run.updated_at.replace("Z", "+00:00")) < now - STALE_AFTER
+
+
+def _end_customers(
+    account: Account | None, sub_ids: Sequence[str], subs: dict[str, Subscription]
+) -> list[str | None]:
+    if account is None or not account.separate_invoices:
+        return [None]
+    return [*sorted({subs[s].account_id for s in sub_ids if s in subs})]
+
+
+def _utc(day: date, time_zone: str) -> str:
+    """Local midnight of ``day`` in the tenant's time zone, as RFC 3339 UTC (R22)."""
+    return rfc3339(datetime.combine(day, time(0), ZoneInfo(time_zone)).astimezone(UTC))

@@ -41,6 +41,16 @@ def _index(
     )
 
 
+class HistoryEntryMap(MapAttribute[str, Any]):
+    """One change of a subscription (``domain.history_entry``)."""
+
+    on = UnicodeAttribute()
+    quantity = NumberAttribute()
+    product_id = UnicodeAttribute()
+    origin_product_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+
+
 class SubscriptionModel(BaseTable):
     base_name = "subscriptions"
     streamed = True
@@ -79,6 +89,7 @@ class SubscriptionModel(BaseTable):
     source = MapAttribute[str, Any](null=True)
     source_version = NumberAttribute(null=True)
     upstream_id = UnicodeAttribute(null=True)
+    history = ListAttribute(of=HistoryEntryMap, default=list)
     version = VersionAttribute()
 
     # Keys only: a subscription changes far more often than its account, reseller or base, and
@@ -101,7 +112,12 @@ class SubscriptionModel(BaseTable):
 
     def entity(self) -> Subscription:
         sub = to_entity(self, Subscription)
-        values = {**entity_values(sub), "quantity": int(self.quantity), "terms": int(self.terms)}
+        values = {
+            **entity_values(sub),
+            "quantity": int(self.quantity),
+            "terms": int(self.terms),
+            "history": [{**e, "quantity": int(e["quantity"])} for e in sub.history],
+        }
         if self.source_version is not None:
             values["source_version"] = int(self.source_version)
         return Subscription(**values)

@@ -83,6 +83,9 @@ class Subscription:
     #: a copy made by a lite → tenant upgrade (R19): the provider's subscription it continues,
     #: which becomes its mirror
     upstream_id: str | None = None
+    #: every change as ``{on, quantity, product_id, origin_product_id, status}``, oldest first:
+    #: what billing prorates (R22)
+    history: list[dict[str, Any]] = field(default_factory=list)
     version: int | None = None
 
     @property
@@ -416,6 +419,22 @@ def order_for(
     )
 
 
+def history_entry(sub: Subscription, on: str) -> dict[str, Any]:
+    return {
+        "on": on,
+        "quantity": sub.quantity,
+        "product_id": sub.product_id,
+        "origin_product_id": sub.origin_product_id,
+        "status": sub.status,
+    }
+
+
 def recorded(sub: Subscription, order: Order) -> Subscription:
-    """The subscription as committed with its order: it remembers its latest change (R14)."""
-    return replace(sub, last_change=order.type, last_change_date=order.date)
+    """The subscription as committed with its order: it remembers its latest change (R14) and
+    adds it to its history, which billing prorates (R22)."""
+    return replace(
+        sub,
+        last_change=order.type,
+        last_change_date=order.date,
+        history=[*sub.history, history_entry(sub, order.date)],
+    )

@@ -23,8 +23,10 @@ import string
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -67,7 +69,11 @@ class Target:
 
 ADDRESS = {"line1": "Main St 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 
+#: the current period of tenant A (billing day 1, Europe/Berlin)
+PERIOD_START = datetime.now(ZoneInfo("Europe/Berlin")).date().replace(day=1).isoformat()
+
 BODY_TARGETS: dict[tuple[str, str], Target] = {
+    ("POST", "/billing-runs"): Target("{a.admin}", "/billing-runs", {"period_start": PERIOD_START}),
     ("POST", "/tenants"): Target(
         "{a.admin}",
         "/tenants",
@@ -211,6 +217,9 @@ BODY_TARGETS: dict[tuple[str, str], Target] = {
 }
 
 QUERY_TARGETS: dict[tuple[str, str], Target] = {
+    ("GET", "/billing-runs"): Target("{a.admin}", "/billing-runs"),
+    ("GET", "/invoices"): Target("{a.admin}", "/invoices?account_id={a.z}"),
+    ("GET", "/invoices/preview"): Target("{a.admin}", "/invoices/preview?account_id={a.z}"),
     ("GET", "/tenants"): Target("{a.admin}", "/tenants"),
     ("GET", "/usage"): Target("{a.admin}", "/usage?subscription_id={a.sub_z}"),
     ("GET", "/accounts"): Target("{a.admin}", "/accounts"),
@@ -230,6 +239,10 @@ PUBLIC_PATHS = ("/health", "/openapi.json")
 
 #: a valid request of every non-public route without a query model (for ``?unknown=1``)
 NO_QUERY_PATHS: dict[tuple[str, str], str] = {
+    ("POST", "/billing-runs"): "/billing-runs",
+    ("GET", "/billing-runs/{run_id}"): "/billing-runs/{a.run}",
+    ("GET", "/invoices/{invoice_id}"): "/invoices/{a.invoice_z}",
+    ("GET", "/invoices/{invoice_id}/document"): "/invoices/{a.invoice_z}/document",
     ("POST", "/tenants/{tenant_id}/backordering"): "/tenants/{a.child}/backordering",
     ("GET", "/tenants/{tenant_id}/backordering"): "/tenants/{a.child}/backordering",
     ("POST", "/accounts/{account_id}/contacts"): "/accounts/{a.z}/contacts",
@@ -599,6 +612,9 @@ def _query_mutations(route: Route) -> list[tuple[str, str, str, frozenset[str]]]
     """(what, query string, field, codes)."""
     assert route.query is not None
     found = [("unknown parameter", "bogus=1", "bogus", UNKNOWN)]
+    if not route.paginated:  # a single answer (the invoice preview): no page parameters
+        found.append(("a page parameter", "limit=10", "limit", UNKNOWN))
+        return found + _id_mutations(route)
     for value, codes in [
         ("abc", TYPE),
         ("1.5", TYPE),
@@ -619,6 +635,12 @@ def _query_mutations(route: Route) -> list[tuple[str, str, str, frozenset[str]]]
         ("bnVsbA", frozenset({"invalid_cursor"})),  # null
     ]:
         found.append((f"cursor={value[:20]!r}", f"cursor={quote(value)}", "cursor", codes))
+    return found + _id_mutations(route)
+
+
+def _id_mutations(route: Route) -> list[tuple[str, str, str, frozenset[str]]]:
+    assert route.query is not None
+    found = []
     for name in route.query.model_fields:
         if name.endswith("_id"):
             for value, codes in [("bad id!", FORMAT), ("a" * 65, RANGE), ("", RANGE)]:

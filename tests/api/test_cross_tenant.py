@@ -116,6 +116,32 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         Probe("A's child meters its provider's", "{a.child_admin}", "/usage", USAGE, 404),
         Probe("a customer (role)", "{a.as_z}", "/usage", USAGE, 403),
     ],
+    ("GET", "/billing-runs/{run_id}"): [
+        Probe("B reads A's run", "{b.admin}", "/billing-runs/{a.run}"),
+        Probe("A's child reads its provider's run", "{a.child_admin}", "/billing-runs/{a.run}"),
+        Probe("a customer (role)", "{a.as_z}", "/billing-runs/{a.run}", status=403),
+    ],
+    ("GET", "/invoices"): [
+        Probe("B lists A's customer's invoices", "{b.admin}", "/invoices?account_id={a.z}"),
+        Probe("Y lists Z's invoices", "{a.as_y}", "/invoices?account_id={a.z}"),
+        Probe("L lists direct Z's invoices", "{a.as_lite}", "/invoices?account_id={a.z}"),
+    ],
+    ("GET", "/invoices/preview"): [
+        Probe("B previews A's customer", "{b.admin}", "/invoices/preview?account_id={a.z}"),
+        Probe("Y previews Z", "{a.as_y}", "/invoices/preview?account_id={a.z}"),
+        Probe("L previews direct Z", "{a.as_lite}", "/invoices/preview?account_id={a.z}"),
+    ],
+    ("GET", "/invoices/{invoice_id}"): [
+        Probe("B reads A's invoice", "{b.admin}", "/invoices/{a.invoice_z}"),
+        Probe("A's child reads its provider's", "{a.child_admin}", "/invoices/{a.invoice_z}"),
+        Probe("Y reads Z's invoice", "{a.as_y}", "/invoices/{a.invoice_z}"),
+        Probe("X reads its reseller's invoice", "{a.as_x}", "/invoices/{a.invoice_lite}"),
+    ],
+    ("GET", "/invoices/{invoice_id}/document"): [
+        Probe("B reads A's document", "{b.admin}", "/invoices/{a.invoice_z}/document"),
+        Probe("Y reads Z's document", "{a.as_y}", "/invoices/{a.invoice_z}/document"),
+        Probe("X reads L's document", "{a.as_x}", "/invoices/{a.invoice_lite}/document"),
+    ],
     ("GET", "/usage"): [
         Probe("B reads A's usage", "{b.admin}", "/usage?subscription_id={a.sub_z}"),
         Probe("Y reads X's usage", "{a.as_y}", "/usage?subscription_id={a.sub_x}"),
@@ -544,6 +570,8 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("GET", "/pricelists"): "lists the caller's own tenant's lists; no resource parameter",
     ("GET", "/tenants"): "lists the caller's own children (platform: root tenants); no resource "
     "parameter",
+    ("POST", "/billing-runs"): "runs the caller's own tenant; the body names no resource",
+    ("GET", "/billing-runs"): "lists the caller's own tenant's runs; no resource parameter",
 }
 
 
@@ -673,9 +701,9 @@ def _viewers(world: World) -> list[Viewer]:
     accounts_of = {
         "x": {a.x, a.sub_x, a.sub_x_addon, a.order_x, a.contact_x},
         "y": {a.y, a.sub_y, a.order_y},
-        "z": {a.z, a.sub_z, a.sub_z_addon, a.order_z, a.contact_z},
+        "z": {a.z, a.sub_z, a.sub_z_addon, a.order_z, a.contact_z, a.invoice_z},
         "v": {a.v, a.sub_v, a.order_v},
-        "lite": {a.lite},
+        "lite": {a.lite, a.invoice_lite},
         "lite2": {a.lite2},
         "child": {a.child_account},
     }

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_ENV, Api, create_queues, table_counts, token
+from tests.conftest import TEST_ENV, Api, billing_in_process, create_queues, table_counts, token
 
 
 @contextmanager
@@ -41,6 +41,7 @@ def aws_env() -> Iterator[Api]:
             composition.container()
             create_tables(composition.models())
             create_queues()
+            billing_in_process()
             client = Api()
             try:
                 yield client
@@ -92,6 +93,9 @@ class Tenant:
     order_v: str = ""
     contact_x: str = ""  # a contact of X
     contact_z: str = ""  # a contact of Z
+    run: str = ""  # the billing run of the current period (R24)
+    invoice_z: str = ""  # Z's invoice of it
+    invoice_lite: str = ""  # L's invoice (for X's and Y's subscriptions, R20)
     # tokens: the tenant's admin, its child tenant's admin, and one user per account
     admin: str = ""
     child_admin: str = ""
@@ -245,6 +249,10 @@ def _tenant(api: Api, platform: str, name: str, *, full: bool) -> Tenant:
     )
     t.child, t.child_account = child["id"], child["reseller_account_id"]
     t.child_admin = token("tenant_admin", t.child)
+    t.run = ok(api.call("POST", "/billing-runs", adm, {}), 202)["id"]
+    invoices = ok(api.call("GET", "/invoices", adm))["items"]
+    by_account = {invoice["account_id"]: invoice["id"] for invoice in invoices}
+    t.invoice_z, t.invoice_lite = by_account[t.z], by_account[t.lite]
     return t
 
 

@@ -130,13 +130,22 @@ def test_r28_bad_tokens_are_401(make) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_settings_have_no_silent_defaults() -> None:
-    env = {"BSS_TABLE_PREFIX": "p", "AWS_REGION": "eu-west-1", "BSS_JWT_SECRET": SECRET}
+    env = {
+        "BSS_TABLE_PREFIX": "p",
+        "AWS_REGION": "eu-west-1",
+        "BSS_JWT_SECRET": SECRET,
+        "BSS_BILLING_STATE_MACHINE": "arn:aws:states:eu-west-1:1:stateMachine:p-billing-run",
+        "BSS_DOCUMENTS_BUCKET": "p-documents",
+        "BSS_MAIL_FROM": "billing@example.com",
+        "BSS_PUBLIC_URL": "https://api.example.com/",
+    }
     settings = Settings.from_env(env)
     assert (settings.table_prefix, settings.region, settings.aws_endpoint) == (
         "p",
         "eu-west-1",
         None,
     )
+    assert settings.public_url == "https://api.example.com"  # one form for building links
     for missing in env:
         with pytest.raises(SettingsError, match=missing if missing != "AWS_REGION" else "REGION"):
             Settings.from_env({k: v for k, v in env.items() if k != missing})

@@ -1,0 +1,276 @@
+"""The billing run end to end through the API (R20-R26), with the state machine's steps run
+in-process (``local.billing``): hand-computed invoices per tier, re-runs that change nothing,
+gapless numbers under failures, documents and email.
+
+The tenant's "today" is set by patching the clock that ``today_in`` reads, so changes land on
+the days the cases need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, token
+
+BERLIN_NOON = 11  # 12:00 in Berlin (CET) in winter, as UTC hours
+
+
+class Clock:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from functions.core import clock
+
+        self.now = datetime(2026, 1, 1, BERLIN_NOON, tzinfo=UTC)
+        monkeypatch.setattr(clock, "now_utc", lambda: self.now)
+
+    def set(self, day: str) -> None:
+        self.now = datetime.fromisoformat(f"{day}T{BERLIN_NOON:02d}:00:00+00:00")
+
+
+@pytest.fixture
+def billing(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Api, Clock]]:
+    import boto3
+
+    from functions import composition
+    from local.billing import InlineLauncher
+
+    settings = composition.container().settings
+    boto3.client("s3").create_bucket(Bucket=settings.documents_bucket)
+    boto3.client("ses").verify_email_identity(EmailAddress=settings.mail_from)
+    service = composition.container().billing
+    launcher = InlineLauncher(lambda: service)
+    monkeypatch.setattr(service, "launcher", lambda: launcher)
+    yield api, Clock(monkeypatch)
+
+
+def ok(result: tuple[int, Any], *expected: int) -> Any:
+    status, body = result
+    assert status in (expected or (200, 201)), body
+    return body
+
+
+def setup_tenant(api: Api) -> dict[str, str]:
+    """A root tenant (billing day 1, Berlin, DE) with a license at 25.00 (default list) and
+    22.00 (resellers' list), a direct customer Z, a lite reseller L with a customer X."""
+    platform = token("platform_admin")
+    body = {"name": "Cloud", "country": "DE", "time_zone": "Europe/Berlin", "currency": "EUR"}
+    tenant = ok(api.call("POST", "/tenants", platform, {**body, "billing_day": 1}), 201)["id"]
+    adm = token("tenant_admin", tenant)
+
+    def post(path: str, body: dict[str, Any], tok: str = adm) -> Any:
+        return ok(api.call("POST", path, tok, body), 200, 201)
+
+    default = post("/pricelists", {"name": "Default", "currency": "EUR", "default": True})["id"]
+    resellers = post("/pricelists", {"name": "Resellers", "currency": "EUR"})["id"]
+    product = post(
+        "/products",
+        {
+            "sku": "O365-E3",
+            "name": "Office 365 E3",
+            "type": "license",
+            "unit": "seat",
+            "billing_cycles": ["monthly", "annual"],
+            "costs": {"monthly": "20.00", "annual": "220.00"},
+        },
+    )["id"]
+    for list_id, cycle, price in (
+        (default, "monthly", "25.00"),
+        (default, "annual", "270.00"),
+        (resellers, "monthly", "22.00"),
+    ):
+        post(
+            f"/pricelists/{list_id}/prices",
+            {"product_id": product, "billing_cycle": cycle, "price": price},
+        )
+    address = {"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+    z = post("/accounts", {"name": "End-Customer Z", "email": "z@example.com", "address": address})
+    lite = post(
+        "/accounts",
+        {"name": "Cloud Lite", "kind": "lite_reseller", "price_list_id": resellers},
+    )["id"]
+    x = post("/accounts", {"name": "Customer X"}, token("reseller", tenant, lite))["id"]
+    return {"tenant": tenant, "admin": adm, "product": product, "z": z["id"], "lite": lite, "x": x}
+
+
+def run(api: Api, adm: str, period_start: str) -> dict[str, Any]:
+    return ok(api.call("POST", "/billing-runs", adm, {"period_start": period_start}), 202)
+
+
+def invoices(api: Api, adm: str, account_id: str) -> list[dict[str, Any]]:
+    found = ok(api.call("GET", f"/invoices?account_id={account_id}", adm))["items"]
+    return [ok(api.call("GET", f"/invoices/{i['id']}", adm)) for i in found]
+
+
+def amounts(invoice: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(line["kind"], line["quantity"], line["amount"]) for line in invoice["lines"]]
+
+
+def test_r22_mid_month_start_then_quantity_up_credits_and_recharges(
+    billing: tuple[Api, Clock],
+) -> None:
+    api, clock = billing
+    clock.set("2026-01-15")
+    t = setup_tenant(api)
+    adm = t["admin"]
+    sub = ok(
+        api.call(
+            "POST",
+            "/subscriptions",
+            adm,
+            {
+                "account_id": t["z"],
+                "product_id": t["product"],
+                "quantity": 3,
+                "billing_cycle": "monthly",
+            },
+        ),
+        201,
+    )["subscription"]["id"]
+
+    done = run(api, adm, "2026-01-01")
+    assert done["status"] == "queued" and done["attempt"] == 1
+    january = invoices(api, adm, t["z"])
+    assert len(january) == 1
+    # 15 Jan → 1 Feb: 17 of January's 31 days × 3 × 25.00 = 41.129… → 41.13 (R22)
+    assert amounts(january[0]) == [("charge", "3", "41.13")]
+    # tax 19 % of 41.13 = 7.8147 → 7.81 once; total 48.94 (R23)
+    assert (january[0]["subtotal"], january[0]["tax"], january[0]["total"]) == (
+        "41.13",
+        "7.81",
+        "48.94",
+    )
+    assert january[0]["number"] == "INV-000001" and january[0]["status"] == "issued"
+
+    clock.set("2026-01-20")
+    ok(
+        api.call(
+            "POST",
+            f"/subscriptions/{sub}/actions",
+            adm,
+            {"action": "change_quantity", "quantity": 5},
+        )
+    )
+    clock.set("2026-02-01")
+    run(api, adm, "2026-02-01")
+    february = [i for i in invoices(api, adm, t["z"]) if i["period_start"] == "2026-02-01"]
+    assert len(february) == 1
+    # the old 3 seats credited for 20 Jan → 1 Feb (12/31 × 75 = 29.03), the new 5 charged for
+    # the same days (12/31 × 125 = 48.39), then February in advance: 5 × 25.00
+    assert amounts(february[0]) == [
+        ("credit", "3", "-29.03"),
+        ("charge", "5", "48.39"),
+        ("charge", "5", "125.00"),
+    ]
+    credit = february[0]["lines"][0]
+    assert credit["credits"] == january[0]["lines"][0]["key"]  # linked to what it corrects
+    assert february[0]["subtotal"] == "144.36" and february[0]["tax"] == "27.43"
+    assert february[0]["total"] == "171.79" and february[0]["number"] == "INV-000002"
+
+
+def test_r20_lite_reseller_is_billed_at_its_list_naming_the_end_customer(
+    billing: tuple[Api, Clock],
+) -> None:
+    api, clock = billing
+    clock.set("2026-03-01")
+    t = setup_tenant(api)
+    lite_tok = token("reseller", t["tenant"], t["lite"])
+    ok(
+        api.call(
+            "POST",
+            "/subscriptions",
+            lite_tok,
+            {
+                "account_id": t["x"],
+                "product_id": t["product"],
+                "quantity": 2,
+                "billing_cycle": "monthly",
+            },
+        ),
+        201,
+    )
+    run(api, t["admin"], "2026-03-01")
+    assert invoices(api, t["admin"], t["x"]) == []  # the lite reseller is billed, not X
+    (invoice,) = invoices(api, t["admin"], t["lite"])
+    (line,) = invoice["lines"]
+    assert (line["end_customer_name"], line["unit_price"], line["amount"]) == (
+        "Customer X",
+        "22.00",
+        "44.00",
+    )
+
+
+def test_r24_three_runs_of_a_period_give_the_same_invoices_and_gapless_numbers(
+    billing: tuple[Api, Clock],
+) -> None:
+    api, clock = billing
+    clock.set("2026-03-01")
+    t = setup_tenant(api)
+    adm = t["admin"]
+    for account in (t["z"], t["lite"]):
+        tok = adm if account == t["z"] else token("reseller", t["tenant"], t["lite"])
+        target = t["z"] if account == t["z"] else t["x"]
+        ok(
+            api.call(
+                "POST",
+                "/subscriptions",
+                tok,
+                {
+                    "account_id": target,
+                    "product_id": t["product"],
+                    "quantity": 1,
+                    "billing_cycle": "monthly",
+                },
+            ),
+            201,
+        )
+    seen = []
+    for attempt in (1, 2, 3):
+        started = run(api, adm, "2026-03-01")
+        assert started["attempt"] == attempt
+        listed = ok(api.call("GET", "/invoices", adm))["items"]
+        seen.append(sorted((i["id"], i["number"], i["total"]) for i in listed))
+        status = ok(api.call("GET", f"/billing-runs/{started['id']}", adm))
+        assert status["status"] == "completed" and status["invoices"] == 2
+    assert seen[0] == seen[1] == seen[2]
+    assert sorted(number for _, number, _ in seen[0]) == ["INV-000001", "INV-000002"]
+
+
+def test_r26_document_and_email(billing: tuple[Api, Clock]) -> None:
+    import boto3
+
+    api, clock = billing
+    clock.set("2026-03-01")
+    t = setup_tenant(api)
+    adm = t["admin"]
+    ok(
+        api.call(
+            "POST",
+            "/subscriptions",
+            adm,
+            {
+                "account_id": t["z"],
+                "product_id": t["product"],
+                "quantity": 1,
+                "billing_cycle": "monthly",
+            },
+        ),
+        201,
+    )
+    run(api, adm, "2026-03-01")
+    (invoice,) = invoices(api, adm, t["z"])
+    assert invoice["document_url"].endswith(f"/invoices/{invoice['id']}/document")
+    response = api.client.http.request(
+        "GET",
+        f"/invoices/{invoice['id']}/document",
+        headers={
+            "Authorization": f"Bearer {token('customer', t['tenant'], t['z'])}",
+            "Accept": "application/pdf",  # API Gateway answers binary only when asked for
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/pdf"
+    assert response.body.startswith(b"%PDF")
+    sent = boto3.client("ses").get_send_quota()["SentLast24Hours"]
+    assert sent == 1
