@@ -11,10 +11,11 @@
    system is read-only, so without .pyc in the zip every cold start compiles every module again;
 5. cfn-lint on the SAM template, SAM translation (aws-sam-translator, no AWS calls), then cfn-lint
    on the translated CloudFormation (its IAM action checks are skipped on SAM templates);
-6. checks every IAM role Chalice generated carries the DynamoDB policy (``ROLES`` of
-   ``infra/template.py``), and that every resource the merge template patches (the roles, and the
-   Timeout/MemorySize of the functions ``infra/events.py`` names) is one Chalice generated: a
-   function renamed in ``app.py`` would otherwise leave a resource without a ``Type``.
+6. checks every IAM role Chalice generated (every role Lambda assumes) carries the DynamoDB
+   policy (``ROLES`` of ``infra/template.py``), and that every resource the merge template
+   patches (the roles, and the Timeout/MemorySize of the functions ``infra/events.py`` and
+   ``infra/billing.py`` name) is one Chalice generated: a function renamed in ``app.py`` would
+   otherwise leave a resource without a ``Type``.
 
 Any finding is an error (exit 1).
 """
@@ -201,10 +202,11 @@ def sam_translate(template: dict[str, Any], region: str) -> dict[str, Any]:
 
 
 def roles_without_data_policy(template: dict[str, Any]) -> list[str]:
-    """The IAM roles Chalice generated that the merge template did not give the policy."""
+    """The IAM roles Chalice generated that the merge template did not give the policy: every role
+    Lambda assumes (the state machine's role, which Step Functions assumes, is not one)."""
     missing = []
     for name, resource in template.get("Resources", {}).items():
-        if resource.get("Type") != "AWS::IAM::Role":
+        if resource.get("Type") != "AWS::IAM::Role" or not _lambda_role(resource):
             continue
         statements = [
             statement
@@ -215,6 +217,18 @@ def roles_without_data_policy(template: dict[str, Any]) -> list[str]:
         if not {"dynamodb:PutItem", "logs:PutLogEvents"} <= actions:
             missing.append(name)
     return missing
+
+
+def _lambda_role(role: dict[str, Any]) -> bool:
+    trust = role.get("Properties", {}).get("AssumeRolePolicyDocument", {})
+    principals = [s.get("Principal", {}) for s in _as_list(trust.get("Statement", []))]
+    services = {
+        service
+        for principal in principals
+        if isinstance(principal, dict)
+        for service in _as_list(principal.get("Service", []))
+    }
+    return "lambda.amazonaws.com" in services
 
 
 def patched_but_not_generated(template: dict[str, Any]) -> list[str]:

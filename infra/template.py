@@ -1,5 +1,5 @@
-"""The merge template for ``chalice package --merge-template``, generated from the models and from
-``infra/events.py``.
+"""The merge template for ``chalice package --merge-template``, generated from the models, from
+``infra/events.py`` and from ``infra/billing.py``.
 
     python -m infra.template            # writes infra/template.json (commit it)
     python -m infra.template --check    # exits 1 if infra/template.json is stale
@@ -20,9 +20,22 @@ What it adds to Chalice's SAM template:
   queue with its batch size;
 * the ``Timeout`` and ``MemorySize`` of those functions (a queue consumer's timeout is at most a
   sixth of its queue's visibility timeout, as AWS recommends);
-* the ``JwtSecret`` parameter (NoEcho) and, in SAM ``Globals``, the environment of every function:
-  ``BSS_TABLE_PREFIX`` = the stack name (so the app finds the tables and queues above) and
-  ``BSS_JWT_SECRET``;
+* the billing run of ``infra/billing.py`` (R24): an ``AWS::StepFunctions::StateMachine``
+  ``${AWS::StackName}-billing-run`` whose ``DefinitionString`` is ``infra/billing_run.asl.json``
+  as it is (the file ``local/stepfunctions.py`` runs on moto) and whose
+  ``DefinitionSubstitutions`` fill each Task's ``${...FunctionArn}`` placeholder with the ARN of
+  the Chalice function of that name; its role, which may invoke exactly those functions; an
+  ``AWS::Events::Rule`` on the daily ``billing.SCHEDULE`` targeting ``billing_schedule``, with the
+  ``AWS::Lambda::Permission`` that lets EventBridge invoke it; the ``Timeout`` and ``MemorySize``
+  of the billing functions;
+* the ``AWS::S3::Bucket`` of invoice documents (private, encrypted, versioned, retained when the
+  stack is deleted, named by CloudFormation: bucket names are global);
+* the parameters ``JwtSecret`` (NoEcho), ``MailFrom`` (the SES-verified sender of invoice mail)
+  and ``PublicUrl`` (the API's base URL, for links in mail) and, in SAM ``Globals``, the
+  environment of every function: ``BSS_TABLE_PREFIX`` = the stack name (so the app finds the
+  tables and queues above), ``BSS_JWT_SECRET``, ``BSS_BILLING_STATE_MACHINE`` (the state
+  machine's ARN, built from its name: a ``Ref`` would be circular), ``BSS_DOCUMENTS_BUCKET`` (the
+  bucket's name), ``BSS_MAIL_FROM`` and ``BSS_PUBLIC_URL``;
 * the IAM policy of every role Chalice generates (``ROLES``). With ``autogen_policy: false``
   Chalice gives each Lambda function its own role (``<Function>Role``) from
   ``.chalice/policy.json``; a merge REPLACES the role's ``Policies`` list, so the statements of
@@ -30,12 +43,15 @@ What it adds to Chalice's SAM template:
   and, per function, what its sources need (least privilege, each on its own resources): a stream
   consumer reads its table's stream and sends to its on-failure queue; a queue consumer receives,
   deletes and re-times messages of its queue; whoever sends jobs (the API, and a queue consumer
-  that enqueues its next page) looks up and sends to the consumed queues.
+  that enqueues its next page) looks up and sends to the consumed queues. Billing: the API and
+  ``billing_schedule`` start and describe executions of the billing run; ``billing_render`` puts
+  documents in the bucket and sends mail as ``MailFrom``; the API reads documents.
 
-Logical ids come from the names in ``infra/events.py`` by Chalice's own rule
-(``chalice.utils.to_cfn_resource_name``): ``subscriptions_stream`` → function
-``SubscriptionsStream``, role ``SubscriptionsStreamRole``. ``python -m infra.package`` fails if the
-merge template patches a resource Chalice did not generate (a function renamed in ``app.py``).
+Logical ids come from the names in ``infra/events.py`` and ``infra/billing.py`` by Chalice's own
+rule (``chalice.utils.to_cfn_resource_name``): ``subscriptions_stream`` → function
+``SubscriptionsStream``, role ``SubscriptionsStreamRole``. ``python -m infra.package`` fails if
+the merge template patches a resource Chalice did not generate (a function renamed in
+``app.py``).
 """
 
 from __future__ import annotations
@@ -50,7 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.utils import to_cfn_resource_name
 
-from infra import events
+from infra import billing, events
 from infra.events import QueueSource, StreamSource
 
 if TYPE_CHECKING:
@@ -64,6 +80,15 @@ POLICY_FILE = ROOT / ".chalice" / "policy.json"
 API_ROLE = "ApiHandlerRole"
 
 SECRET_PARAMETER = "JwtSecret"
+MAIL_FROM_PARAMETER = "MailFrom"
+PUBLIC_URL_PARAMETER = "PublicUrl"
+
+#: the billing run's own resources (the functions are Chalice's: ``function_id``)
+STATE_MACHINE_ID = "BillingRunStateMachine"
+STATE_MACHINE_ROLE = "BillingRunStateMachineRole"
+SCHEDULE_RULE = "BillingScheduleRule"
+SCHEDULE_PERMISSION = "BillingScheduleInvokePermission"
+DOCUMENTS_BUCKET = "DocumentsBucket"
 
 #: What PynamoDB calls on a table (TransactWriteItems and TransactGetItems have no IAM action of
 #: their own: a transaction is authorised item by item with Put/Update/Delete/ConditionCheck/Get).
@@ -101,11 +126,25 @@ SEND_ACTIONS: tuple[str, ...] = ("sqs:GetQueueUrl", "sqs:SendMessage")
 #: What Lambda calls, with the function's role, to deliver to a stream's on-failure destination.
 FAILURE_ACTIONS: tuple[str, ...] = ("sqs:SendMessage",)
 
+#: What the state machine's role calls on the Task states' functions.
+INVOKE_ACTIONS: tuple[str, ...] = ("lambda:InvokeFunction",)
+#: Who starts billing runs (the API, ``billing_schedule``) starts and then looks at executions.
+START_ACTIONS: tuple[str, ...] = ("states:StartExecution",)
+#: DescribeExecution is authorised on the execution's ARN, not the state machine's.
+DESCRIBE_ACTIONS: tuple[str, ...] = ("states:DescribeExecution",)
+#: ``billing_render`` stores invoice documents; the API serves them (the document route).
+PUT_DOCUMENT_ACTIONS: tuple[str, ...] = ("s3:PutObject",)
+GET_DOCUMENT_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
+#: ``billing_render`` mails invoices (SES v1 and v2 share these actions).
+MAIL_ACTIONS: tuple[str, ...] = ("ses:SendEmail", "ses:SendRawEmail")
+
 #: Kept on dead-letter and on-failure queues: the SQS maximum (R18: kept for a person to inspect).
 DEAD_LETTER_RETENTION_S = 14 * 24 * 3600
 #: Stream and queue consumers (the API keeps Chalice's ``lambda_timeout``/``lambda_memory_size``).
 CONSUMER_TIMEOUT_S = 60
 CONSUMER_MEMORY_MB = 512
+#: A billing Task rates, numbers or renders one chunk; it gets more time than a stream batch.
+BILLING_TASK_TIMEOUT_S = 300
 
 
 # --- logical ids --------------------------------------------------------------------------------
@@ -159,8 +198,12 @@ def consumers(
 
 #: The roles Chalice generates: one per Lambda function (``APIHandler`` → ``ApiHandlerRole``,
 #: ``backfill_jobs`` → ``BackfillJobsRole``). ``python -m infra.package`` fails if the packaged
-#: template has a role missing here (a Lambda function of ``app.py`` not in ``infra/events.py``).
-ROLES: tuple[str, ...] = (API_ROLE, *(role_id(f) for f in consumers()))
+#: template has a role missing here (a Lambda function of ``app.py`` in neither
+#: ``infra/events.py`` nor ``infra/billing.py``).
+ROLES: tuple[str, ...] = (
+    API_ROLE,
+    *(role_id(f) for f in dict.fromkeys((*consumers(), *billing.functions()))),
+)
 
 
 # --- names and references -----------------------------------------------------------------------
@@ -180,6 +223,35 @@ def queue_arn(base_name: str) -> dict[str, Any]:
 
 def stream_arn(table: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [table_id(table), "StreamArn"]}
+
+
+def function_arn(function: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [function_id(function), "Arn"]}
+
+
+def _states_arn(kind: str, suffix: str = "") -> dict[str, str]:
+    name = f"${{AWS::StackName}}-{billing.STATE_MACHINE}"
+    return {
+        "Fn::Sub": f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:"
+        f"{kind}:{name}{suffix}"
+    }
+
+
+# The state machine's ARN is built from its name rather than taken with ``Ref``: every function's
+# environment carries it (SAM Globals), and the state machine depends on the Task functions
+# (``DefinitionSubstitutions``), so a ``Ref`` would make a circular dependency.
+def state_machine_arn() -> dict[str, str]:
+    """``arn:…:stateMachine:<stack>-billing-run``."""
+    return _states_arn("stateMachine")
+
+
+def execution_arns() -> dict[str, str]:
+    """Every execution of the billing run: ``arn:…:execution:<stack>-billing-run:*``."""
+    return _states_arn("execution", ":*")
+
+
+def documents_objects() -> dict[str, str]:
+    return {"Fn::Sub": f"${{{DOCUMENTS_BUCKET}.Arn}}/*"}
 
 
 def _unique(values: Iterable[Any]) -> list[Any]:
@@ -240,6 +312,42 @@ def source_statements(
             _statement("SendJobs", SEND_ACTIONS, [queue_arn(q.queue) for q in sent_to])
         )
     return statements
+
+
+def mail_identities() -> list[dict[str, Any]]:
+    """The SES identities mail may be sent as: the ``MailFrom`` address, and its domain (SES
+    authorises the identity that is verified, whichever of the two it is)."""
+    prefix = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
+    domain = {"Fn::Select": [1, {"Fn::Split": ["@", {"Ref": MAIL_FROM_PARAMETER}]}]}
+    return [
+        {"Fn::Sub": f"{prefix}${{{MAIL_FROM_PARAMETER}}}"},
+        {"Fn::Sub": [f"{prefix}${{Domain}}", {"Domain": domain}]},
+    ]
+
+
+def billing_statements(function: str | None) -> list[dict[str, Any]]:
+    """What a function needs of the billing run beyond the tables (``None``: the API).
+
+    The API starts runs (an admin's request) and serves documents; ``billing_schedule`` starts
+    the daily runs; ``billing_render`` writes documents and mails them. The other Task functions
+    need the tables only: Step Functions, not they, calls the next step."""
+    start = [
+        _statement("StartBillingRuns", START_ACTIONS, [state_machine_arn()]),
+        _statement("DescribeBillingRuns", DESCRIBE_ACTIONS, [execution_arns()]),
+    ]
+    if function is None:
+        return [
+            *start,
+            _statement("ReadDocuments", GET_DOCUMENT_ACTIONS, [documents_objects()]),
+        ]
+    if function == billing.SCHEDULE_FUNCTION:
+        return start
+    if function == billing.TASKS["BillingRenderFunctionArn"]:
+        return [
+            _statement("WriteDocuments", PUT_DOCUMENT_ACTIONS, [documents_objects()]),
+            _statement("SendInvoiceMail", MAIL_ACTIONS, mail_identities()),
+        ]
+    return []
 
 
 def role_policies(
@@ -347,6 +455,169 @@ def consumer_timeout(
     return timeout
 
 
+# --- the billing run -----------------------------------------------------------------------------
+
+
+def check_definition(text: str) -> None:
+    """Every placeholder of the definition is a Task of ``billing.TASKS``, and every Task is used:
+    an unfilled placeholder would reach AWS as a resource named ``${...}``."""
+    found = billing.placeholders(text)
+    if found != set(billing.TASKS):
+        raise ValueError(
+            f"{billing.DEFINITION_FILE.name}: placeholders {sorted(found)} "
+            f"do not match billing.TASKS {sorted(billing.TASKS)}"
+        )
+
+
+def state_machine(text: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::StepFunctions::StateMachine",
+        "Properties": {
+            "StateMachineName": stack_name(billing.STATE_MACHINE),
+            "StateMachineType": "STANDARD",
+            "DefinitionString": text,
+            "DefinitionSubstitutions": {
+                placeholder: function_arn(function)
+                for placeholder, function in billing.TASKS.items()
+            },
+            "RoleArn": {"Fn::GetAtt": [STATE_MACHINE_ROLE, "Arn"]},
+        },
+    }
+
+
+def state_machine_role() -> dict[str, Any]:
+    """Step Functions may assume it for this account only, and invoke the Task functions only."""
+    invoke = _statement(
+        "InvokeBillingTasks", INVOKE_ACTIONS, [function_arn(f) for f in billing.TASKS.values()]
+    )
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "states.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+                        },
+                    }
+                ],
+            },
+            "Policies": [
+                {
+                    "PolicyName": f"{STATE_MACHINE_ROLE}Policy",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [invoke]},
+                }
+            ],
+        },
+    }
+
+
+def schedule_resources() -> dict[str, Any]:
+    """The daily rule → ``billing_schedule``, and the permission EventBridge invokes it with
+    (only from this rule)."""
+    return {
+        SCHEDULE_RULE: {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Description": "Daily billing run: billing_schedule starts the tenants' runs",
+                "ScheduleExpression": billing.SCHEDULE,
+                "State": "ENABLED",
+                "Targets": [
+                    {
+                        "Id": function_id(billing.SCHEDULE_FUNCTION),
+                        "Arn": function_arn(billing.SCHEDULE_FUNCTION),
+                    }
+                ],
+            },
+        },
+        SCHEDULE_PERMISSION: {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": {"Ref": function_id(billing.SCHEDULE_FUNCTION)},
+                "Principal": "events.amazonaws.com",
+                "SourceArn": {"Fn::GetAtt": [SCHEDULE_RULE, "Arn"]},
+            },
+        },
+    }
+
+
+def documents_bucket() -> dict[str, Any]:
+    """Invoice documents: private (the API hands them out), encrypted, versioned (an invoice
+    document is never silently replaced) and kept when the stack goes, like the tables. No
+    ``BucketName``: bucket names are global, CloudFormation picks a unique one."""
+    return {
+        "Type": "AWS::S3::Bucket",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+        },
+    }
+
+
+def billing_resources(text: str) -> dict[str, Any]:
+    check_definition(text)
+    return {
+        STATE_MACHINE_ID: state_machine(text),
+        STATE_MACHINE_ROLE: state_machine_role(),
+        **schedule_resources(),
+        DOCUMENTS_BUCKET: documents_bucket(),
+    }
+
+
+def parameters() -> dict[str, Any]:
+    return {
+        SECRET_PARAMETER: {
+            "Type": "String",
+            "NoEcho": True,
+            "MinLength": 32,
+            "Description": "HS256 secret the API checks bearer tokens with (>= 32 chars)",
+        },
+        MAIL_FROM_PARAMETER: {
+            "Type": "String",
+            "AllowedPattern": r"^[^@\s<>]+@[^@\s<>]+$",
+            "ConstraintDescription": "a bare email address, e.g. billing@example.com",
+            "Description": "Sender of invoice mail: an SES-verified address or one of a verified "
+            "domain",
+        },
+        PUBLIC_URL_PARAMETER: {
+            "Type": "String",
+            "AllowedPattern": r"^https?://\S+$",
+            "ConstraintDescription": "an http(s) URL",
+            "Description": "The API's base URL, for the links in invoice mail",
+        },
+    }
+
+
+def environment() -> dict[str, Any]:
+    """What every function reads (``functions.core.settings``), in SAM ``Globals``."""
+    return {
+        "BSS_TABLE_PREFIX": {"Ref": "AWS::StackName"},
+        "BSS_JWT_SECRET": {"Ref": SECRET_PARAMETER},
+        "BSS_BILLING_STATE_MACHINE": state_machine_arn(),
+        "BSS_DOCUMENTS_BUCKET": {"Ref": DOCUMENTS_BUCKET},
+        "BSS_MAIL_FROM": {"Ref": MAIL_FROM_PARAMETER},
+        "BSS_PUBLIC_URL": {"Ref": PUBLIC_URL_PARAMETER},
+    }
+
+
 def check_sources(models: Sequence[type[BaseTable]], streams: Sequence[StreamSource]) -> None:
     streamed = {m.base_name: m.streamed for m in models}
     for source in streams:
@@ -375,13 +646,25 @@ def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
     parts += sorted(queue_resources(queue_names, streams, queues).items())
     parts += [(mapping_id(s), stream_mapping(s)) for s in streams]
     parts += [(mapping_id(q), queue_mapping(q)) for q in queues]
-    # the API sends jobs (source_statements(None, ...)); each consumer gets what its sources need
-    parts.append((API_ROLE, role_patch(API_ROLE, models, source_statements(None, streams, queues))))
+    parts += sorted(billing_resources(billing.definition()).items())
+    # the API sends jobs (source_statements(None, ...)) and starts billing runs; each consumer
+    # gets what its sources need, each billing function what its step needs
+    api_statements = source_statements(None, streams, queues) + billing_statements(None)
+    parts.append((API_ROLE, role_patch(API_ROLE, models, api_statements)))
     for function in consumers(streams, queues):
         statements = source_statements(function, streams, queues)
         parts.append((role_id(function), role_patch(role_id(function), models, statements)))
         properties = {
             "Timeout": consumer_timeout(function, queues),
+            "MemorySize": CONSUMER_MEMORY_MB,
+        }
+        parts.append((function_id(function), {"Properties": properties}))
+    for function in billing.functions():
+        statements = billing_statements(function)
+        parts.append((role_id(function), role_patch(role_id(function), models, statements)))
+        scheduler = function == billing.SCHEDULE_FUNCTION
+        properties = {
+            "Timeout": CONSUMER_TIMEOUT_S if scheduler else BILLING_TASK_TIMEOUT_S,
             "MemorySize": CONSUMER_MEMORY_MB,
         }
         parts.append((function_id(function), {"Properties": properties}))
@@ -394,25 +677,11 @@ def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
     outputs.update(
         {f"{queue_id(base)}Url": {"Value": {"Ref": queue_id(base)}} for base in queue_names}
     )
+    outputs[f"{STATE_MACHINE_ID}Arn"] = {"Value": {"Ref": STATE_MACHINE_ID}}
+    outputs[f"{DOCUMENTS_BUCKET}Name"] = {"Value": {"Ref": DOCUMENTS_BUCKET}}
     return {
-        "Parameters": {
-            SECRET_PARAMETER: {
-                "Type": "String",
-                "NoEcho": True,
-                "MinLength": 32,
-                "Description": "HS256 secret the API checks bearer tokens with (>= 32 chars)",
-            }
-        },
-        "Globals": {
-            "Function": {
-                "Environment": {
-                    "Variables": {
-                        "BSS_TABLE_PREFIX": {"Ref": "AWS::StackName"},
-                        "BSS_JWT_SECRET": {"Ref": SECRET_PARAMETER},
-                    }
-                }
-            }
-        },
+        "Parameters": parameters(),
+        "Globals": {"Function": {"Environment": {"Variables": environment()}}},
         "Resources": dict(parts),
         "Outputs": outputs,
     }

@@ -35,7 +35,14 @@ def run_steps(billing: BillingService, payload: dict[str, Any], *, retries: int 
     each(billing.rate_chunk)
     cursor, done = 0, False
     while not done:
-        cursor, done = billing.finalize(*step, cursor)
+        for attempt in range(retries + 1):  # Finalize's Retry; exhausted, the run fails
+            try:
+                cursor, done = billing.finalize(*step, cursor)
+                break
+            except Exception as error:
+                log.warning("finalize failed (try %s): %s", attempt + 1, error)
+                if attempt == retries:
+                    raise
     each(billing.render_chunk)
     return billing.close(*step)
 
@@ -49,5 +56,11 @@ class InlineLauncher:
 
     def start(self, name: str, payload: dict[str, Any]) -> str:
         self.started.append(name)
-        run_steps(self.billing(), payload)
+        try:
+            run_steps(self.billing(), payload)
+        except Exception as error:  # like a failed execution: the run stays resumable
+            log.warning("the billing run %s failed: %s", name, error)
         return name
+
+    def running(self, name: str) -> bool:
+        return False  # it ran to its end inside start()

@@ -1,9 +1,13 @@
 """The local platform (``make run`` = ``python -m local.platform``).
 
-An embedded moto server stands in for DynamoDB and SQS; every table of
+An embedded moto server stands in for DynamoDB, SQS, Step Functions, S3 and SES; every table of
 ``functions.composition.models()`` and every queue of ``infra/events.py`` is created on it; the
 event runner (``local/runner.py``) delivers the table streams and queues to the app's Lambda
-functions as Lambda's event source mappings would; the Chalice app is served over HTTP by
+functions as Lambda's event source mappings would; the billing run (R24) is the state machine of
+``infra/billing_run.asl.json``, executed by moto with its Task states routed to the app's
+functions (``local/stepfunctions.py``), with the documents bucket and the mail sender's identity
+on moto, and its schedule played by a thread (once at start, then hourly, where AWS runs it
+daily); the Chalice app is served over HTTP by
 Chalice's in-process local server on 127.0.0.1:$PORT (default 8000), and the demo data of SPEC §1
 is loaded through that API (with the runner already delivering, so back ordering's backfill and
 stream flow as they would in AWS).
@@ -39,12 +43,18 @@ from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, T
 
 from local import demo as demo_data
 from local import runner as event_runner
+from local import stepfunctions
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 TABLE_PREFIX = "local"
 DEFAULT_REGION = "eu-central-1"
 MIN_SECRET_LENGTH = 32
+#: the billing run's local resources (in AWS: the stack's bucket and the ``MailFrom`` parameter)
+DOCUMENTS_BUCKET = f"{TABLE_PREFIX}-documents"
+MAIL_FROM = "billing@bss.local"
+#: how often the local schedule calls ``billing_schedule`` (AWS: daily)
+SCHEDULE_INTERVAL_S = 3600.0
 
 
 class PlatformError(RuntimeError):
@@ -126,6 +136,14 @@ def _port_error(port: int, error: OSError) -> PlatformError:
         f"cannot listen on {HOST}:{port} ({error.strerror or error}); "
         "is another platform running? Set PORT to another port."
     )
+
+
+def _free_port() -> int:
+    """A port free now. For ``port=0``, the public server's port is chosen up front: the app's
+    settings (``BSS_PUBLIC_URL``, for links in mail) need it before the server is opened."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
 
 
 def _check_port_free(port: int) -> None:
@@ -232,12 +250,22 @@ def resolve_secret(env: Mapping[str, str] | None = None) -> tuple[str, bool]:
     return secret, False
 
 
-def _app_environment(moto_endpoint: str, secret: str) -> dict[str, str]:
-    region = os.environ.get("AWS_REGION", "").strip() or DEFAULT_REGION
+def _region() -> str:
+    return os.environ.get("AWS_REGION", "").strip() or DEFAULT_REGION
+
+
+def _app_environment(
+    moto_endpoint: str, secret: str, *, state_machine: str, public_url: str
+) -> dict[str, str]:
+    region = _region()
     return {
         "BSS_AWS_ENDPOINT": moto_endpoint,
         "BSS_TABLE_PREFIX": TABLE_PREFIX,
         "BSS_JWT_SECRET": secret,
+        "BSS_BILLING_STATE_MACHINE": state_machine,
+        "BSS_DOCUMENTS_BUCKET": DOCUMENTS_BUCKET,
+        "BSS_MAIL_FROM": MAIL_FROM,
+        "BSS_PUBLIC_URL": public_url,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         # dummy credentials: the only endpoint is the local moto server
@@ -263,6 +291,65 @@ def _restore_environ(saved: dict[str, str | None]) -> None:
             os.environ[name] = value
 
 
+# --- the billing run (R24): Step Functions, S3 and SES on moto ---------------------------------
+
+
+class _Billing:
+    """The billing run's local pieces, and how to take them down again: moto executing state
+    machines (its previous settings kept, to be restored: they are process-wide), moto's Lambda
+    Tasks routed to the app's functions, the state machine, the documents bucket, the sender's
+    verified identity, and the schedule."""
+
+    def __init__(self, moto_endpoint: str) -> None:
+        self.endpoint = moto_endpoint
+        self.state_machine = ""
+        self.scheduler: stepfunctions.Scheduler | None = None
+        self._moto_config = stepfunctions.moto_config()
+
+    def create(self, region: str) -> str:
+        """Everything but the schedule; the state machine's ARN. Execution is switched on before
+        the state machine is created (moto never executes one created before)."""
+        import boto3
+
+        stepfunctions.configure_server(self.endpoint)
+        stepfunctions.install()
+        session = boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name=region
+        )
+
+        def client(service: str) -> Any:
+            return session.client(service, endpoint_url=self.endpoint)
+
+        located = {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        client("s3").create_bucket(
+            Bucket=DOCUMENTS_BUCKET, **({} if region == "us-east-1" else located)
+        )
+        client("ses").verify_email_identity(EmailAddress=MAIL_FROM)  # moto: verified at once
+        self.state_machine = stepfunctions.create_state_machine(
+            client("stepfunctions"), prefix=TABLE_PREFIX, region=region
+        )
+        return self.state_machine
+
+    def start_schedule(self, region: str) -> None:
+        self.scheduler = stepfunctions.Scheduler(
+            interval=SCHEDULE_INTERVAL_S, prefix=TABLE_PREFIX, region=region
+        )
+        self.scheduler.start()
+
+    def stop_schedule(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+
+    def stop(self) -> None:
+        """Before moto stops: its settings are restored through its API."""
+        self.stop_schedule()
+        stepfunctions.uninstall()
+        try:
+            stepfunctions.configure_server(self.endpoint, self._moto_config)
+        except OSError as error:
+            logging.getLogger(__name__).warning("cannot restore moto's settings: %s", error)
+
+
 # --- the platform ------------------------------------------------------------------------------
 
 
@@ -281,9 +368,14 @@ class Platform:
     queues: dict[str, str]
     #: one line per delivered source, e.g. ``subscriptions_stream ← local-subscriptions stream``
     deliveries: list[str]
+    #: the billing run's state machine on moto (``BSS_BILLING_STATE_MACHINE``)
+    state_machine: str
+    #: when the local schedule calls ``billing_schedule``
+    schedule: str
     _http: _HttpServer
     _runner: event_runner.Runner
     _trim: _IteratorTrim
+    _billing: _Billing
     _moto: Any
     _saved_env: dict[str, str | None]
     _stopped: bool = field(default=False)
@@ -302,7 +394,7 @@ class Platform:
         if self._stopped:
             return
         self._stopped = True
-        _stop_all(self._http, self._runner, self._trim, self._moto, self._saved_env)
+        _stop_all(self._http, self._runner, self._trim, self._billing, self._moto, self._saved_env)
 
     def __enter__(self) -> Platform:
         return self
@@ -320,6 +412,7 @@ def _stop_all(
     http: _HttpServer | None,
     runner: event_runner.Runner | None,
     trim: _IteratorTrim | None,
+    billing: _Billing | None,
     moto: Any,
     saved_env: dict[str, str | None] | None,
 ) -> None:
@@ -327,10 +420,14 @@ def _stop_all(
 
     if http is not None:
         http.stop()
+    if billing is not None:
+        billing.stop_schedule()  # before moto, like the runner: a call in flight finishes
     if runner is not None:
         runner.stop()  # before moto: a batch in flight finishes against it
     if trim is not None:
         trim.stop()
+    if billing is not None:
+        billing.stop()
     if moto is not None:
         moto.stop()
         server = getattr(moto, "_server", None)  # stop() leaves the socket open
@@ -351,21 +448,32 @@ def _create_queues(settings: Any) -> dict[str, str]:
 
 
 def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
-    """Start moto, create the tables and queues, start the event runner, serve the API on
-    127.0.0.1:``port`` (0: a free port) and, with ``seed``, load the demo data (and wait until
-    the runner has delivered what it set off). ``port`` is opened only once all of that is done
-    (the demo is loaded through a private server on a free port), so a health check on it means
-    ready."""
+    """Start moto, create the tables, queues and the billing run's state machine, bucket and
+    sender, start the event runner, serve the API on 127.0.0.1:``port`` (0: a free port) and,
+    with ``seed``, load the demo data (and wait until the runner has delivered what it set off),
+    then start the billing schedule. ``port`` is opened only once all of that is done (the demo
+    is loaded through a private server on a free port), so a health check on it means ready."""
     started = time.monotonic()
     secret, generated = resolve_secret()
     _check_port_free(port)
-    moto = seeder = public = runner = trim = None
+    port = port or _free_port()
+    moto = seeder = public = runner = trim = billing = None
     saved_env: dict[str, str | None] | None = None
     try:
         moto, moto_endpoint = _start_moto()
         trim = _IteratorTrim()
         trim.start()
-        saved_env = _set_environ(_app_environment(moto_endpoint, secret))
+        region = _region()
+        billing = _Billing(moto_endpoint)
+        state_machine = billing.create(region)
+        saved_env = _set_environ(
+            _app_environment(
+                moto_endpoint,
+                secret,
+                state_machine=state_machine,
+                public_url=f"http://{HOST}:{port}",
+            )
+        )
         from functions import composition
         from functions.core.persistence import create_tables
 
@@ -385,6 +493,7 @@ def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
             seeder.stop()
             seeder = None
             runner.wait_idle(timeout=30)  # what the demo set off (mirrors, orders) is delivered
+        billing.start_schedule(region)  # its first call bills whoever is due today
 
         public = _HttpServer(port)
         public.start()
@@ -393,7 +502,7 @@ def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
     except BaseException:
         if seeder is not None:
             seeder.stop()
-        _stop_all(public, runner, trim, moto, saved_env)
+        _stop_all(public, runner, trim, billing, moto, saved_env)
         raise
     return Platform(
         url=public.url,
@@ -405,9 +514,12 @@ def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
         startup_seconds=time.monotonic() - started,
         queues=queues,
         deliveries=runner.describe(),
+        state_machine=state_machine,
+        schedule=billing.scheduler.describe() if billing.scheduler else "",
         _http=public,
         _runner=runner,
         _trim=trim,
+        _billing=billing,
         _moto=moto,
         _saved_env=saved_env or {},
     )
@@ -431,11 +543,15 @@ def banner(platform: Platform) -> str:
         f"  API       {platform.url}",
         f"  OpenAPI   {platform.openapi_url}",
         f"  AWS       {platform.moto_endpoint}  (moto: DynamoDB tables and SQS queues "
-        f"{TABLE_PREFIX}-*)",
+        f"{TABLE_PREFIX}-*, Step Functions, S3, SES)",
         f"  Events    delivering {len(platform.deliveries)} streams and queues to the app's "
         f"Lambda functions (local runner):",
         *(f"              {line}" for line in platform.deliveries),
         f"  Queues    {', '.join(f'{TABLE_PREFIX}-{base}' for base in platform.queues)}",
+        f"  Billing   state machine {platform.state_machine.rsplit(':', 1)[-1]} (moto runs "
+        "infra/billing_run.asl.json; its Tasks call the app's functions)",
+        f"            schedule: {platform.schedule}",
+        f"            documents s3://{DOCUMENTS_BUCKET}, mail from {MAIL_FROM} (moto S3, SES)",
     ]
     if platform.secret_generated:
         lines.append(f"  Secret    BSS_JWT_SECRET={platform.secret}  (generated for this run)")

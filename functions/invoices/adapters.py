@@ -647,8 +647,20 @@ class Launcher:
                 stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload)
             )
         except self.client.exceptions.ExecutionAlreadyExists:
-            return f"{self.state_machine_arn}:{name}"
+            return self._execution(name)
         return str(answer["executionArn"])
+
+    def running(self, name: str) -> bool:
+        """Whether the execution of that name is still running (a run in progress is not
+        started again; one that failed or was stopped is resumed by a new attempt)."""
+        try:
+            found = self.client.describe_execution(executionArn=self._execution(name))
+        except self.client.exceptions.ExecutionDoesNotExist:
+            return False
+        return found["status"] == "RUNNING"
+
+    def _execution(self, name: str) -> str:
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
 
 
 MODELS: tuple[type[BaseTable], ...] = (

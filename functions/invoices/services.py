@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -95,7 +95,6 @@ class UsageService:
 
 # --- billing (R20-R26) ---------------------------------------------------------------------------
 
-STALE_AFTER = timedelta(minutes=30)  # an attempt silent this long may be started again
 FINALIZE_CHUNKS = 20  # chunks numbered per Finalize invocation
 ISSUE_BATCH = 99  # drafts per transaction, with the sequence: DynamoDB's limit is 100 items
 
@@ -158,9 +157,9 @@ class BillingService:
         return self.begin(tenant, period_start, started_by=principal.sub)
 
     def begin(self, tenant: Tenant, period_start: date | None, *, started_by: str) -> BillingRun:
-        """Open the run of a period, or a new attempt of it: an attempt in progress is answered
-        as it is; a finished (or silent) one is resumed by a new attempt, which invoices only
-        what is not invoiced yet (R24)."""
+        """Open the run of a period, or a new attempt of it: an attempt whose execution is still
+        running is answered as it is; a finished (or failed) one is resumed by a new attempt,
+        which invoices only what is not invoiced yet (R24)."""
         current = domain.monthly_period(tenant.billing_day, today_in(tenant.time_zone))
         start = period_start or current.start
         billing = domain.run_for(tenant.billing_day, start)
@@ -175,7 +174,11 @@ class BillingService:
         now = now_utc()
         for _ in range(3):
             found = self.repository.run(tenant.id, run_id, consistent=True)
-            if found is not None and not found.finished and not _stale(found, now):
+            if (
+                found is not None
+                and not found.finished
+                and self.launcher().running(f"{found.id}-{found.attempt}")
+            ):
                 return found
             run = domain.BillingRun(
                 id=run_id,
@@ -576,10 +579,6 @@ class BillingService:
 
 def _step(run: BillingRun) -> dict[str, Any]:
     return {"tenant_id": run.tenant_id, "run_id": run.id, "attempt": run.attempt}
-
-
-def _stale(run: BillingRun, now: datetime) -> bool:
-    return datetime.fromisoformat(run.updated_at.replace("Z", "+00:00")) < now - STALE_AFTER
 
 
 def _end_customers(

@@ -274,3 +274,235 @@ def test_r26_document_and_email(billing: tuple[Api, Clock]) -> None:
     assert response.body.startswith(b"%PDF")
     sent = boto3.client("ses").get_send_quota()["SentLast24Hours"]
     assert sent == 1
+
+
+def test_r20_r25_three_tiers_each_bill_at_their_own_prices(billing: tuple[Api, Clock]) -> None:
+    """Cloud → Cloud Resell (a tenant reseller, back ordering on) → Cloud Lite (a lite
+    reseller in Cloud Resell) → Customer X; and Cloud Resell's direct customer Z. Each tier's
+    March invoice is checked against that tier's prices, by hand."""
+    from local.runner import Runner
+
+    api, clock = billing
+    clock.set("2026-02-10")
+    place = {"country": "DE", "time_zone": "Europe/Berlin"}
+
+    def post(who: str, path: str, body: dict[str, Any]) -> Any:
+        return ok(api.call("POST", path, who, body), 200, 201)
+
+    cloud = post(token("platform_admin"), "/tenants", {"name": "Cloud", "currency": "EUR", **place})
+    admin = token("tenant_admin", cloud["id"])
+    e3 = post(
+        admin,
+        "/products",
+        {
+            "sku": "E3",
+            "name": "Office 365 E3",
+            "type": "license",
+            "unit": "seat",
+            "billing_cycles": ["monthly"],
+            "costs": {"monthly": "20.00"},
+        },
+    )["id"]
+    azure = post(
+        admin,
+        "/products",
+        {
+            "sku": "AZURE",
+            "name": "Azure plan",
+            "type": "usage",
+            "billing_cycles": ["monthly"],
+            "unit": "EUR consumed",
+        },
+    )["id"]
+    resell_list = post(admin, "/pricelists", {"name": "Resell", "currency": "EUR"})["id"]
+    for product, price in ((e3, "22.00"), (azure, "0.80")):
+        post(
+            admin,
+            f"/pricelists/{resell_list}/prices",
+            {"product_id": product, "billing_cycle": "monthly", "price": price},
+        )
+    resell = post(
+        admin, "/tenants", {"name": "Cloud Resell", "price_list_id": resell_list, **place}
+    )
+    post(admin, f"/tenants/{resell['id']}/backordering", {})
+    reseller = token("tenant_admin", resell["id"])
+    copies = {p["sku"]: p["id"] for p in ok(api.call("GET", "/products", reseller))["items"]}
+    retail = post(reseller, "/pricelists", {"name": "Retail", "currency": "EUR", "default": True})
+    lite_list = post(reseller, "/pricelists", {"name": "Lite", "currency": "EUR"})["id"]
+    for list_id, sku, price in (
+        (retail["id"], "E3", {"price": "30.00"}),
+        (retail["id"], "AZURE", {"markup_percent": "25"}),
+        (lite_list, "E3", {"price": "26.00"}),
+        (lite_list, "AZURE", {"price": "0.90"}),
+    ):
+        post(
+            reseller,
+            f"/pricelists/{list_id}/prices",
+            {"product_id": copies[sku], "billing_cycle": "monthly", **price},
+        )
+    lite = post(
+        reseller,
+        "/accounts",
+        {"name": "Cloud Lite", "kind": "lite_reseller", "price_list_id": lite_list},
+    )["id"]
+    lite_tok = token("reseller", resell["id"], lite)
+    x = post(lite_tok, "/accounts", {"name": "Customer X"})["id"]
+    z = post(reseller, "/accounts", {"name": "End-Customer Z"})["id"]
+    monthly = {"billing_cycle": "monthly"}
+    post(
+        lite_tok,
+        "/subscriptions",
+        {"account_id": x, "product_id": copies["E3"], "quantity": 4, **monthly},
+    )
+    metered = post(
+        lite_tok, "/subscriptions", {"account_id": x, "product_id": copies["AZURE"], **monthly}
+    )
+    post(
+        reseller,
+        "/subscriptions",
+        {"account_id": z, "product_id": copies["E3"], "quantity": 2, **monthly},
+    )
+    post(
+        reseller,
+        "/usage",
+        {
+            "subscription_id": metered["subscription"]["id"],
+            "quantity": "100",
+            "unit": "EUR consumed",
+            "at": "2026-02-15T10:00:00Z",
+            "key": "feb",
+        },
+    )
+    Runner().drain()  # mirrors (and the usage) reach Cloud
+
+    clock.set("2026-03-01")
+    run(api, reseller, "2026-03-01")
+    run(api, admin, "2026-03-01")
+
+    # Cloud Resell bills Cloud Lite at the Lite list: 19 of February's 28 days × 4 × 26.00 =
+    # 70.571… → 70.57, March 4 × 26.00, February's usage 100 × 0.90
+    (to_lite,) = invoices(api, reseller, lite)
+    assert [(ln["end_customer_name"], ln["kind"], ln["amount"]) for ln in to_lite["lines"]] == [
+        ("Customer X", "charge", "70.57"),
+        ("Customer X", "charge", "104.00"),
+        ("Customer X", "usage", "90.00"),
+    ]
+    assert (to_lite["subtotal"], to_lite["tax"], to_lite["total"]) == ("264.57", "50.27", "314.84")
+    # … and Z at its retail list: 19/28 × 2 × 30.00 = 40.71, March 60.00
+    (to_z,) = invoices(api, reseller, z)
+    assert sorted(ln["amount"] for ln in to_z["lines"]) == ["40.71", "60.00"]
+
+    # Cloud bills Cloud Resell at the Resell list, one line per end-customer subscription:
+    # X: 19/28 × 4 × 22.00 = 59.71, 88.00; usage 100 × 0.80 = 80.00; Z: 29.86, 44.00
+    (to_resell,) = invoices(api, admin, resell["reseller_account_id"])
+    got = sorted((ln["end_customer_name"], ln["amount"]) for ln in to_resell["lines"])
+    assert got == [
+        ("Customer X", "59.71"),
+        ("Customer X", "80.00"),
+        ("Customer X", "88.00"),
+        ("End-Customer Z", "29.86"),
+        ("End-Customer Z", "44.00"),
+    ]
+    assert to_resell["subtotal"] == "301.57" and to_resell["number"] == "INV-000001"
+
+
+def test_r24_numbers_stay_gapless_when_an_account_and_a_numbering_fail(
+    billing: tuple[Api, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing account is reported and skipped (the others are invoiced and numbered); a
+    numbering transaction that fails writes nothing (the retry numbers on); the next run
+    invoices the account that failed, with the next number."""
+    from functions import composition
+    from functions.invoices.services import BillingService, RatingError
+
+    api, clock = billing
+    clock.set("2026-03-01")
+    t = setup_tenant(api)
+    adm = t["admin"]
+    customers = [t["z"]] + [
+        ok(api.call("POST", "/accounts", adm, {"name": f"Customer {n}"}), 201)["id"]
+        for n in range(4)
+    ]
+    for account in customers:
+        ok(
+            api.call(
+                "POST",
+                "/subscriptions",
+                adm,
+                {
+                    "account_id": account,
+                    "product_id": t["product"],
+                    "quantity": 1,
+                    "billing_cycle": "monthly",
+                },
+            ),
+            201,
+        )
+    broken = customers[2]
+    rate = BillingService._rate
+
+    def failing_rate(self: BillingService, rating: Any, sub: Any, issued: Any) -> Any:
+        if sub.account_id == broken:
+            raise RatingError("injected: the price is gone")
+        return rate(self, rating, sub, issued)
+
+    repository = composition.container().billing.repository
+    issue = repository.issue
+    calls = {"n": 0}
+
+    def flaky_issue(tenant_id: str, last: int, invoices: Any) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("injected: the transaction did not reach DynamoDB")
+        return issue(tenant_id, last, invoices)
+
+    monkeypatch.setattr(BillingService, "_rate", failing_rate)
+    monkeypatch.setattr(repository, "issue", flaky_issue)
+    first = run(api, adm, "2026-03-01")
+    status = ok(api.call("GET", f"/billing-runs/{first['id']}", adm))
+    assert status["status"] == "completed_with_failures"
+    assert status["failures"] == [{"account_id": broken, "error": "injected: the price is gone"}]
+    numbers = sorted(i["number"] for i in ok(api.call("GET", "/invoices", adm))["items"])
+    assert numbers == ["INV-000001", "INV-000002", "INV-000003", "INV-000004"]
+
+    monkeypatch.setattr(BillingService, "_rate", rate)
+    second = run(api, adm, "2026-03-01")
+    assert second["attempt"] == 2
+    status = ok(api.call("GET", f"/billing-runs/{first['id']}", adm))
+    assert status["status"] == "completed" and status["invoices"] == 5
+    listed = ok(api.call("GET", "/invoices", adm))["items"]
+    assert sorted(i["number"] for i in listed) == [f"INV-00000{n}" for n in range(1, 6)]
+    assert {i["account_id"]: i["number"] for i in listed}[broken] == "INV-000005"
+
+
+def test_r26_preview_is_the_next_invoice_and_writes_nothing(billing: tuple[Api, Clock]) -> None:
+    from tests.conftest import table_counts
+
+    api, clock = billing
+    clock.set("2026-03-10")
+    t = setup_tenant(api)
+    adm = t["admin"]
+    ok(
+        api.call(
+            "POST",
+            "/subscriptions",
+            adm,
+            {
+                "account_id": t["z"],
+                "product_id": t["product"],
+                "quantity": 2,
+                "billing_cycle": "monthly",
+            },
+        ),
+        201,
+    )
+    before = table_counts()
+    as_z = token("customer", t["tenant"], t["z"])
+    preview = ok(api.call("GET", f"/invoices/preview?account_id={t['z']}", as_z))
+    assert table_counts() == before
+    # March is not invoiced yet: 10 Mar → 1 Apr, 22 of 31 days × 2 × 25.00 = 35.48
+    assert (preview["period_start"], preview["subtotal"]) == ("2026-03-01", "35.48")
+    assert preview["tax"] == "6.74" and preview["total"] == "42.22"
+    run(api, adm, "2026-03-01")
+    after = ok(api.call("GET", f"/invoices/preview?account_id={t['z']}", as_z))
+    assert (after["period_start"], after["subtotal"]) == ("2026-04-01", "50.00")

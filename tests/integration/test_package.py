@@ -60,6 +60,78 @@ def test_a_stream_source_needs_a_streamed_model() -> None:
             template.check_sources(models(), [StreamSource(function="f", table=table)])
 
 
+def test_billing_run_state_machine_is_the_definition_file_with_every_task_substituted() -> None:
+    """The same file as ``local/stepfunctions.py`` runs; every placeholder filled with the ARN of
+    the Chalice function of that name, and the state machine's role invokes exactly those."""
+    from infra import billing, template
+
+    resources = template.build()["Resources"]
+    machine = resources[template.STATE_MACHINE_ID]
+    assert machine["Type"] == "AWS::StepFunctions::StateMachine"
+    props = machine["Properties"]
+    assert props["StateMachineName"] == {"Fn::Sub": "${AWS::StackName}-billing-run"}
+    assert props["DefinitionString"] == billing.DEFINITION_FILE.read_text()
+    placeholders = billing.placeholders(props["DefinitionString"])
+    assert placeholders and set(props["DefinitionSubstitutions"]) == placeholders
+    ordered = sorted(placeholders)
+    arns = [{"Fn::GetAtt": [template.function_id(billing.TASKS[p]), "Arn"]} for p in ordered]
+    assert [props["DefinitionSubstitutions"][p] for p in ordered] == arns
+    assert props["RoleArn"] == {"Fn::GetAtt": [template.STATE_MACHINE_ROLE, "Arn"]}
+
+    role = resources[template.STATE_MACHINE_ROLE]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "states.amazonaws.com"}
+    (statement,) = [
+        statement
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    assert statement["Action"] == ["lambda:InvokeFunction"]
+    assert sorted(statement["Resource"], key=json.dumps) == sorted(arns, key=json.dumps)
+
+
+def test_billing_schedule_rule_and_documents_bucket() -> None:
+    from infra import billing, template
+
+    resources = template.build()["Resources"]
+    schedule = template.function_id(billing.SCHEDULE_FUNCTION)
+    rule = resources[template.SCHEDULE_RULE]
+    assert rule["Type"] == "AWS::Events::Rule"
+    assert rule["Properties"]["ScheduleExpression"] == "cron(15 0 * * ? *)"
+    assert rule["Properties"]["State"] == "ENABLED"
+    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": [schedule, "Arn"]}]
+    permission = resources[template.SCHEDULE_PERMISSION]
+    assert permission["Type"] == "AWS::Lambda::Permission"
+    assert permission["Properties"] == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Ref": schedule},
+        "Principal": "events.amazonaws.com",
+        "SourceArn": {"Fn::GetAtt": [template.SCHEDULE_RULE, "Arn"]},
+    }
+    bucket = resources[template.DOCUMENTS_BUCKET]
+    assert bucket["Type"] == "AWS::S3::Bucket" and bucket["DeletionPolicy"] == "Retain"
+    assert all(bucket["Properties"]["PublicAccessBlockConfiguration"].values())
+
+
+def test_every_function_gets_the_billing_environment() -> None:
+    from infra import template
+
+    built = template.build()
+    variables = built["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables == {
+        "BSS_TABLE_PREFIX": {"Ref": "AWS::StackName"},
+        "BSS_JWT_SECRET": {"Ref": "JwtSecret"},
+        "BSS_BILLING_STATE_MACHINE": template.state_machine_arn(),
+        "BSS_DOCUMENTS_BUCKET": {"Ref": template.DOCUMENTS_BUCKET},
+        "BSS_MAIL_FROM": {"Ref": "MailFrom"},
+        "BSS_PUBLIC_URL": {"Ref": "PublicUrl"},
+    }
+    # the ARN is the state machine's own: built from the same name (a Ref would be circular)
+    name = built["Resources"][template.STATE_MACHINE_ID]["Properties"]["StateMachineName"]
+    assert template.state_machine_arn()["Fn::Sub"].endswith(":stateMachine:" + name["Fn::Sub"])
+    assert {"JwtSecret", "MailFrom", "PublicUrl"} <= set(built["Parameters"])
+
+
 def test_queue_consumers_time_out_well_within_the_visibility_timeout() -> None:
     from infra import events, template
 
@@ -104,10 +176,8 @@ def test_template_lints_and_translates(package: Package) -> None:
     assert tables == {logical_id(m) for m in models()}
     function = resources["APIHandler"]["Properties"]
     assert function["Runtime"] == RUNTIME
-    assert function["Environment"]["Variables"] == {
-        "BSS_TABLE_PREFIX": {"Ref": "AWS::StackName"},
-        "BSS_JWT_SECRET": {"Ref": "JwtSecret"},
-    }
+    assert set(function["Environment"]["Variables"]) == BSS_ENVIRONMENT
+    assert function["Environment"]["Variables"]["BSS_JWT_SECRET"] == {"Ref": "JwtSecret"}
     policies = resources["ApiHandlerRole"]["Properties"]["Policies"]
     actions = {
         action
@@ -177,6 +247,10 @@ def test_unpacked_zip_imports_and_serves_on_its_own(package: Package, tmp_path: 
         "AWS_REGION": "us-east-1",
         "BSS_TABLE_PREFIX": "pkg",
         "BSS_JWT_SECRET": "package-test-secret-0123456789abcdef",
+        "BSS_BILLING_STATE_MACHINE": "arn:aws:states:us-east-1:1:stateMachine:pkg-billing-run",
+        "BSS_DOCUMENTS_BUCKET": "pkg-documents",
+        "BSS_MAIL_FROM": "billing@example.com",
+        "BSS_PUBLIC_URL": "https://api.example.com",
     }
     done = subprocess.run(
         [sys.executable, "-I", "-S", "-c", ISOLATED, str(task)],
@@ -207,6 +281,15 @@ QUEUE_CONSUME = {
 }
 QUEUE_SEND = {"sqs:GetQueueUrl", "sqs:SendMessage"}
 FOURTEEN_DAYS = 14 * 24 * 3600
+#: what every function's environment holds (SAM Globals of infra/template.py)
+BSS_ENVIRONMENT = {
+    "BSS_TABLE_PREFIX",
+    "BSS_JWT_SECRET",
+    "BSS_BILLING_STATE_MACHINE",
+    "BSS_DOCUMENTS_BUCKET",
+    "BSS_MAIL_FROM",
+    "BSS_PUBLIC_URL",
+}
 
 
 class Deployed:
@@ -329,7 +412,8 @@ def test_every_queue_has_its_mapping_redrive_and_dead_letter_queue(deployed: Dep
 
 
 @pytest.mark.package
-def test_no_mapping_or_function_beyond_infra_events(deployed: Deployed) -> None:
+def test_no_mapping_or_function_beyond_infra_events_and_billing(deployed: Deployed) -> None:
+    from infra import billing
     from infra.events import QUEUES, STREAMS
 
     mappings = deployed.of_type("AWS::Lambda::EventSourceMapping")
@@ -337,11 +421,65 @@ def test_no_mapping_or_function_beyond_infra_events(deployed: Deployed) -> None:
     functions = set(deployed.of_type("AWS::Lambda::Function"))
     names = [s.function for s in STREAMS] + [q.function for q in QUEUES]
     consumers = {deployed.function(name) for name in names}
-    assert functions == {deployed.function("api"), *consumers}
-    for name in consumers:
+    billers = {deployed.function(name) for name in billing.functions()}
+    assert functions == {deployed.function("api"), *consumers, *billers}
+    for name in consumers | billers:
         props = deployed.resources[name]["Properties"]
         assert props["Timeout"] >= 30 and props["MemorySize"] >= 256
-        assert set(props["Environment"]["Variables"]) == {"BSS_TABLE_PREFIX", "BSS_JWT_SECRET"}
+        assert set(props["Environment"]["Variables"]) == BSS_ENVIRONMENT
+
+
+@pytest.mark.package
+def test_billing_run_invokes_the_deployed_functions_and_the_schedule_starts_it(
+    deployed: Deployed,
+) -> None:
+    """After the merge and SAM's translation, each Task's placeholder is the ARN of the function
+    Chalice generated for that handler of app.py, and the daily rule targets billing_schedule."""
+    from infra import billing
+
+    (machine,) = deployed.of_type("AWS::StepFunctions::StateMachine").values()
+    assert machine["DefinitionString"] == billing.DEFINITION_FILE.read_text()
+    assert machine["DefinitionSubstitutions"] == {
+        placeholder: {"Fn::GetAtt": [deployed.function(name), "Arn"]}
+        for placeholder, name in billing.TASKS.items()
+    }
+    (rule,) = deployed.of_type("AWS::Events::Rule").values()
+    schedule = deployed.function(billing.SCHEDULE_FUNCTION)
+    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": [schedule, "Arn"]}
+    permissions = deployed.of_type("AWS::Lambda::Permission").values()
+    (permission,) = [p for p in permissions if p["Principal"] == "events.amazonaws.com"]
+    assert permission["FunctionName"] == {"Ref": schedule}
+
+
+@pytest.mark.package
+def test_billing_permissions_where_the_steps_need_them(deployed: Deployed) -> None:
+    """Starting runs: the API and billing_schedule. Documents: billing_render writes them, the
+    API reads them. Mail: billing_render, as MailFrom only. Nobody else has any of it."""
+    from infra import billing, template
+    from infra.events import QUEUES, STREAMS
+
+    (bucket,) = deployed.of_type("AWS::S3::Bucket")
+    objects = {"Fn::Sub": f"${{{bucket}.Arn}}/*"}
+    starts = _pairs({"states:StartExecution"}, [template.state_machine_arn()]) | _pairs(
+        {"states:DescribeExecution"}, [template.execution_arns()]
+    )
+    render = billing.TASKS["BillingRenderFunctionArn"]
+    expected = {
+        "api": starts | _pairs({"s3:GetObject"}, [objects]),
+        billing.SCHEDULE_FUNCTION: starts,
+        render: _pairs({"s3:PutObject"}, [objects])
+        | _pairs({"ses:SendEmail", "ses:SendRawEmail"}, template.mail_identities()),
+    }
+    sources = [s.function for s in STREAMS] + [q.function for q in QUEUES]
+    everyone = ["api", *billing.functions(), *sources]
+    for function in dict.fromkeys(everyone):
+        grants = deployed.grants(function)
+        billing_grants = {
+            (action, resource)
+            for action, resource in grants
+            if action.split(":")[0] in {"states", "s3", "ses", "lambda"}
+        }
+        assert billing_grants == expected.get(function, set()), function
 
 
 @pytest.mark.package
@@ -350,13 +488,15 @@ def test_each_role_has_exactly_the_stream_and_queue_permissions_it_needs(
 ) -> None:
     """Streams: read its table's stream (ListStreams has no resource-level permission), send to
     its on-failure queue. Queues: consume its queue, and send to it (the next page). The API
-    sends jobs to every consumed queue. Nothing else on streams or queues; logs and the tables
-    for all."""
+    sends jobs to every consumed queue. Nothing else on streams or queues (the billing functions
+    none at all); logs and the tables for all."""
+    from infra import billing
     from infra.events import QUEUES, STREAMS
 
     expected: dict[str, set[tuple[str, str]]] = {
         "api": _pairs(QUEUE_SEND, [deployed.queue_arn(q.queue) for q in QUEUES])
     }
+    expected.update({name: set() for name in billing.functions()})
     for stream in STREAMS:
         expected.setdefault(stream.function, set()).update(
             _pairs(STREAM_READ, [deployed.stream_arn(stream.table)])
