@@ -442,3 +442,59 @@ def test_price_propagation_cloud_changes_cloud_resells_list_costs_markups_and_al
     assert code == 0, output
     assert "Traceback" not in output, output
     assert "price_changes ← local-price-changes" in output  # the banner says so
+
+
+def test_billing_run_on_the_state_machine_invoices_each_tier_and_a_rerun_changes_nothing(
+    log: IO[bytes],
+) -> None:
+    """Issue 5 (R20, R24, R26) over HTTP: ``POST /billing-runs`` starts the state machine of
+    ``infra/billing_run.asl.json`` on moto; the run completes, Cloud Resell's customers and lite
+    reseller and Cloud's tenant reseller account are invoiced with gapless numbers and PDFs, and
+    running the period again gives the same invoices."""
+    running = start(free_port(), log)
+    try:
+        url = running.url
+        _, page = get(f"{url}/tenants", mint(PLATFORM_ADMIN))
+        cloud = by_name(page["items"])["Cloud"]
+        cloud_admin = mint(TENANT_ADMIN, cloud["id"], sub="cloud-admin")
+        _, page = get(f"{url}/tenants", cloud_admin)
+        resell = by_name(page["items"])["Cloud Resell"]
+        resell_admin = mint(TENANT_ADMIN, resell["id"], sub="resell-admin")
+
+        def bill(admin: str) -> list[tuple[str, str, str, str]]:
+            status, started = send("POST", f"{url}/billing-runs", admin, {})
+            assert status == 202, started
+            deadline = time.monotonic() + 60
+            while True:
+                _, run = get(f"{url}/billing-runs/{started['id']}", admin)
+                if run["status"] in ("completed", "completed_with_failures"):
+                    break
+                assert time.monotonic() < deadline, run
+                time.sleep(0.2)
+            assert run["status"] == "completed" and run["failed_accounts"] == 0, run
+            _, listed = get(f"{url}/invoices?limit=100", admin)
+            return sorted(
+                (i["account_id"], i["number"], i["total"], i["status"]) for i in listed["items"]
+            )
+
+        for admin in (resell_admin, cloud_admin):
+            first = bill(admin)
+            assert first, "the demo's subscriptions are billed"
+            count = len(first)
+            assert sorted(n for _, n, _, _ in first) == [
+                f"INV-{k:06d}" for k in range(1, count + 1)
+            ]
+            assert bill(admin) == first  # R24: the same period again, nothing new
+        _, listed = get(f"{url}/invoices?limit=1", cloud_admin)
+        invoice = listed["items"][0]
+        request = urllib.request.Request(
+            f"{url}/invoices/{invoice['id']}/document",
+            headers={"Authorization": f"Bearer {cloud_admin}", "Accept": "application/pdf"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.read().startswith(b"%PDF")
+    finally:
+        code = running.interrupt()
+    output = running.output()
+    assert code == 0, output
+    assert "Traceback" not in output, output
