@@ -313,6 +313,7 @@ def _run(item: BillingRunModel) -> BillingRun:
         invoices=int(item.invoices),
         issued=int(item.issued),
         failed_accounts=int(item.failed_accounts),
+        failures=[],  # kept on the chunks (``BillingService.run`` gathers them)
     )
 
 

@@ -234,6 +234,8 @@ def test_r24_three_runs_of_a_period_give_the_same_invoices_and_gapless_numbers(
         status = ok(api.call("GET", f"/billing-runs/{started['id']}", adm))
         assert status["status"] == "completed" and status["invoices"] == 2
     assert seen[0] == seen[1] == seen[2]
+    (listed_run,) = ok(api.call("GET", "/billing-runs", adm))["items"]
+    assert (listed_run["attempt"], listed_run["status"]) == (3, "completed")
     assert sorted(number for _, number, _ in seen[0]) == ["INV-000001", "INV-000002"]
 
 
