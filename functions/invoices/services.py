@@ -163,10 +163,10 @@ class BillingService:
         current = domain.monthly_period(tenant.billing_day, today_in(tenant.time_zone))
         start = period_start or current.start
         billing = domain.run_for(tenant.billing_day, start)
-        if billing.period.start > current.start:
+        if billing.period.start > current.end:  # the next period may be billed in advance
             raise BadRequest(
-                f"the period starting {start} has not begun (the current one began "
-                f"{current.start})",
+                f"the period starting {start} is more than one period ahead (the current one "
+                f"began {current.start})",
                 field="period_start",
                 code="future_period",
             )

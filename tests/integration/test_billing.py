@@ -508,3 +508,85 @@ def test_r26_preview_is_the_next_invoice_and_writes_nothing(billing: tuple[Api, 
     run(api, adm, "2026-03-01")
     after = ok(api.call("GET", f"/invoices/preview?account_id={t['z']}", as_z))
     assert (after["period_start"], after["subtotal"]) == ("2026-04-01", "50.00")
+
+
+def test_r20_separate_invoices_give_one_invoice_per_end_customer(
+    billing: tuple[Api, Clock],
+) -> None:
+    api, clock = billing
+    clock.set("2026-03-01")
+    t = setup_tenant(api)
+    adm = t["admin"]
+    ok(api.call("PATCH", f"/accounts/{t['lite']}", adm, {"separate_invoices": True}))
+    lite_tok = token("reseller", t["tenant"], t["lite"])
+    y = ok(api.call("POST", "/accounts", lite_tok, {"name": "Customer Y"}), 201)["id"]
+    for customer, quantity in ((t["x"], 1), (y, 3)):
+        ok(
+            api.call(
+                "POST",
+                "/subscriptions",
+                lite_tok,
+                {
+                    "account_id": customer,
+                    "product_id": t["product"],
+                    "quantity": quantity,
+                    "billing_cycle": "monthly",
+                },
+            ),
+            201,
+        )
+    run(api, adm, "2026-03-01")
+    found = invoices(api, adm, t["lite"])
+    got = sorted(
+        (i["end_customer_id"], [ln["end_customer_name"] for ln in i["lines"]], i["subtotal"])
+        for i in found
+    )
+    assert got == sorted([(t["x"], ["Customer X"], "22.00"), (y, ["Customer Y"], "66.00")])
+    # the reseller reads its own invoices; its customer X reads none (X is not billed)
+    assert len(ok(api.call("GET", "/invoices", lite_tok))["items"]) == 2
+    as_x = token("customer", t["tenant"], t["x"])
+    assert ok(api.call("GET", "/invoices", as_x))["items"] == []
+
+
+def test_r21_annual_subscription_is_billed_for_its_year_on_the_anniversary_run(
+    billing: tuple[Api, Clock],
+) -> None:
+    api, clock = billing
+    clock.set("2026-03-15")
+    t = setup_tenant(api)
+    adm = t["admin"]
+    ok(
+        api.call(
+            "POST",
+            "/subscriptions",
+            adm,
+            {
+                "account_id": t["z"],
+                "product_id": t["product"],
+                "quantity": 2,
+                "billing_cycle": "annual",
+                "term": "annual",
+            },
+        ),
+        201,
+    )
+    clock.set("2026-04-01")
+    run(api, adm, "2026-04-01")
+    (april,) = invoices(api, adm, t["z"])
+    (line,) = april["lines"]
+    # the year from 15 Mar 2026, in advance: 2 × 270.00
+    assert (line["start"], line["end"], line["amount"]) == ("2026-03-15", "2027-03-15", "540.00")
+    clock.set("2026-05-01")
+    run(api, adm, "2026-05-01")
+    assert len(invoices(api, adm, t["z"])) == 1  # nothing more until the anniversary
+
+
+def test_r24_a_period_more_than_one_ahead_is_refused(billing: tuple[Api, Clock]) -> None:
+    api, clock = billing
+    clock.set("2026-03-10")
+    t = setup_tenant(api)
+    status, error = api.call("POST", "/billing-runs", t["admin"], {"period_start": "2026-05-01"})
+    assert (status, error["error"]["code"]) == (400, "future_period")
+    status, error = api.call("POST", "/billing-runs", t["admin"], {"period_start": "2026-03-02"})
+    assert (status, error["error"]["details"]["field"]) == (400, "period_start")
+    assert ok(api.call("POST", "/billing-runs", t["admin"], {"period_start": "2026-04-01"}), 202)
