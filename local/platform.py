@@ -611,6 +611,18 @@ def banner(platform: Platform) -> str:
             f'  curl -s -H "Authorization: Bearer $TOKEN_RESELL_ADMIN" '
             f"'{platform.url}/products?margin_alert=true'",
         ]
+        lines += [
+            "  # billing: Cloud Resell runs this period (the state machine), then its invoices,"
+            " Cloud Lite's next invoice (a preview) and a PDF",
+            f'  curl -s -X POST -H "Authorization: Bearer $TOKEN_RESELL_ADMIN" '
+            f"-H 'Content-Type: application/json' -d '{{}}' {platform.url}/billing-runs",
+            f'  curl -s -H "Authorization: Bearer $TOKEN_RESELL_ADMIN" {platform.url}/invoices',
+            f'  curl -s -H "Authorization: Bearer $TOKEN_RESELL_ADMIN" '
+            f"'{platform.url}/invoices/preview?account_id={demo.lite_id}'",
+            f'  curl -s -H "Authorization: Bearer $TOKEN_RESELL_ADMIN" '
+            "-H 'Accept: application/pdf' -o invoice.pdf "
+            f"{platform.url}/invoices/<id>/document",
+        ]
     lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)
 

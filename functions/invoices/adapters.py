@@ -403,7 +403,8 @@ class BillingRepository:
 
     def chunks(self, tenant_id: str, run_id: str, attempt: int, count: int) -> list[Chunk]:
         keys = [(f"{tenant_id}#{run_id}", chunk_key(attempt, n)) for n in range(count)]
-        found = [_chunk(int(i.chunk.split("#")[1]), i) for i in BillingChunkModel.batch_get(keys)]
+        items = BillingChunkModel.batch_get(keys, consistent_read=True)  # a step's status
+        found = [_chunk(int(i.chunk.split("#")[1]), i) for i in items]
         return sorted(found, key=lambda chunk: chunk.n)
 
     def chunk_done(
@@ -449,8 +450,11 @@ class BillingRepository:
             return None
 
     def invoices(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Invoice]:
+        """By id, strongly consistent: a step reads what the step before it wrote (a draft
+        just numbered must not look like a draft to Render)."""
         keys = [(tenant_id, invoice_id) for invoice_id in dict.fromkeys(ids)]
-        return {item.id: item.entity() for item in InvoiceModel.batch_get(keys)}
+        items = InvoiceModel.batch_get(keys, consistent_read=True)
+        return {item.id: item.entity() for item in items}
 
     def lines(self, invoice: Invoice) -> list[InvoiceLine]:
         keys = [(f"{invoice.tenant_id}#{invoice.id}", part) for part in range(invoice.parts)]

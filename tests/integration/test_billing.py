@@ -590,3 +590,31 @@ def test_r24_a_period_more_than_one_ahead_is_refused(billing: tuple[Api, Clock])
     status, error = api.call("POST", "/billing-runs", t["admin"], {"period_start": "2026-03-02"})
     assert (status, error["error"]["details"]["field"]) == (400, "period_start")
     assert ok(api.call("POST", "/billing-runs", t["admin"], {"period_start": "2026-04-01"}), 202)
+
+
+def test_r24_the_daily_schedule_starts_the_runs_of_tenants_whose_period_begins_today(
+    billing: tuple[Api, Clock],
+) -> None:
+    from functions import composition
+
+    api, clock = billing
+    clock.set("2026-03-01")
+    t = setup_tenant(api)
+    ok(
+        api.call(
+            "POST",
+            "/subscriptions",
+            t["admin"],
+            {"account_id": t["z"], "product_id": t["product"], "billing_cycle": "monthly"},
+        ),
+        201,
+    )
+    service = composition.container().billing
+    # 1 March 00:15 UTC is 01:15 in Berlin: the tenant's period begins today
+    started = service.schedule(datetime(2026, 3, 1, 0, 15, tzinfo=UTC))
+    assert started == [ok(api.call("GET", "/billing-runs", t["admin"]))["items"][0]["id"]]
+    assert len(invoices(api, t["admin"], t["z"])) == 1
+    # the same day again (EventBridge delivers at least once): the run is done, nothing new
+    service.schedule(datetime(2026, 3, 1, 0, 15, tzinfo=UTC))
+    assert len(invoices(api, t["admin"], t["z"])) == 1
+    assert service.schedule(datetime(2026, 3, 2, 0, 15, tzinfo=UTC)) == []
