@@ -250,6 +250,25 @@ def new_subscription(
     )
 
 
+def last_change_on(sub: Subscription) -> date:
+    """The subscription's start, or its latest change if later."""
+    days = [sub.start_date, *(str(entry["on"]) for entry in sub.history)]
+    return max(date.fromisoformat(day) for day in days)
+
+
+def backdated(sub: Subscription, wanted: date, *, today: date, earliest: date) -> date:
+    """R22: a change backdated to ``wanted``: from ``earliest`` (a period billing can still
+    correct) and the subscription's last change, up to today."""
+    floor = max(earliest, last_change_on(sub))
+    if not floor <= wanted <= today:
+        raise BadRequest(
+            f"effective_date must be from {floor} to {today}",
+            field="effective_date",
+            code="out_of_range",
+        )
+    return wanted
+
+
 def require_state(sub: Subscription, today: date, allowed: tuple[str, ...], verb: str) -> str:
     status = sub.status_on(today)
     if status not in allowed:

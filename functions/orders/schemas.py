@@ -47,6 +47,12 @@ class SubscriptionAction(Body):
     ]
     quantity: Quantity | None = None
     product_id: Id | None = None
+    effective_date: dt.date | None = Field(
+        default=None,
+        description="a tenant admin may backdate a change (not renew) to a day from the start "
+        "of the previous billing period, not before the subscription's last change; billing "
+        "prorates from that day (R22). Default: today",
+    )
 
 
 class SubscriptionQuery(ListQuery):

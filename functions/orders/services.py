@@ -14,6 +14,7 @@ from functions.core.ids import new_id
 from functions.core.pagination import Page
 from functions.core.persistence import transaction
 from functions.core.settings import Settings
+from functions.invoices.domain import monthly_period
 from functions.orders import domain
 from functions.orders.adapters import OrderRepository, SubscriptionRepository
 from functions.orders.domain import Order, ProductRef, Subscription
@@ -254,13 +255,14 @@ class OrderService:
                 raise BadRequest(f"{action} needs {name}", field=name, code="missing_field")
             if given and not wanted:
                 raise BadRequest(f"{action} takes no {name}", field=name, code="unknown_field")
+        effective = self._effective(principal, tenant, sub, body, today)
         product = self.catalogue.products.get(tenant.id, sub.product_id)
         if product is None:
             raise Conflict("the subscription's product no longer exists")
         extra: list[tuple[Subscription, Order]] = []
         if action == "change_quantity":
             updated, order_type = (
-                domain.change_quantity(sub, body.quantity, today, now),
+                domain.change_quantity(sub, body.quantity, effective, now),
                 domain.QUANTITY_CHANGE,
             )
         elif action in ("upgrade", "downgrade"):
@@ -269,16 +271,16 @@ class OrderService:
             account = self._buyer(principal, sub.account_id)
             _, unit_price = self.catalogue.buyer_price(tenant, account, product, sub.billing_cycle)
             updated, order_type = domain.change_product(
-                sub, _ref(product), unit_price, action, today, now
+                sub, _ref(product), unit_price, action, effective, now
             )
         elif action == "suspend":
-            updated, order_type = domain.suspend(sub, today, now), domain.SUSPEND
+            updated, order_type = domain.suspend(sub, effective, now), domain.SUSPEND
         elif action == "resume":
-            updated, order_type = domain.resume(sub, today, now), domain.RESUME
+            updated, order_type = domain.resume(sub, effective, now), domain.RESUME
         elif action == "renew":
             updated, order_type = domain.renew(sub, today, now), domain.RENEW
         else:
-            updated = domain.cancel(sub, today, now)
+            updated = domain.cancel(sub, effective, now)
             order_type = domain.ADDON_REMOVED if sub.is_addon else domain.CANCEL
             if not sub.is_addon:
                 for addon in self.subscriptions.addons(tenant.id, sub.id).items:
@@ -286,7 +288,8 @@ class OrderService:
                         addon_product = self.catalogue.products.get(tenant.id, addon.product_id)
                         if addon_product is None:
                             raise Conflict("an add-on's product no longer exists")
-                        cancelled = domain.cancel(addon, today, now)
+                        on = max(effective, domain.last_change_on(addon))
+                        cancelled = domain.cancel(addon, on, now)
                         extra.append(
                             (
                                 cancelled,
@@ -295,7 +298,7 @@ class OrderService:
                                     domain.ADDON_REMOVED,
                                     cancelled,
                                     _ref(addon_product),
-                                    effective=today,
+                                    effective=on,
                                     now=now,
                                     created_by=principal.sub,
                                     previous=addon,
@@ -307,13 +310,35 @@ class OrderService:
             order_type,
             updated,
             _ref(product),
-            effective=today,
+            effective=effective,
             now=now,
             created_by=principal.sub,
             previous=sub,
         )
         self._commit([updated] + [s for s, _ in extra], [order] + [o for _, o in extra])
         return self.subscription(principal, sub.id), order
+
+    def _effective(
+        self, principal: Principal, tenant: Tenant, sub: Subscription, body: Any, today: date
+    ) -> date:
+        """The day an action takes effect: today, or a tenant admin's ``effective_date`` back
+        to the start of the previous billing period (the last a billing run still corrects,
+        R22), never before the subscription's start or its last change."""
+        if body.effective_date is None:
+            return today
+        if body.action == "renew":
+            raise BadRequest(
+                "renew takes no effective_date", field="effective_date", code="unknown_field"
+            )
+        if principal.role != TENANT_ADMIN:
+            raise BadRequest(
+                "only a tenant admin may backdate a change",
+                field="effective_date",
+                code="not_allowed",
+            )
+        current = monthly_period(tenant.billing_day, today)
+        previous = monthly_period(tenant.billing_day, current.start - timedelta(days=1))
+        return domain.backdated(sub, body.effective_date, today=today, earliest=previous.start)
 
     def _commit(self, subs: list[Subscription], orders: list[Order]) -> None:
         """Subscriptions (conditional on the version read) and their orders, all or nothing."""

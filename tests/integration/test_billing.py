@@ -618,3 +618,52 @@ def test_r24_the_daily_schedule_starts_the_runs_of_tenants_whose_period_begins_t
     service.schedule(datetime(2026, 3, 1, 0, 15, tzinfo=UTC))
     assert len(invoices(api, t["admin"], t["z"])) == 1
     assert service.schedule(datetime(2026, 3, 2, 0, 15, tzinfo=UTC)) == []
+
+
+def test_r22_a_backdated_change_is_prorated_from_its_effective_date(
+    billing: tuple[Api, Clock],
+) -> None:
+    """A tenant admin backdates a quantity change (``effective_date``) into an invoiced
+    period: the next run credits the old quantity and charges the new from that day."""
+    api, clock = billing
+    clock.set("2026-04-01")
+    t = setup_tenant(api)
+    adm = t["admin"]
+    sub = ok(
+        api.call(
+            "POST",
+            "/subscriptions",
+            adm,
+            {
+                "account_id": t["z"],
+                "product_id": t["product"],
+                "quantity": 2,
+                "billing_cycle": "monthly",
+                "start_date": "2026-04-01",
+            },
+        ),
+        201,
+    )["subscription"]["id"]
+    run(api, adm, "2026-04-01")
+    clock.set("2026-05-03")
+    action = {"action": "change_quantity", "quantity": 6, "effective_date": "2026-04-21"}
+    order = ok(api.call("POST", f"/subscriptions/{sub}/actions", adm, action))["order"]
+    assert order["date"] == "2026-04-21"
+    run(api, adm, "2026-05-01")
+    may = [i for i in invoices(api, adm, t["z"]) if i["period_start"] == "2026-05-01"][0]
+    # 21 Apr → 1 May: 10 of April's 30 days; 2 seats credited (10/30 × 50 = 16.67), 6 charged
+    # (10/30 × 150 = 50.00), then May: 6 × 25.00
+    assert amounts(may) == [
+        ("credit", "2", "-16.67"),
+        ("charge", "6", "50.00"),
+        ("charge", "6", "150.00"),
+    ]
+    # too far back (before the previous period), and not a customer's to backdate
+    too_early = {**action, "quantity": 7, "effective_date": "2026-03-31"}
+    status, error = api.call("POST", f"/subscriptions/{sub}/actions", adm, too_early)
+    assert (status, error["error"]["details"]["field"]) == (400, "effective_date")
+    as_z = token("customer", t["tenant"], t["z"])
+    status, error = api.call(
+        "POST", f"/subscriptions/{sub}/actions", as_z, {**action, "quantity": 7}
+    )
+    assert (status, error["error"]["code"]) == (400, "not_allowed")
