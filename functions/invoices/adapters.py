@@ -30,7 +30,9 @@ from functions.core.persistence import (
 from functions.core.settings import Settings
 from functions.invoices.domain import (
     DRAFT,
+    ISSUED,
     LINES_PER_PART,
+    VOID,
     BillingRun,
     Chunk,
     Invoice,
@@ -212,6 +214,7 @@ class InvoiceModel(BaseTable):
     issued_at = UnicodeAttribute(null=True)
     document_key = UnicodeAttribute(null=True)
     emailed_at = UnicodeAttribute(null=True)
+    voided_at = UnicodeAttribute(null=True)
     by_account = InvoicesByAccount()
 
     @classmethod
@@ -542,6 +545,31 @@ class BillingRepository:
                     )
         except ConcurrentUpdate:
             return False
+        return True
+
+    def void(self, invoice: Invoice, subscription_ids: Iterable[str], at: str) -> bool:
+        """Take the invoice's lines out of its subscriptions' ledgers, then mark it void (if it
+        is still issued). A retry after a crash between the two finds the ledgers clean."""
+        ledgers = self.ledgers(invoice.tenant_id, subscription_ids)
+        with LedgerModel.batch_write() as batch:
+            for subscription_id, entries in ledgers.items():
+                kept = [(owner, line) for owner, line in entries if owner != invoice.id]
+                batch.save(
+                    LedgerModel(
+                        subscription_key=f"{invoice.tenant_id}#{subscription_id}",
+                        lines=_json([ledger_values(line, owner) for owner, line in kept]),
+                        updated_at=at,
+                    )
+                )
+        try:
+            InvoiceModel(invoice.tenant_id, invoice.id).update(
+                actions=[InvoiceModel.status.set(VOID), InvoiceModel.voided_at.set(at)],
+                condition=InvoiceModel.status == ISSUED,
+            )
+        except UpdateError as error:
+            if conditional_failed(error):
+                return False
+            raise
         return True
 
     def documented(self, invoice: Invoice, key: str, emailed_at: str | None) -> None:

@@ -24,7 +24,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from functions.core.errors import BadRequest
+from functions.core.errors import BadRequest, Conflict
 from functions.core.ids import derived_id
 from functions.core.money import round_money
 from functions.orders.domain import Subscription
@@ -761,6 +761,7 @@ class Invoice:
     issued_at: str | None = None
     document_key: str | None = None
     emailed_at: str | None = None
+    voided_at: str | None = None
     version: int | None = None
 
     @property
@@ -805,6 +806,18 @@ def draft_invoice(
         line_count=len(lines),
         created_at=created_at,
     )
+
+
+def void(invoice: Invoice, at: str) -> Invoice:
+    """R26: an issued invoice withdrawn. It keeps its number (the sequence stays gapless); what
+    it charged counts as not invoiced, so the next run bills it again, correctly."""
+    if invoice.status != ISSUED:
+        raise Conflict(
+            f"only an issued invoice can be voided; this one is {invoice.status}",
+            code="invalid_state",
+            field="status",
+        )
+    return replace(invoice, status=VOID, voided_at=at)
 
 
 def invoice_number(sequence: int) -> str:

@@ -159,6 +159,7 @@ def invoice_out(
         line_count=invoice.line_count,
         created_at=invoice.created_at,
         issued_at=invoice.issued_at,
+        voided_at=invoice.voided_at,
         run_id=invoice.run_id,
         document_url=(
             f"{public_url}/invoices/{invoice.id}/document" if invoice.document_key else None
@@ -228,6 +229,19 @@ def preview_invoice(call: Call) -> PreviewOut:
 def get_invoice(call: Call) -> InvoiceOut:
     invoice, lines = call.container.billing.invoice(call.principal, call.params["invoice_id"])
     return invoice_out(invoice, lines, call.container.settings.public_url)
+
+
+@api.route(
+    "/invoices/{invoice_id}/void",
+    "POST",
+    summary="Void an issued invoice: it keeps its number; the next run bills its days again (R26)",
+    roles=(TENANT_ADMIN,),
+    response=InvoiceOut,
+    errors=(404, 409),
+)
+def void_invoice(call: Call) -> InvoiceOut:
+    invoice = call.container.billing.void(call.principal, call.params["invoice_id"])
+    return invoice_out(invoice, None, call.container.settings.public_url)
 
 
 @api.route(

@@ -126,6 +126,7 @@ class InvoiceOut(Out):
     line_count: int
     created_at: str
     issued_at: str | None = None
+    voided_at: str | None = None
     run_id: str
     document_url: str | None = Field(default=None, description="the PDF, once rendered")
     lines: list[InvoiceLineOut] | None = None

@@ -565,6 +565,15 @@ class BillingService:
         invoice = self._visible(principal, invoice_id)
         return invoice, self.repository.lines(invoice)
 
+    def void(self, principal: Principal, invoice_id: str) -> Invoice:
+        """R26: void an issued invoice (tenant admin). The next run bills its days again."""
+        invoice = self._visible(principal, invoice_id)
+        voided = domain.void(invoice, rfc3339(now_utc()))
+        subscriptions = {line.subscription_id for line in self.repository.lines(invoice)}
+        if not self.repository.void(invoice, subscriptions, str(voided.voided_at)):
+            raise Conflict("the invoice changed meanwhile; read it again", code="invalid_state")
+        return voided
+
     def document(self, principal: Principal, invoice_id: str) -> bytes:
         invoice = self._visible(principal, invoice_id)
         if invoice.document_key is None:

@@ -243,6 +243,7 @@ NO_QUERY_PATHS: dict[tuple[str, str], str] = {
     ("GET", "/billing-runs/{run_id}"): "/billing-runs/{a.run}",
     ("GET", "/invoices/{invoice_id}"): "/invoices/{a.invoice_z}",
     ("GET", "/invoices/{invoice_id}/document"): "/invoices/{a.invoice_z}/document",
+    ("POST", "/invoices/{invoice_id}/void"): "/invoices/{a.invoice_z}/void",
     ("POST", "/tenants/{tenant_id}/backordering"): "/tenants/{a.child}/backordering",
     ("GET", "/tenants/{tenant_id}/backordering"): "/tenants/{a.child}/backordering",
     ("POST", "/accounts/{account_id}/contacts"): "/accounts/{a.z}/contacts",

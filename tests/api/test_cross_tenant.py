@@ -137,6 +137,11 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         Probe("Y reads Z's invoice", "{a.as_y}", "/invoices/{a.invoice_z}"),
         Probe("X reads its reseller's invoice", "{a.as_x}", "/invoices/{a.invoice_lite}"),
     ],
+    ("POST", "/invoices/{invoice_id}/void"): [
+        Probe("B voids A's invoice", "{b.admin}", "/invoices/{a.invoice_z}/void"),
+        Probe("A's child voids its provider's", "{a.child_admin}", "/invoices/{a.invoice_z}/void"),
+        Probe("a customer (role)", "{a.as_z}", "/invoices/{a.invoice_z}/void", status=403),
+    ],
     ("GET", "/invoices/{invoice_id}/document"): [
         Probe("B reads A's document", "{b.admin}", "/invoices/{a.invoice_z}/document"),
         Probe("Y reads Z's document", "{a.as_y}", "/invoices/{a.invoice_z}/document"),

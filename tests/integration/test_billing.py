@@ -650,7 +650,7 @@ def test_r22_a_backdated_change_is_prorated_from_its_effective_date(
     order = ok(api.call("POST", f"/subscriptions/{sub}/actions", adm, action))["order"]
     assert order["date"] == "2026-04-21"
     run(api, adm, "2026-05-01")
-    may = [i for i in invoices(api, adm, t["z"]) if i["period_start"] == "2026-05-01"][0]
+    (may,) = [i for i in invoices(api, adm, t["z"]) if i["period_start"] == "2026-05-01"]
     # 21 Apr → 1 May: 10 of April's 30 days; 2 seats credited (10/30 × 50 = 16.67), 6 charged
     # (10/30 × 150 = 50.00), then May: 6 × 25.00
     assert amounts(may) == [
@@ -667,3 +667,37 @@ def test_r22_a_backdated_change_is_prorated_from_its_effective_date(
         "POST", f"/subscriptions/{sub}/actions", as_z, {**action, "quantity": 7}
     )
     assert (status, error["error"]["code"]) == (400, "not_allowed")
+
+
+def test_r26_a_voided_invoice_keeps_its_number_and_its_days_are_billed_again(
+    billing: tuple[Api, Clock],
+) -> None:
+    api, clock = billing
+    clock.set("2026-03-01")
+    t = setup_tenant(api)
+    adm = t["admin"]
+    ok(
+        api.call(
+            "POST",
+            "/subscriptions",
+            adm,
+            {"account_id": t["z"], "product_id": t["product"], "billing_cycle": "monthly"},
+        ),
+        201,
+    )
+    run(api, adm, "2026-03-01")
+    (march,) = invoices(api, adm, t["z"])
+    voided = ok(api.call("POST", f"/invoices/{march['id']}/void", adm))
+    assert (voided["status"], voided["number"]) == ("void", "INV-000001")
+    status, error = api.call("POST", f"/invoices/{march['id']}/void", adm)
+    assert (status, error["error"]["code"]) == (409, "invalid_state")
+    run(api, adm, "2026-04-01")  # March again (not invoiced any more) and April in advance
+    (april,) = [i for i in invoices(api, adm, t["z"]) if i["period_start"] == "2026-04-01"]
+    assert [(ln["period_start"], ln["amount"]) for ln in april["lines"]] == [
+        ("2026-03-01", "25.00"),
+        ("2026-04-01", "25.00"),
+    ]
+    assert april["number"] == "INV-000002"
+    as_z = token("customer", t["tenant"], t["z"])
+    status, _ = api.call("POST", f"/invoices/{april['id']}/void", as_z)
+    assert status == 403
