@@ -332,22 +332,25 @@ class BillingService:
         chunk = self.repository.chunk(tenant_id, run_id, attempt, n)
         if chunk.status != "finalized":
             return {"rendered": 0}
-        rendered = 0
-        for invoice in self.repository.invoices(tenant_id, chunk.invoice_ids).values():
-            if invoice.status != domain.ISSUED or invoice.document_key:
-                continue
-            self._render(invoice)
-            rendered += 1
+        due = [
+            invoice
+            for invoice in self.repository.invoices(tenant_id, chunk.invoice_ids).values()
+            if invoice.status == domain.ISSUED and not invoice.document_key
+        ]
+        lines = self.repository.lines_of(due)  # one batched read for the chunk
+        for invoice in due:
+            self._render(invoice, lines[invoice.id])
+        rendered = len(due)
         self.repository.chunk_done(
             tenant_id, run_id, attempt, n, status="rendered", counts={"chunks_rendered": 1}
         )
         return {"rendered": rendered}
 
-    def _render(self, invoice: Invoice) -> None:
+    def _render(self, invoice: Invoice, lines: list[InvoiceLine]) -> None:
         from functions.invoices import documents
 
         key = documents.document_key(invoice)
-        self.documents().put(key, documents.render_pdf(invoice, self.repository.lines(invoice)))
+        self.documents().put(key, documents.render_pdf(invoice, lines))
         emailed_at = None
         address = invoice.bill_to.get("email")
         if address:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pynamodb.attributes import (
@@ -12,7 +13,13 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, Projection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+    Projection,
+)
 
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import (
@@ -41,6 +48,29 @@ def _index(
     )
 
 
+BILLING_SHARDS = 16
+
+
+def billing_shard(tenant_id: str, subscription_id: str) -> str:
+    """``{tenant_id}#{nn}``: the tenant's subscriptions spread over ``BILLING_SHARDS`` keys of
+    the ``by_billing`` index (a fixed hash of the id: a subscription never changes shard)."""
+    digest = hashlib.sha256(subscription_id.encode()).digest()
+    return f"{tenant_id}#{int.from_bytes(digest[:4], 'big') % BILLING_SHARDS:02d}"
+
+
+class SubscriptionsByBilling(GlobalSecondaryIndex["SubscriptionModel"]):
+    """What the billing run lists (R20, R24): every subscription's account and reseller, in
+    small index items (the keys and two attributes that never change, so DynamoDB writes the
+    index once per subscription), over ``BILLING_SHARDS`` partitions per tenant."""
+
+    class Meta:
+        index_name = "by_billing"
+        projection = IncludeProjection(["account_id", "reseller_account_id"])
+
+    billing_key = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
 class HistoryEntryMap(MapAttribute[str, Any]):
     """One change of a subscription (``domain.history_entry``)."""
 
@@ -60,6 +90,7 @@ class SubscriptionModel(BaseTable):
     account_key = UnicodeAttribute()  # {tenant_id}#{account_id}
     reseller_key = UnicodeAttribute(null=True)  # {tenant_id}#{lite reseller}: sparse
     parent_key = UnicodeAttribute(null=True)  # {tenant_id}#{base subscription}: add-ons only
+    billing_key = UnicodeAttribute(null=True)  # billing_shard(): what a billing run lists
     account_id = UnicodeAttribute()
     product_id = UnicodeAttribute()
     quantity = NumberAttribute()
@@ -99,6 +130,7 @@ class SubscriptionModel(BaseTable):
     by_account = _index("by_account", "account_key", "Subscription", KeysOnlyProjection())()
     by_reseller = _index("by_reseller", "reseller_key", "Subscription", KeysOnlyProjection())()
     by_parent = _index("by_parent", "parent_key", "Subscription", KeysOnlyProjection())()
+    by_billing = SubscriptionsByBilling()
 
     @classmethod
     def of(cls, sub: Subscription) -> SubscriptionModel:
@@ -107,6 +139,7 @@ class SubscriptionModel(BaseTable):
             account_key=f"{t}#{sub.account_id}",
             reseller_key=f"{t}#{sub.reseller_account_id}" if sub.reseller_account_id else None,
             parent_key=f"{t}#{sub.parent_subscription_id}" if sub.parent_subscription_id else None,
+            billing_key=billing_shard(t, sub.id),
             **entity_values(sub),
         )
 

@@ -118,4 +118,6 @@ def test_tables_on_moto_match_the_definitions_infra_uses(aws: None) -> None:
                     "list_key",  # {tenant_id}#{price_list_id}
                     "key",  # {tenant_id}#…
                     "subscription_key",  # {tenant_id}#{subscription_id}
+                    "invoice_key",  # {tenant_id}#{invoice_id}
+                    "run_key",  # {tenant_id}#{run_id}
                 )
