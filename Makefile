@@ -36,9 +36,13 @@ typecheck: $(STAMP)
 package: $(STAMP)
 	$(PY) -m infra.package
 
-## Benchmarks (not tests): ratios and DynamoDB request counts.
+## Benchmarks (not tests): ratios and DynamoDB request counts. The billing run at 10,000 and
+## 100,000 subscriptions (issue 5) takes ~15 min and 3 GB on 2 cores; a quick look:
+## `make bench BILLING_SUBS="1000 10000"` (~1.5 min).
+BILLING_SUBS ?= 10000 100000
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench import_cost backorder propagation
+	$(PY) -m bench billing --subs $(BILLING_SUBS)
 
 ## The model-based back-ordering convergence test at length: ≥ 2,000 examples (half an hour).
 chaos: $(STAMP)

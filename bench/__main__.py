@@ -12,7 +12,12 @@ from collections.abc import Sequence
 
 #: Every benchmark module: each has ``main() -> int`` (or ``main(argv) -> int`` if it takes
 #: options) that prints its figures.
-BENCHMARKS: tuple[str, ...] = ("bench.import_cost", "bench.backorder", "bench.propagation")
+BENCHMARKS: tuple[str, ...] = (
+    "bench.import_cost",
+    "bench.backorder",
+    "bench.propagation",
+    "bench.billing",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
