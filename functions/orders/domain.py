@@ -448,12 +448,15 @@ def history_entry(sub: Subscription, on: str) -> dict[str, Any]:
     }
 
 
+HISTORY_DAYS = 400  # what billing can still need: an annual period, and the one before
+
+
 def recorded(sub: Subscription, order: Order) -> Subscription:
     """The subscription as committed with its order: it remembers its latest change (R14) and
-    adds it to its history, which billing prorates (R22)."""
-    return replace(
-        sub,
-        last_change=order.type,
-        last_change_date=order.date,
-        history=[*sub.history, history_entry(sub, order.date)],
-    )
+    adds it to its history, which billing prorates (R22). Entries older than ``HISTORY_DAYS``
+    are dropped, but for the last of them (the state they lead to), so the item stays small."""
+    history = [*sub.history, history_entry(sub, order.date)]
+    cutoff = (date.fromisoformat(order.date) - timedelta(days=HISTORY_DAYS)).isoformat()
+    old = [entry for entry in history if str(entry["on"]) < cutoff]
+    kept = old[-1:] + [entry for entry in history if str(entry["on"]) >= cutoff]
+    return replace(sub, last_change=order.type, last_change_date=order.date, history=kept)

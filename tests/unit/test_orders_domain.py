@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -213,3 +214,34 @@ def test_r9_cancel_and_suspend_orders_carry_no_recurring_amount() -> None:
         previous=sub,
     )
     assert order.total == Decimal("0") and order.lines[0].quantity == 3
+
+
+def test_r22_history_keeps_what_billing_can_need_and_the_state_before_it() -> None:
+    """A change appends to the subscription's history; entries older than ``HISTORY_DAYS``
+    go, but for the last of them (the state the window starts from)."""
+    entries = [
+        {
+            "on": on,
+            "quantity": q,
+            "product_id": "prd_e3",
+            "origin_product_id": None,
+            "status": "active",
+        }
+        for on, q in (("2024-01-01", 1), ("2024-06-01", 2), ("2025-09-01", 3))
+    ]
+    sub = replace(subscribe(), history=entries, quantity=4)
+    order = domain.order_for(
+        "ord_1",
+        domain.QUANTITY_CHANGE,
+        sub,
+        E3,
+        effective=date(2026, 3, 1),
+        now=NOW,
+        created_by="u",
+    )
+    kept = domain.recorded(sub, order).history
+    assert [(e["on"], e["quantity"]) for e in kept] == [
+        ("2024-06-01", 2),
+        ("2025-09-01", 3),
+        ("2026-03-01", 4),
+    ]
