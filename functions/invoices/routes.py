@@ -171,8 +171,8 @@ def invoice_out(
 @api.route(
     "/invoices",
     "GET",
-    summary="Invoices: a tenant admin's of every account (or ?account_id=), a customer's or "
-    "reseller's own, issued ones (R26)",
+    summary="Invoices: a tenant admin's of every account (or ?account_id=, or ?received=true: "
+    "its provider's to it), a customer's or reseller's own, issued ones (R26)",
     roles=(TENANT_ADMIN, RESELLER, CUSTOMER),
     query=InvoiceQuery,
     response=InvoiceOut,
@@ -180,7 +180,11 @@ def invoice_out(
 )
 def list_invoices(call: Call) -> Page[InvoiceOut]:
     page = call.container.billing.invoices(
-        call.principal, call.query.account_id, call.limit, call.cursor
+        call.principal,
+        call.query.account_id,
+        call.limit,
+        call.cursor,
+        received=call.query.received,
     )
     url = call.container.settings.public_url
     return Page([invoice_out(i, None, url) for i in page.items], page.next_cursor)

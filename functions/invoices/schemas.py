@@ -80,6 +80,10 @@ class RunOut(Out):
 
 class InvoiceQuery(ListQuery):
     account_id: Id | None = None
+    received: bool = Field(
+        default=False,
+        description="a tenant admin: the invoices its provider issued to it (R20)",
+    )
 
 
 class PreviewQuery(Query):

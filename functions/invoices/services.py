@@ -547,11 +547,36 @@ class BillingService:
         return sorted(set(found))
 
     def invoices(
-        self, principal: Principal, account_id: str | None, limit: int, cursor: str | None
+        self,
+        principal: Principal,
+        account_id: str | None,
+        limit: int,
+        cursor: str | None,
+        *,
+        received: bool = False,
     ) -> Page[Invoice]:
-        """A tenant admin reads every invoice of its tenant (or one account's); a reseller or
-        customer its own account's, issued ones only (R28)."""
+        """A tenant admin reads every invoice of its tenant (or one account's), or with
+        ``received`` those its provider issued to it (R20: the provider bills the tenant
+        reseller's account); a reseller or customer its own account's, issued ones only
+        (R28)."""
         tenant = self.tenancy.tenant_of(principal)
+        if received:
+            if principal.role != TENANT_ADMIN:
+                raise BadRequest(
+                    "only a tenant admin reads what its provider bills it",
+                    field="received",
+                    code="not_allowed",
+                )
+            if account_id is not None:
+                raise BadRequest(
+                    "received invoices are the tenant's own: no account_id",
+                    field="account_id",
+                    code="unknown_field",
+                )
+            if tenant.parent_id is None or tenant.reseller_account_id is None:
+                return Page([], None)
+            page = self.repository.page(tenant.parent_id, tenant.reseller_account_id, limit, cursor)
+            return Page([i for i in page.items if i.status != DRAFT], page.next_cursor)
         if principal.role != TENANT_ADMIN:
             own = principal.account_id
             if account_id not in (None, own):
@@ -565,7 +590,7 @@ class BillingService:
         return page
 
     def invoice(self, principal: Principal, invoice_id: str) -> tuple[Invoice, list[InvoiceLine]]:
-        invoice = self._visible(principal, invoice_id)
+        invoice = self._visible(principal, invoice_id, received=True)
         return invoice, self.repository.lines(invoice)
 
     def void(self, principal: Principal, invoice_id: str) -> Invoice:
@@ -578,15 +603,27 @@ class BillingService:
         return voided
 
     def document(self, principal: Principal, invoice_id: str) -> bytes:
-        invoice = self._visible(principal, invoice_id)
+        invoice = self._visible(principal, invoice_id, received=True)
         if invoice.document_key is None:
             raise Conflict(
                 "the invoice's document is not rendered yet", code="not_rendered", field="id"
             )
         return self.documents().get(invoice.document_key)
 
-    def _visible(self, principal: Principal, invoice_id: str) -> Invoice:
+    def _visible(self, principal: Principal, invoice_id: str, *, received: bool = False) -> Invoice:
+        """An invoice the caller may read: its tenant's (a reseller's or customer's own issued
+        ones); with ``received``, for a tenant admin, also one its provider issued to it."""
         invoice = self.repository.invoice(principal.tenant(), invoice_id)
+        if invoice is None and received and principal.role == TENANT_ADMIN:
+            tenant = self.tenancy.tenant_of(principal)
+            if tenant.parent_id is not None and tenant.reseller_account_id is not None:
+                found = self.repository.invoice(tenant.parent_id, invoice_id)
+                if (
+                    found is not None
+                    and found.account_id == tenant.reseller_account_id
+                    and found.status != DRAFT
+                ):
+                    return found
         if invoice is None or (
             principal.role != TENANT_ADMIN
             and (invoice.account_id != principal.account_id or invoice.status == DRAFT)

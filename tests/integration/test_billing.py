@@ -406,6 +406,16 @@ def test_r20_r25_three_tiers_each_bill_at_their_own_prices(billing: tuple[Api, C
         ("End-Customer Z", "44.00"),
     ]
     assert to_resell["subtotal"] == "301.57" and to_resell["number"] == "INV-000001"
+    # Cloud Resell reads what Cloud bills it, and only that of Cloud's invoices
+    (received,) = ok(api.call("GET", "/invoices?received=true", reseller))["items"]
+    assert (received["id"], received["issuer"]["tenant_id"]) == (to_resell["id"], cloud["id"])
+    assert (
+        ok(api.call("GET", f"/invoices/{received['id']}", reseller))["total"]
+        == (to_resell["total"])
+    )
+    status, _ = api.call("POST", f"/invoices/{received['id']}/void", reseller)
+    assert status == 404  # the provider's to void, not the reseller's
+    assert ok(api.call("GET", "/invoices?received=true", admin))["items"] == []  # a root
 
 
 def test_r24_numbers_stay_gapless_when_an_account_and_a_numbering_fail(
