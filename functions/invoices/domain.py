@@ -1,5 +1,7 @@
-"""Rating (SPEC §6: R21-R23): billing periods, proration by days and the lines one subscription
-owes for one period. Pure: stdlib and the kernel only.
+"""Billing (SPEC §6: R20-R26): rating — billing periods, proration by days and the lines one
+subscription owes for one period —, what a billing run adds for a subscription (its history
+against what was invoiced), who bills whom, invoices with their totals and gapless numbers, and
+the run's chunks. Pure: stdlib, the kernel and the orders domain only.
 
 - **Periods** (R21) are half-open ``[start, end)``: a monthly one starts on the account's billing
   day (a day past a month's end is that month's last day); an annual one on the anniversary.
@@ -12,6 +14,9 @@ owes for one period. Pure: stdlib and the kernel only.
   edited. A quantity change mid-period thus credits the old quantity for the rest of the period
   and charges the new one for the same days; a cancellation credits the days after it.
 - **Usage** is billed in arrears (R21): the period's quantity at the unit price, no proration.
+- **A run** of period P (``Run``) reconciles every period of a subscription's cycle that
+  overlaps [P−1 start, P end) (``rate_subscription``); the lines it adds become the ledger the
+  next run reconciles against.
 """
 
 from __future__ import annotations
