@@ -29,6 +29,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
+from functions.core.domain import Account
 from functions.core.errors import BadRequest, Conflict
 from functions.core.ids import derived_id
 from functions.core.money import round_money
@@ -612,6 +613,12 @@ def bill_to(sub: Subscription) -> str:
     mirrored one to the tenant reseller's account (both its ``reseller_account_id``); any other
     to its own account."""
     return sub.reseller_account_id or sub.account_id
+
+
+def end_customer(account: Account, sub: Subscription) -> str | None:
+    """R20: the end customer an invoice is for, if the billed account asked for separate
+    invoices (one per end customer); None: one invoice for all."""
+    return sub.account_id if account.separate_invoices else None
 
 
 def invoice_id(tenant_id: str, account_id: str, end_customer: str | None, period: Period) -> str:

@@ -418,7 +418,7 @@ class BillingService:
         subs = [rating.subs[s] for s in sub_ids if s in rating.subs]
         groups: dict[str | None, list[Subscription]] = {}
         for sub in sorted(subs, key=lambda s: (self._name(rating, s.account_id), s.id)):
-            groups.setdefault(sub.account_id if account.separate_invoices else None, []).append(sub)
+            groups.setdefault(domain.end_customer(account, sub), []).append(sub)
         drafts = []
         for end_customer, members in groups.items():
             invoice_id = domain.invoice_id(tenant.id, account.id, end_customer, billing.period)
@@ -517,9 +517,7 @@ class BillingService:
         tenant = self.tenancy.tenant_of(principal)
         period = domain.monthly_period(tenant.billing_day, today_in(tenant.time_zone))
         billing = domain.run_for(tenant.billing_day, period.start)
-        if self.repository.invoices(
-            tenant.id, [domain.invoice_id(tenant.id, account.id, None, billing.period)]
-        ) or self._any_invoice(tenant.id, account.id, billing.period):
+        if self._any_invoice(tenant.id, account.id, billing.period):
             billing = domain.run_for(tenant.billing_day, billing.period.end)
         sub_ids = self._billed_for(tenant.id, account.id)
         rating = self._load(tenant, billing, {account.id: sub_ids})
@@ -639,9 +637,12 @@ def _step(run: BillingRun) -> dict[str, Any]:
 def _end_customers(
     account: Account | None, sub_ids: Sequence[str], subs: dict[str, Subscription]
 ) -> list[str | None]:
-    if account is None or not account.separate_invoices:
+    if account is None:
         return [None]
-    return [*sorted({subs[s].account_id for s in sub_ids if s in subs})]
+    return sorted(
+        {domain.end_customer(account, subs[s]) for s in sub_ids if s in subs},
+        key=lambda customer: customer or "",
+    )
 
 
 def _utc(day: date, time_zone: str) -> str:

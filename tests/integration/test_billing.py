@@ -94,6 +94,17 @@ def setup_tenant(api: Api) -> dict[str, str]:
     return {"tenant": tenant, "admin": adm, "product": product, "z": z["id"], "lite": lite, "x": x}
 
 
+def subscribe(api: Api, who: str, account: str, product: str, *, quantity: int = 1) -> str:
+    """A monthly subscription ordered now; its id."""
+    body = {
+        "account_id": account,
+        "product_id": product,
+        "quantity": quantity,
+        "billing_cycle": "monthly",
+    }
+    return str(ok(api.call("POST", "/subscriptions", who, body), 201)["subscription"]["id"])
+
+
 def run(api: Api, adm: str, period_start: str) -> dict[str, Any]:
     return ok(api.call("POST", "/billing-runs", adm, {"period_start": period_start}), 202)
 
@@ -114,20 +125,7 @@ def test_r22_mid_month_start_then_quantity_up_credits_and_recharges(
     clock.set("2026-01-15")
     t = setup_tenant(api)
     adm = t["admin"]
-    sub = ok(
-        api.call(
-            "POST",
-            "/subscriptions",
-            adm,
-            {
-                "account_id": t["z"],
-                "product_id": t["product"],
-                "quantity": 3,
-                "billing_cycle": "monthly",
-            },
-        ),
-        201,
-    )["subscription"]["id"]
+    sub = subscribe(api, adm, t["z"], t["product"], quantity=3)
 
     done = run(api, adm, "2026-01-01")
     assert done["status"] == "queued" and done["attempt"] == 1
@@ -176,20 +174,7 @@ def test_r20_lite_reseller_is_billed_at_its_list_naming_the_end_customer(
     clock.set("2026-03-01")
     t = setup_tenant(api)
     lite_tok = token("reseller", t["tenant"], t["lite"])
-    ok(
-        api.call(
-            "POST",
-            "/subscriptions",
-            lite_tok,
-            {
-                "account_id": t["x"],
-                "product_id": t["product"],
-                "quantity": 2,
-                "billing_cycle": "monthly",
-            },
-        ),
-        201,
-    )
+    subscribe(api, lite_tok, t["x"], t["product"], quantity=2)
     run(api, t["admin"], "2026-03-01")
     assert invoices(api, t["admin"], t["x"]) == []  # the lite reseller is billed, not X
     (invoice,) = invoices(api, t["admin"], t["lite"])
@@ -211,20 +196,7 @@ def test_r24_three_runs_of_a_period_give_the_same_invoices_and_gapless_numbers(
     for account in (t["z"], t["lite"]):
         tok = adm if account == t["z"] else token("reseller", t["tenant"], t["lite"])
         target = t["z"] if account == t["z"] else t["x"]
-        ok(
-            api.call(
-                "POST",
-                "/subscriptions",
-                tok,
-                {
-                    "account_id": target,
-                    "product_id": t["product"],
-                    "quantity": 1,
-                    "billing_cycle": "monthly",
-                },
-            ),
-            201,
-        )
+        subscribe(api, tok, target, t["product"])
     seen = []
     for attempt in (1, 2, 3):
         started = run(api, adm, "2026-03-01")
@@ -246,20 +218,7 @@ def test_r26_document_and_email(billing: tuple[Api, Clock]) -> None:
     clock.set("2026-03-01")
     t = setup_tenant(api)
     adm = t["admin"]
-    ok(
-        api.call(
-            "POST",
-            "/subscriptions",
-            adm,
-            {
-                "account_id": t["z"],
-                "product_id": t["product"],
-                "quantity": 1,
-                "billing_cycle": "monthly",
-            },
-        ),
-        201,
-    )
+    subscribe(api, adm, t["z"], t["product"])
     run(api, adm, "2026-03-01")
     (invoice,) = invoices(api, adm, t["z"])
     assert invoice["document_url"].endswith(f"/invoices/{invoice['id']}/document")
@@ -436,20 +395,7 @@ def test_r24_numbers_stay_gapless_when_an_account_and_a_numbering_fail(
         for n in range(4)
     ]
     for account in customers:
-        ok(
-            api.call(
-                "POST",
-                "/subscriptions",
-                adm,
-                {
-                    "account_id": account,
-                    "product_id": t["product"],
-                    "quantity": 1,
-                    "billing_cycle": "monthly",
-                },
-            ),
-            201,
-        )
+        subscribe(api, adm, account, t["product"])
     broken = customers[2]
     rate = BillingService._rate
 
@@ -494,20 +440,7 @@ def test_r26_preview_is_the_next_invoice_and_writes_nothing(billing: tuple[Api, 
     clock.set("2026-03-10")
     t = setup_tenant(api)
     adm = t["admin"]
-    ok(
-        api.call(
-            "POST",
-            "/subscriptions",
-            adm,
-            {
-                "account_id": t["z"],
-                "product_id": t["product"],
-                "quantity": 2,
-                "billing_cycle": "monthly",
-            },
-        ),
-        201,
-    )
+    subscribe(api, adm, t["z"], t["product"], quantity=2)
     before = table_counts()
     as_z = token("customer", t["tenant"], t["z"])
     preview = ok(api.call("GET", f"/invoices/preview?account_id={t['z']}", as_z))
@@ -531,20 +464,7 @@ def test_r20_separate_invoices_give_one_invoice_per_end_customer(
     lite_tok = token("reseller", t["tenant"], t["lite"])
     y = ok(api.call("POST", "/accounts", lite_tok, {"name": "Customer Y"}), 201)["id"]
     for customer, quantity in ((t["x"], 1), (y, 3)):
-        ok(
-            api.call(
-                "POST",
-                "/subscriptions",
-                lite_tok,
-                {
-                    "account_id": customer,
-                    "product_id": t["product"],
-                    "quantity": quantity,
-                    "billing_cycle": "monthly",
-                },
-            ),
-            201,
-        )
+        subscribe(api, lite_tok, customer, t["product"], quantity=quantity)
     run(api, adm, "2026-03-01")
     found = invoices(api, adm, t["lite"])
     got = sorted(
@@ -610,15 +530,7 @@ def test_r24_the_daily_schedule_starts_the_runs_of_tenants_whose_period_begins_t
     api, clock = billing
     clock.set("2026-03-01")
     t = setup_tenant(api)
-    ok(
-        api.call(
-            "POST",
-            "/subscriptions",
-            t["admin"],
-            {"account_id": t["z"], "product_id": t["product"], "billing_cycle": "monthly"},
-        ),
-        201,
-    )
+    subscribe(api, t["admin"], t["z"], t["product"])
     service = composition.container().billing
     # 1 March 00:15 UTC is 01:15 in Berlin: the tenant's period begins today
     started = service.schedule(datetime(2026, 3, 1, 0, 15, tzinfo=UTC))
@@ -686,15 +598,7 @@ def test_r26_a_voided_invoice_keeps_its_number_and_its_days_are_billed_again(
     clock.set("2026-03-01")
     t = setup_tenant(api)
     adm = t["admin"]
-    ok(
-        api.call(
-            "POST",
-            "/subscriptions",
-            adm,
-            {"account_id": t["z"], "product_id": t["product"], "billing_cycle": "monthly"},
-        ),
-        201,
-    )
+    subscribe(api, adm, t["z"], t["product"])
     run(api, adm, "2026-03-01")
     (march,) = invoices(api, adm, t["z"])
     voided = ok(api.call("POST", f"/invoices/{march['id']}/void", adm))
