@@ -42,6 +42,7 @@ from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, ThreadedHTTPServer
 
 from local import demo as demo_data
+from local import moto_guard
 from local import runner as event_runner
 from local import stepfunctions
 
@@ -175,11 +176,32 @@ def _wait_until_healthy(url: str, timeout: float = 30.0) -> None:
 # --- moto --------------------------------------------------------------------------------------
 
 
-def _start_moto() -> tuple[Any, str]:
+def _moto_server() -> Any:
+    """moto's threaded server with its requests serialized (``local/moto_guard.py``)."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
     from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
 
+    class GuardedMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = moto_guard.serialized(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return GuardedMotoServer(ip_address=HOST, port=0, verbose=False)
+
+
+def _start_moto() -> tuple[Any, str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # it logs every request otherwise
-    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    moto_guard.install()
+    server = _moto_server()
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
@@ -215,6 +237,10 @@ class _IteratorTrim:
     def trim(self) -> int:
         from moto.dynamodbstreams.models import dynamodbstreams_backends
 
+        with moto_guard.LOCK:  # the moto server's requests change these dicts too
+            return self._trim(dynamodbstreams_backends)
+
+    def _trim(self, dynamodbstreams_backends: Any) -> int:
         dropped = 0
         for regions in list(dynamodbstreams_backends.values()):
             for backend in list(regions.values()):

@@ -67,6 +67,11 @@ RETRY_DELAY_S = 1
 DEAD_LETTER_RETENTION_S = 14 * 24 * 3600
 #: how often a stream's shard list is read again
 SHARD_REFRESH_S = 10.0
+#: a shard iterator is replaced by a fresh one after the last record read this often (AWS
+#: expires them after 15 minutes): an iterator that went stale for any reason heals itself
+ITERATOR_REFRESH_S = 30.0
+#: how often a poller that keeps failing, or a batch that keeps being retried, is logged again
+STUCK_LOG_S = 30.0
 
 
 class Outcome(enum.Enum):
@@ -291,6 +296,8 @@ class _Shard:
     attempts: int = 0
     #: when the first record of the buffer was read (for the batching window)
     buffered_at: float = 0.0
+    #: when ``iterator`` was made (``ITERATOR_REFRESH_S``)
+    iterator_made: float = 0.0
 
     def advance(self, count: int) -> None:
         """Checkpoint past the first ``count`` records of the buffer."""
@@ -362,6 +369,12 @@ class StreamPoller(_Poller):
     def _read(self, arn: str, shard: _Shard) -> None:
         if shard.closed:
             return
+        if (
+            shard.iterator is not None
+            and shard.last_read is not None
+            and time.monotonic() - shard.iterator_made > ITERATOR_REFRESH_S
+        ):
+            shard.iterator = None  # a fresh one after the last record read
         if shard.iterator is None:
             kwargs: dict[str, Any] = {"StreamArn": arn, "ShardId": shard.id}
             if shard.last_read is None:
@@ -371,6 +384,7 @@ class StreamPoller(_Poller):
                     ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=shard.last_read
                 )
             shard.iterator = self.streams.get_shard_iterator(**kwargs)["ShardIterator"]
+            shard.iterator_made = time.monotonic()
         try:
             page = self.streams.get_records(ShardIterator=shard.iterator, Limit=1000)
         except self.streams.exceptions.ExpiredIteratorException:
@@ -780,15 +794,36 @@ class Runner:
         self.stop()
 
     def _loop(self, poller: _Poller) -> None:
+        """Poll until stopped. Nothing ends the loop but ``stop``: an error of the runner itself
+        (moto not answering, a bug) is logged when it first happens, again at ERROR every
+        ``STUCK_LOG_S`` while it lasts, and once more when delivery is back."""
         last_error = ""
+        failing_since = logged_at = 0.0
         while not self._stop.is_set():
             try:
                 outcome = poller.run_once()
+                if last_error:
+                    log.warning(
+                        "%s: delivering again after %.0f s of errors",
+                        poller.name,
+                        time.monotonic() - failing_since,
+                    )
                 last_error = ""
             except BaseException as error:  # never let the thread die: log and poll again
                 text = _describe(error)
-                if text != last_error:  # once per kind of error, not ten times a second
+                now = time.monotonic()
+                if text != last_error:
                     log.warning("%s: the runner could not poll (%s); retrying", poller.name, text)
+                    failing_since = failing_since if last_error else now
+                    logged_at = now
+                elif now - logged_at >= STUCK_LOG_S:
+                    log.error(
+                        "%s: STUCK: polling has failed for %.0f s (%s); still retrying",
+                        poller.name,
+                        now - failing_since,
+                        text,
+                    )
+                    logged_at = now
                 last_error = text
                 outcome = Outcome.RETRY
             if outcome is not Outcome.PROGRESS:

@@ -39,9 +39,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     from functions import composition
     from functions.core.persistence import create_tables
+    from local import moto_guard
 
     for name, value in TEST_ENV.items():
         monkeypatch.setenv(name, value)
+    moto_guard.install()  # a cancelled transaction undoes its own writes only, as on AWS
     with mock_aws():
         composition.reset()
         composition.container()  # binds the models
