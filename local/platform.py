@@ -42,9 +42,8 @@ from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, ThreadedHTTPServer
 
 from local import demo as demo_data
-from local import moto_guard
+from local import moto_guard, stepfunctions
 from local import runner as event_runner
-from local import stepfunctions
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

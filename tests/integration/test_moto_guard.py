@@ -128,7 +128,7 @@ def test_parallel_conditional_transactions_on_one_version_let_exactly_one_throug
             _put(dynamodb, "sub", v={"N": str(rounds)})
             outcomes: list[str] = []
 
-            def change(i: int, version: int = rounds) -> None:
+            def change(i: int, version: int = rounds, outcomes: list[str] = outcomes) -> None:
                 try:
                     dynamodb.transact_write_items(
                         TransactItems=[
@@ -148,7 +148,7 @@ def test_parallel_conditional_transactions_on_one_version_let_exactly_one_throug
                             {
                                 "Put": {
                                     "TableName": TABLE,
-                                    "Item": {"pk": {"S": f"order-{rounds}-{i}"}},
+                                    "Item": {"pk": {"S": f"order-{version}-{i}"}},
                                 }
                             },
                         ]
