@@ -200,6 +200,7 @@ def new_account(
             "kind must be customer or lite_reseller", field="kind", code="invalid_value"
         )
     if parent is not None:
+        check_open_hierarchy(parent)
         if kind != CUSTOMER_KIND:
             raise BadRequest(
                 "only a customer can sit under a lite reseller", field="parent_account_id"
@@ -240,6 +241,22 @@ def check_price_list_currency(account_currency: str, price_list_currency: str | 
 
 
 SYNCED_FIELDS = ("name", "email", "accounting_number", "address")
+#: what decides how a mirror is billed: nothing of the provider's. A mirror is billed through its
+#: tenant reseller's account at the reseller's price list (R20), so these belong to that account.
+MIRROR_BILLING_FIELDS = ("price_list_id", "separate_invoices")
+
+
+def check_open_hierarchy(parent: Account) -> None:
+    """R15, R16: a mirrored account's hierarchy is its reseller's. The provider (or a token
+    naming the mirror) cannot open an account under it: its subscriptions would be the
+    provider's own sales to a reseller's customer, invoiced to a mirror (R20). Only the
+    replicator adds mirrors under mirrors."""
+    if parent.mirrored:
+        raise Conflict(
+            "this account is a mirror of a reseller's account; its customers are the reseller's",
+            code="locked_by_reseller",
+            field="parent_account_id",
+        )
 
 
 def update_account(account: Account, changes: dict[str, Any]) -> Account:
@@ -251,6 +268,14 @@ def update_account(account: Account, changes: dict[str, Any]) -> Account:
                 f"{locked[0]} of a mirrored account is kept by the reseller",
                 code="locked_by_reseller",
                 field=locked[0],
+            )
+        billing = sorted(set(changes) & set(MIRROR_BILLING_FIELDS))
+        if billing:
+            raise Conflict(
+                f"{billing[0]} does not apply to a mirrored account: it is billed through its "
+                "tenant reseller's account, at the reseller's price list (R20); set it there",
+                code="locked_by_reseller",
+                field=billing[0],
             )
     if (
         account.kind == TENANT_RESELLER

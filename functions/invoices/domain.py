@@ -615,6 +615,19 @@ def bill_to(sub: Subscription) -> str:
     return sub.reseller_account_id or sub.account_id
 
 
+def check_billable(account: Account) -> None:
+    """R20: a tenant invoices only its own accounts. A mirror is its reseller's: what is sold
+    under it is billed to the tenant reseller's account, so a mirror named as the billed account
+    (a record opened under it before R15 closed mirrored hierarchies) is refused, for a person to
+    sort out, never invoiced."""
+    if account.mirrored:
+        raise Conflict(
+            f"account {account.id} is a mirror of a reseller's account: the provider bills the "
+            "tenant reseller, never a mirror (R20)",
+            code="locked_by_reseller",
+        )
+
+
 def end_customer(account: Account, sub: Subscription) -> str | None:
     """R20: the end customer an invoice is for, if the billed account asked for separate
     invoices (one per end customer); None: one invoice for all."""

@@ -415,6 +415,7 @@ class BillingService:
         account = rating.accounts.get(account_id)
         if account is None:
             raise RatingError(f"account {account_id} is gone")
+        domain.check_billable(account)
         subs = [rating.subs[s] for s in sub_ids if s in rating.subs]
         groups: dict[str | None, list[Subscription]] = {}
         for sub in sorted(subs, key=lambda s: (self._name(rating, s.account_id), s.id)):

@@ -106,14 +106,34 @@ def test_r2_account_currency_must_match_its_price_list() -> None:
     assert (error.value.field, error.value.code) == ("price_list_id", "currency_mismatch")
 
 
-def test_r15_mirrored_account_synced_fields_are_locked_but_others_change() -> None:
+def test_r15_r20_a_mirrors_synced_and_billing_fields_are_locked() -> None:
+    """Issue 11: a mirror is billed through its tenant reseller at the reseller's list (R20),
+    so its price list and "separate invoices" are refused like its synced fields (R15)."""
     from dataclasses import replace
 
     mirror = replace(account("acc_m"), mirrored=True)
+    for change in (
+        {"email": "new@example.com"},
+        {"separate_invoices": True},
+        {"price_list_id": "p"},
+    ):
+        with pytest.raises(Conflict) as error:
+            domain.update_account(mirror, change)
+        assert (error.value.code, error.value.field) == ("locked_by_reseller", next(iter(change)))
+    assert domain.update_account(account("acc_own"), {"separate_invoices": True}).separate_invoices
+
+
+def test_r15_r16_nothing_opens_under_a_mirrored_lite_reseller() -> None:
+    """Issue 11: an account under a mirror would be the provider's own sale to a reseller's
+    customer, invoiced to the mirror (R16, R20): refused; the provider's own lite resellers
+    stay open."""
+    from dataclasses import replace
+
+    own = account("acc_lite", "lite_reseller")
+    assert account("acc_c", parent=own).parent_account_id == "acc_lite"
     with pytest.raises(Conflict) as error:
-        domain.update_account(mirror, {"email": "new@example.com"})
-    assert (error.value.code, error.value.field) == ("locked_by_reseller", "email")
-    assert domain.update_account(mirror, {"separate_invoices": True}).separate_invoices
+        account("acc_c", parent=replace(own, mirrored=True))
+    assert (error.value.code, error.value.field) == ("locked_by_reseller", "parent_account_id")
 
 
 def test_r28_account_scope_per_role() -> None:
