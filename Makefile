@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: run test lint typecheck package bench chaos clean
+.PHONY: run test lint typecheck package bench chaos soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP)
 
 ## Start the local platform: moto server, tables, API on 127.0.0.1:$${PORT:-8000}, demo data.
+## Its state is kept between runs in .local/ (BSS_LOCAL_DIR=<dir> elsewhere); `make run RESET=1`
+## starts afresh with a new demo (docs/local-platform.md, "State between runs").
 run: $(STAMP)
 	$(PY) -m local.platform
 
@@ -47,6 +49,14 @@ bench: $(STAMP)
 ## The model-based back-ordering convergence test at length: ≥ 2,000 examples (half an hour).
 chaos: $(STAMP)
 	HYPOTHESIS_PROFILE=chaos $(PY) -m pytest tests/integration/test_backorder_convergence.py
+
+## Soak the local platform (issue 11): CLIENTS storefront clients for SECONDS seconds against a
+## fresh `python -m local.platform`, then the back-ordering invariants checked over HTTP
+## (docs/local-platform.md, "Soak"). `make soak CLIENTS=50 SECONDS=60`.
+CLIENTS ?= 20
+SECONDS ?= 120
+soak: $(STAMP)
+	$(PY) -m local.soak --clients $(CLIENTS) --seconds $(SECONDS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -12,8 +12,15 @@ Chalice's in-process local server on 127.0.0.1:$PORT (default 8000), and the dem
 is loaded through that API (with the runner already delivering, so back ordering's backfill and
 stream flow as they would in AWS).
 
-``BSS_JWT_SECRET`` from the environment is honoured; without it a random one is generated for
-the run and printed. Ctrl-C (or SIGTERM) stops everything and exits 0.
+``BSS_JWT_SECRET`` from the environment is honoured; without it a random one is generated and
+printed. Ctrl-C (or SIGTERM) stops everything and exits 0, within a few seconds
+(``STOP_BUDGET_S``).
+
+``make run`` keeps its state between runs (``local/state.py``): the tables, queues, stored
+objects, the event runner's checkpoints, the generated secret and the demo's ids and tokens are
+saved under ``.local/`` (``BSS_LOCAL_DIR``) on a clean stop and every 30 s while they change, and
+restored on the next start before anything is delivered; ``RESET=1`` starts afresh. The banner
+says which it did.
 
 Tests use it in-process too::
 
@@ -23,6 +30,8 @@ Tests use it in-process too::
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import os
@@ -33,17 +42,21 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from types import FrameType, TracebackType
 from typing import Any, cast
 
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer, ThreadedHTTPServer
+from chalice.local import LocalChalice, LocalDevServer, ThreadedHTTPServer
 
 from local import demo as demo_data
 from local import moto_guard, stepfunctions
 from local import runner as event_runner
+from local import state as local_state
+from local.gateway import GatewayHandler
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -55,6 +68,18 @@ DOCUMENTS_BUCKET = f"{TABLE_PREFIX}-documents"
 MAIL_FROM = "billing@bss.local"
 #: how often the local schedule calls ``billing_schedule`` (AWS: daily)
 SCHEDULE_INTERVAL_S = 3600.0
+#: how long a stop waits, all together, for the billing schedule's call and the event runner's
+#: batches in flight before saving the state and exiting (what is cut short is redone after the
+#: next start: a batch is delivered again, a billing run resumes)
+STOP_BUDGET_S = 2.5
+#: how often the servers' loops look whether they were asked to stop (the socketserver default,
+#: 0.5 s, is added to every stop)
+SERVE_POLL_S = 0.1
+#: the listen backlog of the API's server (the socketserver default, 5, drops the connections of
+#: a burst of clients: their SYNs are retried a second or more later, or reset on some systems)
+LISTEN_BACKLOG = 128
+#: saved bearer tokens are printed again while they have at least this long to live
+TOKEN_REUSE_MIN_S = 3600
 
 
 class PlatformError(RuntimeError):
@@ -69,16 +94,91 @@ class _Server(ThreadedHTTPServer):
 
     allow_reuse_address = True
     daemon_threads = True
+    #: twenty (and more) clients connecting at once are all served (issue 11)
+    request_queue_size = LISTEN_BACKLOG
     #: one short line per request on stderr, once the platform is ready
     access_log = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the connections being served (one thread each), for ``drain``
+        self._connections: set[socket.socket] = set()
+        self._served = threading.Condition()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):
             return  # the client went away (a timeout, Ctrl-C on curl): not the server's problem
         super().handle_error(request, client_address)
 
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._served:
+            self._connections.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._served:
+                self._connections.discard(request)
+                self._served.notify_all()
 
-class _Handler(ChaliceRequestHandler):
+    def drain(self, timeout: float) -> int:
+        """Once ``shutdown``: no further request is read on an open connection (a kept-alive one
+        ends at once), and the requests being answered are waited for, at most ``timeout``
+        seconds, so that what a client was told is written is in the state saved next. The
+        number of connections still busy."""
+        with self._served:
+            for connection in list(self._connections):
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RD)
+            self._served.wait_for(lambda: not self._connections, timeout)
+            return len(self._connections)
+
+
+#: how many API requests are handled at once; the others wait their turn (issue 11). The API,
+#: moto and the event runner share one Python process, so one interpreter lock: twenty requests
+#: handled at once left the runner a twentieth of it, and back ordering fell a minute behind
+#: twenty clients (``make soak``, docs/local-platform.md "Concurrency")
+API_CONCURRENCY = 4
+
+
+class _Admission:
+    """At most ``limit`` holders at once, admitted in the order they came (a semaphore's
+    wake-ups are not: under fifty clients, some requests waited more than a minute)."""
+
+    def __init__(self, limit: int) -> None:
+        self._lock = threading.Lock()
+        self._free = limit
+        self._queue: deque[threading.Event] = deque()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._free and not self._queue:
+                self._free -= 1
+                return
+            turn = threading.Event()
+            self._queue.append(turn)
+        turn.wait()  # the holder leaving hands its place over
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            if self._queue:
+                self._queue.popleft().set()
+            else:
+                self._free += 1
+
+
+_ADMISSION = _Admission(API_CONCURRENCY)
+
+
+class _Handler(GatewayHandler):
+    """API Gateway's stand-in (``local/gateway.py``): every answer in the error object, every
+    method passed to the app (no 501 HTML page), 404 for a path the API lacks."""
+
+    def _generic_handle(self) -> None:
+        with _ADMISSION:  # API_CONCURRENCY at a time
+            super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
     def log_message(self, format: str, *args: Any) -> None:
         if getattr(self.server, "access_log", False):
             stamp = time.strftime("%H:%M:%S")
@@ -119,15 +219,26 @@ class _HttpServer:
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self.server.serve_forever, name=f"bss-http-{self.port}", daemon=True
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": SERVE_POLL_S},
+            name=f"bss-http-{self.port}",
+            daemon=True,
         )
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop accepting, let the requests in flight finish (at most ``timeout`` s), close."""
         if self._thread is not None:
             self.server.shutdown()
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=timeout)
             self._thread = None
+            busy = self.server.drain(timeout)
+            if busy:
+                logging.getLogger(__name__).warning(
+                    "%d request(s) still being answered after %.1f s; stopping anyway",
+                    busy,
+                    timeout,
+                )
         self.server.server_close()
 
 
@@ -176,7 +287,8 @@ def _wait_until_healthy(url: str, timeout: float = 30.0) -> None:
 
 
 def _moto_server() -> Any:
-    """moto's threaded server with its requests serialized (``local/moto_guard.py``)."""
+    """moto's threaded server with its requests serialized (``local/moto_guard.py``); werkzeug's
+    listen backlog is 128 already."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -192,7 +304,7 @@ def _moto_server() -> Any:
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
             )
             self._server_ready_event.set()
-            self._server.serve_forever()
+            self._server.serve_forever(poll_interval=SERVE_POLL_S)
 
     return GuardedMotoServer(ip_address=HOST, port=0, verbose=False)
 
@@ -346,9 +458,10 @@ class _Billing:
             return session.client(service, endpoint_url=self.endpoint)
 
         located = {"CreateBucketConfiguration": {"LocationConstraint": region}}
-        client("s3").create_bucket(
-            Bucket=DOCUMENTS_BUCKET, **({} if region == "us-east-1" else located)
-        )
+        s3 = client("s3")
+        # a bucket restored with the saved state (local/state.py) exists already, objects and all
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=DOCUMENTS_BUCKET, **({} if region == "us-east-1" else located))
         client("ses").verify_email_identity(EmailAddress=MAIL_FROM)  # moto: verified at once
         self.state_machine = stepfunctions.create_state_machine(
             client("stepfunctions"), prefix=TABLE_PREFIX, region=region
@@ -361,9 +474,9 @@ class _Billing:
         )
         self.scheduler.start()
 
-    def stop_schedule(self) -> None:
+    def stop_schedule(self, timeout: float = 10.0) -> None:
         if self.scheduler is not None:
-            self.scheduler.stop()
+            self.scheduler.stop(timeout=timeout)
 
     def stop(self) -> None:
         """Before moto stops: its settings are restored through its API."""
@@ -404,6 +517,18 @@ class Platform:
     _moto: Any
     _saved_env: dict[str, str | None]
     _stopped: bool = field(default=False)
+    #: the state directory, as the banner shows it ("" when the state is not kept: tests)
+    state_dir: str = ""
+    #: what the start did with the saved state: restored it, or why it started afresh
+    state: str = ""
+    #: whether the generated secret is the one an earlier run generated (kept in the state)
+    secret_kept: bool = False
+    #: when the bearer tokens kept from the last run expire (None: minted now, valid 12 h)
+    tokens_until: datetime | None = None
+    #: what the stop did: how long it took, and whether the state was saved
+    stop_message: str = ""
+    _saver: local_state.Saver | None = None
+    _store: local_state.Store | None = None
 
     @property
     def openapi_url(self) -> str:
@@ -419,7 +544,19 @@ class Platform:
         if self._stopped:
             return
         self._stopped = True
-        _stop_all(self._http, self._runner, self._trim, self._billing, self._moto, self._saved_env)
+        started = time.monotonic()
+        saved = _stop_all(
+            self._http,
+            self._runner,
+            self._trim,
+            self._billing,
+            self._moto,
+            self._saved_env,
+            saver=self._saver,
+            store=self._store,
+        )
+        took = f"the stop took {time.monotonic() - started:.1f} s"
+        self.stop_message = f"{saved} ({took})" if saved else f"{took[0].upper()}{took[1:]}"
 
     def __enter__(self) -> Platform:
         return self
@@ -440,17 +577,37 @@ def _stop_all(
     billing: _Billing | None,
     moto: Any,
     saved_env: dict[str, str | None] | None,
-) -> None:
+    *,
+    saver: local_state.Saver | None = None,
+    store: local_state.Store | None = None,
+) -> str:
+    """Stop everything, within ``STOP_BUDGET_S`` for what is in flight; with a ``saver``, save
+    the state once the API and the runner are stopped and before moto is. What the saving did."""
     from functions import composition
 
+    deadline = time.monotonic() + STOP_BUDGET_S
+
+    def left() -> float:
+        return max(0.1, deadline - time.monotonic())
+
+    saved = ""
+    if saver is not None:
+        saver.stop()  # no periodic snapshot from now on: the last one is taken below
     if http is not None:
-        http.stop()
+        http.stop(timeout=left())
     if billing is not None:
-        billing.stop_schedule()  # before moto, like the runner: a call in flight finishes
+        billing.stop_schedule(timeout=left())  # before moto, like the runner
     if runner is not None:
-        runner.stop()  # before moto: a batch in flight finishes against it
+        runner.stop(timeout=left())  # before moto: a batch in flight finishes against it
     if trim is not None:
         trim.stop()
+    if saver is not None:
+        try:
+            saver.save(force=True, final=True)
+            saved = f"State saved to {saver.store.shown()}"
+        except Exception as error:
+            saved = f"The state could NOT be saved to {saver.store.shown()}: {error}"
+            logging.getLogger(__name__).error("%s", saved)
     if billing is not None:
         billing.stop()
     if moto is not None:
@@ -461,6 +618,9 @@ def _stop_all(
     composition.reset()
     if saved_env is not None:
         _restore_environ(saved_env)
+    if store is not None:
+        store.release()
+    return saved
 
 
 def _create_queues(settings: Any) -> dict[str, str]:
@@ -472,23 +632,109 @@ def _create_queues(settings: Any) -> dict[str, str]:
     return event_runner.create_queues(sqs, settings.table_prefix)
 
 
-def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
+# --- the state between runs (local/state.py) ---------------------------------------------------
+
+
+def _check_snapshot(snapshot: local_state.Snapshot) -> None:
+    """What the platform reads of a snapshot fits this release's demo (raises if not)."""
+    if snapshot.demo is not None:
+        demo_data.Demo(**snapshot.demo)
+    for token in snapshot.tokens:
+        demo_data.RoleToken(**token)
+
+
+def _load_state(store: local_state.Store, region: str) -> local_state.Loaded:
+    try:
+        return store.load(
+            region=region, schema=local_state.schema_fingerprint(), check=_check_snapshot
+        )
+    except OSError as error:
+        raise PlatformError(
+            f"cannot read the local state in {store.shown()} ({error.strerror or error})"
+        ) from None
+
+
+def _kept_tokens(
+    snapshot: local_state.Snapshot | None, demo: demo_data.Demo | None, secret: str
+) -> tuple[list[demo_data.RoleToken], datetime | None]:
+    """The tokens the last run printed, while they are signed with ``secret`` and have at least
+    ``TOKEN_REUSE_MIN_S`` to live (with their earliest expiry); else new ones."""
+    import jwt
+
+    fresh = demo_data.role_tokens(demo, secret)
+    if snapshot is None or not snapshot.tokens:
+        return fresh, None
+    kept = [demo_data.RoleToken(**token) for token in snapshot.tokens]
+    if [t.key for t in kept] != [t.key for t in fresh]:
+        return fresh, None
+    try:
+        expiries = [int(jwt.decode(t.token, secret, algorithms=["HS256"])["exp"]) for t in kept]
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+        return fresh, None
+    if min(expiries) - time.time() < TOKEN_REUSE_MIN_S:
+        return fresh, None
+    return kept, datetime.fromtimestamp(min(expiries), UTC)
+
+
+def _state_line(store: local_state.Store, loaded: local_state.Loaded) -> str:
+    where = store.shown()
+    snapshot = loaded.snapshot
+    if snapshot is not None:
+        counts = snapshot.counts
+        return (
+            f"restored {counts.items} items ({counts.tables} tables), {counts.messages} queued "
+            f"messages and {counts.objects} stored objects from {where} saved at "
+            f"{snapshot.saved_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        )
+    if loaded.set_aside is not None:
+        return (
+            f"{loaded.reason}; it is kept aside as {local_state.shown(loaded.set_aside)}; "
+            "fresh demo data"
+        )
+    if loaded.reason.startswith(local_state.ENV_RESET):
+        return f"fresh demo data; {loaded.reason} (what {where} held is replaced)"
+    return f"{loaded.reason}: fresh demo data"
+
+
+def start_platform(
+    port: int = DEFAULT_PORT, *, seed: bool = True, store: local_state.Store | None = None
+) -> Platform:
     """Start moto, create the tables, queues and the billing run's state machine, bucket and
     sender, start the event runner, serve the API on 127.0.0.1:``port`` (0: a free port) and,
     with ``seed``, load the demo data (and wait until the runner has delivered what it set off),
     then start the billing schedule. ``port`` is opened only once all of that is done (the demo
-    is loaded through a private server on a free port), so a health check on it means ready."""
+    is loaded through a private server on a free port), so a health check on it means ready.
+
+    With a ``store`` (``make run``: ``local/state.py``), the state it saved is restored into
+    moto and the runner's checkpoints before the runner starts, in place of the demo (unless
+    the store says reset), and saved again while running and on ``stop``."""
     started = time.monotonic()
     secret, generated = resolve_secret()
     _check_port_free(port)
-    port = port or _free_port()
+    region = _region()
+    loaded = local_state.Loaded(None)
+    if store is not None:
+        try:
+            store.acquire()
+        except local_state.StateError as error:
+            raise PlatformError(str(error)) from None
     moto = seeder = public = runner = trim = billing = None
     saved_env: dict[str, str | None] | None = None
     try:
+        if store is not None:
+            loaded = _load_state(store, region)
+        snapshot = loaded.snapshot
+        secret_kept = bool(generated and snapshot is not None and snapshot.secret)
+        if secret_kept and snapshot is not None and snapshot.secret:
+            secret = snapshot.secret
+        port = port or _free_port()
         moto, moto_endpoint = _start_moto()
+        if snapshot is not None:
+            # before anything reads moto: no stream record is written, nothing delivered again
+            local_state.trim_streams(snapshot.backends, snapshot.checkpoints)
+            local_state.apply_backends(snapshot.backends, region)
         trim = _IteratorTrim()
         trim.start()
-        region = _region()
         billing = _Billing(moto_endpoint)
         state_machine = billing.create(region)
         saved_env = _set_environ(
@@ -507,10 +753,14 @@ def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
         create_tables(composition.models())
         queues = _create_queues(settings)
         runner = event_runner.Runner()
+        if snapshot is not None:
+            local_state.resume(runner, snapshot.checkpoints)
         runner.start()
 
         demo = None
-        if seed:
+        if snapshot is not None:
+            demo = demo_data.Demo(**snapshot.demo) if snapshot.demo is not None else None
+        elif seed:
             seeder = _HttpServer(0)
             seeder.start()
             _wait_until_healthy(seeder.url)
@@ -519,6 +769,24 @@ def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
             seeder = None
             runner.wait_idle(timeout=30)  # what the demo set off (mirrors, orders) is delivered
         billing.start_schedule(region)  # its first call bills whoever is due today
+        role_tokens, tokens_until = _kept_tokens(snapshot, demo, secret)
+
+        saver = None
+        if store is not None:
+            saver = local_state.Saver(
+                store,
+                region=region,
+                schema=local_state.schema_fingerprint(),
+                platform={
+                    "secret": secret if generated else None,
+                    "demo": asdict(demo) if demo is not None else None,
+                    "tokens": [asdict(t) for t in role_tokens],
+                },
+                runner=runner,
+                checkpoints=snapshot.checkpoints if snapshot is not None else None,
+            )
+            saver.save(force=True)  # a crash from now on keeps at least this
+            saver.start()
 
         public = _HttpServer(port)
         public.start()
@@ -527,7 +795,7 @@ def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
     except BaseException:
         if seeder is not None:
             seeder.stop()
-        _stop_all(public, runner, trim, billing, moto, saved_env)
+        _stop_all(public, runner, trim, billing, moto, saved_env, store=store)
         raise
     return Platform(
         url=public.url,
@@ -535,7 +803,7 @@ def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
         secret=secret,
         secret_generated=generated,
         demo=demo,
-        role_tokens=demo_data.role_tokens(demo, secret),
+        role_tokens=role_tokens,
         startup_seconds=time.monotonic() - started,
         queues=queues,
         deliveries=runner.describe(),
@@ -547,6 +815,12 @@ def start_platform(port: int = DEFAULT_PORT, *, seed: bool = True) -> Platform:
         _billing=billing,
         _moto=moto,
         _saved_env=saved_env or {},
+        state_dir=store.shown() if store is not None else "",
+        state=_state_line(store, loaded) if store is not None else "",
+        secret_kept=secret_kept,
+        tokens_until=tokens_until,
+        _saver=saver,
+        _store=store,
     )
 
 
@@ -578,7 +852,19 @@ def banner(platform: Platform) -> str:
         f"            schedule: {platform.schedule}",
         f"            documents s3://{DOCUMENTS_BUCKET}, mail from {MAIL_FROM} (moto S3, SES)",
     ]
-    if platform.secret_generated:
+    if platform.state:
+        lines += [
+            f"  State     {platform.state}",
+            f"            saved to {platform.state_dir} on Ctrl-C and every "
+            f"{local_state.SNAPSHOT_INTERVAL_S:g} s while it changes; "
+            "`make run RESET=1` starts afresh",
+        ]
+    if platform.secret_kept:
+        lines.append(
+            f"  Secret    BSS_JWT_SECRET={platform.secret}  (generated by an earlier run, kept "
+            f"in {platform.state_dir})"
+        )
+    elif platform.secret_generated:
         lines.append(f"  Secret    BSS_JWT_SECRET={platform.secret}  (generated for this run)")
     else:
         lines.append("  Secret    BSS_JWT_SECRET from the environment")
@@ -590,7 +876,12 @@ def banner(platform: Platform) -> str:
             f"{backfill.get('mirrored', 0)} subscriptions mirrored into Cloud by the backfill; "
             "every change flows up"
         )
-    lines += ["", "Bearer tokens (valid 12 h), ready to paste into a shell:"]
+    validity = (
+        f"kept from the last run, valid until {platform.tokens_until:%Y-%m-%d %H:%M} UTC"
+        if platform.tokens_until is not None
+        else "valid 12 h"
+    )
+    lines += ["", f"Bearer tokens ({validity}), ready to paste into a shell:"]
     for t in platform.role_tokens:
         lines.append(f"  # {t.role}: {t.label}")
         lines.append(f"  export {_ENV_NAMES.get(t.key, t.key.upper())}={t.token}")
@@ -671,12 +962,13 @@ def main() -> int:
     try:
         port = _port_from_env()
         print(f"Starting the BSS local platform on {HOST}:{port} …", flush=True)
-        platform = start_platform(port, seed=True)
+        store = local_state.Store.from_env()
+        platform = start_platform(port, seed=True, store=store)
         print(banner(platform), flush=True)
         threading.Event().wait()  # until Ctrl-C / SIGTERM
     except KeyboardInterrupt:
         pass
-    except (PlatformError, demo_data.DemoError) as error:
+    except (PlatformError, demo_data.DemoError, local_state.StateError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return 1
     finally:
@@ -684,7 +976,9 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if platform is not None:
             platform.stop()
-    print("\nStopped.", flush=True)
+    print(f"\nStopped. {platform.stop_message}." if platform else "\nStopped.", flush=True)
+    # the process ends now: spare it the final collection of moto's whole heap (~2 s)
+    gc.freeze()
     return 0
 
 

@@ -29,8 +29,19 @@ visibility timeout). The queue's redrive policy (set by ``create_queues``, as in
 ``infra/template.py``) moves a message to the dead-letter queue once it has been received
 ``max_receives`` times: moto enforces it on the next receive, like SQS.
 
-Every batch failure and every record set aside is one log line (logger ``local.runner``). A
-handler failure never stops a poller: its thread logs and goes on.
+Every batch failure and every record set aside is one log line (logger ``local.runner``).
+Nothing stops a poller but ``stop`` (issue 11): whatever a handler raises (``SystemExit``
+included) or answers is a failure of its batch; an error of the runner itself (moto not
+answering, an expired or unknown iterator, a missing queue) is logged and the poll retried, with
+the stream and its shards read afresh; a shard that fails does not hold up the others; a
+table's stream that was replaced (the table created again, e.g. a moto reset) is followed from
+its first record; iterators are renewed every ``ITERATOR_REFRESH_S``. A poller that keeps
+failing, or a shard whose front batch keeps failing (``max_retries`` < 0: forever), is logged
+at ERROR as ``STUCK`` every ``STUCK_LOG_S`` until it moves again.
+
+A source that had nothing polls again after ``poll_interval``; on the local platform's moto
+server, which signals every write (``local.moto_guard.WRITES``), it waits instead for a write to
+its table or queue (or ``IDLE_WAIT_S``), so idle pollers do not load moto.
 
     runner = Runner()                    # the app's functions; or Runner(functions={...}) in tests
     runner.start(); ...; runner.stop()   # background threads, one per source
@@ -40,6 +51,7 @@ handler failure never stops a poller: its thread logs and goes on.
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
 import json
 import logging
@@ -53,6 +65,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra.events import QUEUES, STREAMS, QueueSource, StreamSource, queue_names
+from local import moto_guard
 from local.streams import created_at, key_only_insert, lambda_event
 
 log = logging.getLogger("local.runner")
@@ -61,6 +74,9 @@ Function = Callable[[dict[str, Any], Any], Any]
 
 #: how long the runner sleeps when a source had nothing to deliver or a batch failed
 POLL_INTERVAL_S = 0.1
+#: on the local platform's moto server (``local.moto_guard.WRITES`` signals every write), how
+#: long a source that had nothing waits for a write to it before it is polled anyway
+IDLE_WAIT_S = 1.0
 #: how soon a failed queue message comes back locally (AWS: the queue's visibility timeout)
 RETRY_DELAY_S = 1
 #: dead-letter and on-failure queues keep messages 14 days, as in ``infra/template.py``
@@ -121,10 +137,14 @@ def _function_arn(region: str, account: str, name: str) -> str:
 def _invoke(
     function: Function, event: dict[str, Any], context: LambdaContext
 ) -> tuple[Any, BaseException | None]:
-    """The function's answer, or the exception it raised (a handler never stops the runner)."""
+    """The function's answer, or the exception it raised (a handler never stops the runner):
+    anything a handler raises, ``SystemExit`` included, is a function error of the batch, as
+    Lambda reports it; only Ctrl-C on the caller's thread (``drain``) goes through."""
     try:
         return function(event, context), None
-    except Exception as error:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:
         return None, error
 
 
@@ -137,6 +157,8 @@ def _failed_identifiers(result: Any, identifiers: Sequence[str]) -> set[str] | N
     failures = result.get("batchItemFailures")
     if not failures:
         return set()
+    if not isinstance(failures, list | tuple):
+        return None  # Lambda cannot read it either: the batch failed
     known = set(identifiers)
     reported: set[str] = set()
     for failure in failures:
@@ -148,9 +170,14 @@ def _failed_identifiers(result: Any, identifiers: Sequence[str]) -> set[str] | N
 
 
 def _describe(error: BaseException | None) -> str:
+    """One line naming the error; never raises (an exception whose ``str`` fails included)."""
     if error is None:
         return "reported as failed"
-    text = str(error).splitlines()[0] if str(error) else ""
+    try:
+        lines = str(error).splitlines()
+    except Exception:
+        lines = []
+    text = lines[0] if lines else ""
     return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__
 
 
@@ -255,6 +282,8 @@ class _Poller:
     """One source. ``poll`` delivers at most one batch per shard or queue receive."""
 
     name: str
+    #: what a write to this source is signalled as (``moto_guard.WRITES``): a table or queue name
+    wake_key: str = moto_guard.Writes.ALL
 
     def __init__(self) -> None:
         #: when the last poll that found nothing started / the last delivering poll ended
@@ -298,6 +327,10 @@ class _Shard:
     buffered_at: float = 0.0
     #: when ``iterator`` was made (``ITERATOR_REFRESH_S``)
     iterator_made: float = 0.0
+    #: since when the batch at the front keeps failing (0: it is not), and when that was last
+    #: logged as stuck (``STUCK_LOG_S``)
+    failing_since: float = 0.0
+    stuck_logged: float = 0.0
 
     def advance(self, count: int) -> None:
         """Checkpoint past the first ``count`` records of the buffer."""
@@ -310,6 +343,7 @@ class _Shard:
                 self.segments[0] -= left
                 left = 0
         self.attempts = 0
+        self.failing_since = 0.0
         self.buffered_at = time.monotonic() if self.buffer else 0.0
 
 
@@ -332,6 +366,7 @@ class StreamPoller(_Poller):
         self.source = source
         self.function = function
         self.name = f"{source.function} ← {table_name} stream"
+        self.wake_key = table_name
         self.table_name = table_name
         self.dynamodb = dynamodb
         self.streams = streams
@@ -340,41 +375,71 @@ class StreamPoller(_Poller):
         self.clock = clock
         self.arn: str | None = None
         self.shards: dict[str, _Shard] = {}
+        self._arn_read = 0.0
         self._shards_read = 0.0
         self._warned_no_stream = False
 
     # reading
 
     def _stream(self) -> str | None:
-        if self.arn is None:
-            table = self.dynamodb.describe_table(TableName=self.table_name)["Table"]
-            arn = table.get("LatestStreamArn")
-            if not arn:
-                if not self._warned_no_stream:
-                    log.warning("%s: the table has no stream; nothing to deliver", self.name)
-                    self._warned_no_stream = True
-                return None
-            self.arn = str(arn)
+        """The table's current stream, read again every ``SHARD_REFRESH_S`` (and after any error):
+        a table created again (moto reset, a restored state) has a new stream, whose records
+        start again at the first sequence number. The old stream's checkpoints mean nothing
+        there, so delivery starts over from the new stream's first record (kept, a checkpoint
+        past its end would skip every record until the new stream outgrew it: silently)."""
+        now = time.monotonic()
+        if self.arn is not None and now - self._arn_read < SHARD_REFRESH_S:
+            return self.arn
+        table = self.dynamodb.describe_table(TableName=self.table_name)["Table"]
+        self._arn_read = now
+        arn = table.get("LatestStreamArn")
+        if not arn:
+            if not self._warned_no_stream:
+                log.warning("%s: the table has no stream; nothing to deliver", self.name)
+                self._warned_no_stream = True
+            self._forget_stream(None)
+            return None
+        self._warned_no_stream = False
+        if str(arn) != self.arn:
+            self._forget_stream(str(arn))
         return self.arn
 
+    def _forget_stream(self, arn: str | None) -> None:
+        if self.arn is not None:
+            dropped = sum(len(shard.buffer) for shard in self.shards.values())
+            log.warning(
+                "%s: the table's stream was replaced (the table was created again); delivering "
+                "the new stream from its first record%s",
+                self.name,
+                f" ({dropped} undelivered record(s) of the old stream dropped)" if dropped else "",
+            )
+        self.arn = arn
+        self.shards = {}
+        self._shards_read = 0.0
+
     def _refresh_shards(self, arn: str) -> None:
+        """New shards are added; a shard no longer listed is dropped once its records are
+        delivered (AWS trims closed shards after 24 hours)."""
         now = time.monotonic()
         if self.shards and now - self._shards_read < SHARD_REFRESH_S:
             return
         self._shards_read = now
         description = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]
-        for shard in description["Shards"]:
-            self.shards.setdefault(shard["ShardId"], _Shard(shard["ShardId"]))
+        listed = [shard["ShardId"] for shard in description["Shards"]]
+        for shard_id in listed:
+            self.shards.setdefault(shard_id, _Shard(shard_id))
+        for shard_id in set(self.shards) - set(listed):
+            if not self.shards[shard_id].buffer:
+                del self.shards[shard_id]
 
     def _read(self, arn: str, shard: _Shard) -> None:
         if shard.closed:
             return
         if (
             shard.iterator is not None
-            and shard.last_read is not None
             and time.monotonic() - shard.iterator_made > ITERATOR_REFRESH_S
         ):
-            shard.iterator = None  # a fresh one after the last record read
+            shard.iterator = None  # a fresh one after the last record read (or from the start)
         if shard.iterator is None:
             kwargs: dict[str, Any] = {"StreamArn": arn, "ShardId": shard.id}
             if shard.last_read is None:
@@ -407,11 +472,29 @@ class StreamPoller(_Poller):
     # delivering
 
     def poll(self) -> Outcome:
-        arn = self._stream()
-        if arn is None:
-            return Outcome.IDLE
-        self._refresh_shards(arn)
-        outcomes = [self._poll_shard(arn, shard) for shard in list(self.shards.values())]
+        """One batch per shard. A shard that fails does not hold up the others: its error is
+        raised once every shard had its turn (``Runner`` logs it and polls again), and the
+        stream and its shards are read afresh on the next poll."""
+        try:
+            arn = self._stream()
+            if arn is None:
+                return Outcome.IDLE
+            self._refresh_shards(arn)
+        except BaseException:
+            self._arn_read = self._shards_read = 0.0
+            raise
+        outcomes: list[Outcome] = []
+        error: BaseException | None = None
+        for shard in list(self.shards.values()):
+            try:
+                outcomes.append(self._poll_shard(arn, shard))
+            except KeyboardInterrupt:
+                raise
+            except BaseException as failure:
+                error = error or failure
+        if error is not None:
+            self._arn_read = self._shards_read = 0.0
+            raise error
         if Outcome.RETRY in outcomes:
             return Outcome.RETRY
         return Outcome.PROGRESS if Outcome.PROGRESS in outcomes else Outcome.IDLE
@@ -469,23 +552,44 @@ class StreamPoller(_Poller):
                     half,
                     len(batch) - half,
                 )
+                self._still_failing(shard, what, batch[0]["dynamodb"]["SequenceNumber"])
                 return Outcome.RETRY
             shard.attempts += 1
 
         first = retried[0]["dynamodb"]["SequenceNumber"]
-        if shard.attempts > source.max_retries:
+        if 0 <= source.max_retries < shard.attempts:  # a negative limit: retry forever (Lambda)
             self._set_aside(arn, shard, retried, "RetryAttemptsExhausted", error)
             shard.advance(len(retried))
             return Outcome.PROGRESS
         log.warning(
-            "%s: %s; retry %d of %d from sequence number %s",
+            "%s: %s; retry %d of %s from sequence number %s",
             self.name,
             what,
             shard.attempts,
-            source.max_retries,
+            source.max_retries if source.max_retries >= 0 else "unlimited",
             first,
         )
+        self._still_failing(shard, what, first)
         return Outcome.RETRY
+
+    def _still_failing(self, shard: _Shard, what: str, first: str) -> None:
+        """A shard whose front batch keeps failing holds every record behind it: said at ERROR
+        once it has failed for ``STUCK_LOG_S``, and again every ``STUCK_LOG_S`` while it lasts."""
+        now = time.monotonic()
+        if not shard.failing_since:
+            shard.failing_since = shard.stuck_logged = now
+        elif now - shard.stuck_logged >= STUCK_LOG_S:
+            shard.stuck_logged = now
+            log.error(
+                "%s: STUCK: shard %s has not moved past sequence number %s for %.0f s (%s); "
+                "%d record(s) wait behind it; still retrying",
+                self.name,
+                shard.id,
+                first,
+                now - shard.failing_since,
+                what,
+                len(shard.buffer),
+            )
 
     def _expired(self, batch: list[dict[str, Any]]) -> int:
         """How many records at the front of the batch are older than ``max_record_age_s``."""
@@ -585,6 +689,7 @@ class QueuePoller(_Poller):
         self.region = region
         self.retry_delay_s = retry_delay_s
         self.name = f"{source.function} ← {queues.name(source.queue)}"
+        self.wake_key = queues.name(source.queue)
 
     def poll(self) -> Outcome:
         url = self.queues.url(self.source.queue)
@@ -647,7 +752,7 @@ class QueuePoller(_Poller):
             self.retry_delay_s,
         )
         for message in retry:
-            receives = int(message["Attributes"].get("ApproximateReceiveCount", "1"))
+            receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
             if receives >= self.source.max_receives:
                 log.error(
                     "%s: set aside message %s after %d receives: SQS moves it to %s",
@@ -697,6 +802,32 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 # --- the runner --------------------------------------------------------------------------------
 
 
+@dataclass
+class _Failing:
+    """A poller's run of errors: the last error's text, since when, when last logged."""
+
+    text: str = ""
+    since: float = 0.0
+    logged_at: float = 0.0
+
+    def report(self, name: str, error: BaseException) -> None:
+        text = _describe(error)
+        now = time.monotonic()
+        if text != self.text:
+            log.warning("%s: the runner could not poll (%s); retrying", name, text)
+            self.since = self.since if self.text else now
+            self.logged_at = now
+        elif now - self.logged_at >= STUCK_LOG_S:
+            log.error(
+                "%s: STUCK: polling has failed for %.0f s (%s); still retrying",
+                name,
+                now - self.since,
+                text,
+            )
+            self.logged_at = now
+        self.text = text
+
+
 class Runner:
     """Every source of ``infra/events.py`` on the AWS endpoint of the settings (the moto server
     locally; in-process moto in tests), each on a daemon thread of its own."""
@@ -730,6 +861,7 @@ class Runner:
             )
 
         self.poll_interval = poll_interval
+        self._endpoint = settings.aws_endpoint
         self.pollers: list[_Poller] = []
         for stream in streams:
             self.pollers.append(
@@ -779,6 +911,7 @@ class Runner:
         ``timeout`` together (not one each): a thread still busy then is named in the log and
         left to end with the process (they are daemon threads)."""
         self._stop.set()
+        moto_guard.WRITES.nudge()  # a poller waiting for a write stops waiting
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -797,37 +930,38 @@ class Runner:
         """Poll until stopped. Nothing ends the loop but ``stop``: an error of the runner itself
         (moto not answering, a bug) is logged when it first happens, again at ERROR every
         ``STUCK_LOG_S`` while it lasts, and once more when delivery is back."""
-        last_error = ""
-        failing_since = logged_at = 0.0
+        state = _Failing()
         while not self._stop.is_set():
+            signals = self._signals()
+            seen = signals.seen(poller.wake_key) if signals else (0, 0)
             try:
                 outcome = poller.run_once()
-                if last_error:
+                if state.text:
                     log.warning(
                         "%s: delivering again after %.0f s of errors",
                         poller.name,
-                        time.monotonic() - failing_since,
+                        time.monotonic() - state.since,
                     )
-                last_error = ""
+                state = _Failing()
             except BaseException as error:  # never let the thread die: log and poll again
-                text = _describe(error)
-                now = time.monotonic()
-                if text != last_error:
-                    log.warning("%s: the runner could not poll (%s); retrying", poller.name, text)
-                    failing_since = failing_since if last_error else now
-                    logged_at = now
-                elif now - logged_at >= STUCK_LOG_S:
-                    log.error(
-                        "%s: STUCK: polling has failed for %.0f s (%s); still retrying",
-                        poller.name,
-                        now - failing_since,
-                        text,
-                    )
-                    logged_at = now
-                last_error = text
+                with contextlib.suppress(BaseException):  # not even logging may end it
+                    state.report(poller.name, error)
                 outcome = Outcome.RETRY
-            if outcome is not Outcome.PROGRESS:
+            if outcome is Outcome.IDLE and signals is not None:
+                # nothing to deliver: poll again once the source is written (a write since the
+                # poll began counts), or after IDLE_WAIT_S whatever happens
+                signals.wait(poller.wake_key, seen, IDLE_WAIT_S)
+            elif outcome is not Outcome.PROGRESS:
                 self._stop.wait(self.poll_interval)
+
+    def _signals(self) -> moto_guard.Writes | None:
+        """The moto server's write signals, when the runner polls a guarded moto server (the
+        local platform's); None in-process (tests): then every ``poll_interval``."""
+        return moto_guard.WRITES if self._endpoint and moto_guard.WRITES.active else None
+
+    def alive(self) -> dict[str, bool]:
+        """Whether each source's thread is running (all of them, between ``start`` and ``stop``)."""
+        return {thread.name: thread.is_alive() for thread in self._threads}
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every source, polled after this call and after the last delivery of any
@@ -835,10 +969,14 @@ class Runner:
         messages waiting out their retry delay are not counted. False on timeout."""
         called = time.monotonic()
         deadline = called + timeout
+        nudged = 0.0
         while time.monotonic() < deadline:
             settled = max([called, *(p.busy_until for p in self.pollers)])
             if all(not p.busy and p.idle_since > settled for p in self.pollers):
                 return True
+            if settled != nudged:  # every source polls again now, not after its idle wait
+                nudged = settled
+                moto_guard.WRITES.nudge()
             time.sleep(0.02)
         return False
 

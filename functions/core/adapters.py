@@ -4,6 +4,7 @@ repositories. See ``docs/data-model.md`` for the access patterns each key and in
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import timedelta
 from typing import Any
@@ -25,11 +26,14 @@ from functions.core.errors import BadRequest
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import (
     BaseTable,
+    complete_items,
     conditional_failed,
     entity_values,
     put_if,
     to_entity,
 )
+
+log = logging.getLogger("bss.persistence")
 
 PLATFORM = "platform"  # the partition of root tenants in the by-parent index
 
@@ -172,7 +176,8 @@ class TenantRepository:
         parent_key = parent_id or PLATFORM
         start = decode_cursor(cursor, {"parent_key": {"S": parent_key}}, _TENANT_KEYS)
         result = TenantModel.by_parent.query(parent_key, limit=limit, last_evaluated_key=start)
-        items = [to_entity(item, Tenant) for item in result]
+        found = complete_items(TenantModel, result, what="tenants by parent")
+        items = [to_entity(item, Tenant) for item in found]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
     def model(self, tenant: Tenant) -> TenantModel:
@@ -189,8 +194,9 @@ class AccountRepository:
     def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Account]:
         start = decode_cursor(cursor, {"tenant_id": {"S": tenant_id}}, _ACCOUNT_KEYS)
         result = AccountModel.query(tenant_id, limit=limit, last_evaluated_key=start)
+        found = complete_items(AccountModel, result, what="accounts")
         return Page(
-            [to_entity(a, Account) for a in result], encode_cursor(result.last_evaluated_key)
+            [to_entity(a, Account) for a in found], encode_cursor(result.last_evaluated_key)
         )
 
     def create_once(self, account: Account) -> bool:
@@ -204,7 +210,23 @@ class AccountRepository:
         key = f"{tenant_id}#{price_list_id}"
         start = decode_cursor(cursor, {"assigned_key": {"S": key}}, _ACCOUNT_ASSIGNED_KEYS)
         result = AccountModel.by_assigned_list.query(key, limit=limit, last_evaluated_key=start)
-        children = [item.child_tenant_id for item in result if item.child_tenant_id]
+        items = list(result)
+        # the index projects the child's id; an entry without it (caught half written) is read
+        # from the table: skipping it would keep a price change from a child (R5, issue 11)
+        lacking = [(item.tenant_id, item.id) for item in items if not item.child_tenant_id]
+        reread = {item.id: item for item in AccountModel.batch_get(lacking)} if lacking else {}
+        children = []
+        for item in items:
+            child = item.child_tenant_id or getattr(reread.get(item.id), "child_tenant_id", None)
+            if child:
+                children.append(child)
+            else:
+                log.warning(
+                    "assignees of %s: left out account %s/%s: no child tenant in the table",
+                    key,
+                    item.tenant_id,
+                    item.id,
+                )
         return Page(children, encode_cursor(result.last_evaluated_key))
 
     def children(
@@ -213,8 +235,9 @@ class AccountRepository:
         parent_key = f"{tenant_id}#{parent_account_id}"
         start = decode_cursor(cursor, {"parent_key": {"S": parent_key}}, _ACCOUNT_PARENT_KEYS)
         result = AccountModel.by_parent.query(parent_key, limit=limit, last_evaluated_key=start)
+        found = complete_items(AccountModel, result, what="accounts by parent")
         return Page(
-            [to_entity(a, Account) for a in result], encode_cursor(result.last_evaluated_key)
+            [to_entity(a, Account) for a in found], encode_cursor(result.last_evaluated_key)
         )
 
     def model(self, account: Account) -> AccountModel:

@@ -8,6 +8,7 @@ and endpoint when the composition root starts, so nothing is read at import time
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -163,6 +164,65 @@ def entity_values(entity: Any) -> dict[str, Any]:
     """The dataclass's set fields (a put replaces the whole item, so an unset one is removed)."""
     values = ((f.name, getattr(entity, f.name)) for f in dataclasses.fields(entity))
     return {name: value for name, value in values if value is not None}
+
+
+# --- items read without attributes (issue 11) --------------------------------------------------
+
+M = TypeVar("M", bound=Model)
+
+log = logging.getLogger("bss.persistence")
+
+
+def missing_attributes(item: Model) -> list[str]:
+    """The attributes ``item``'s model requires (not nullable, no default) that it lacks: an
+    index item projected without them, or an item caught half written (moto's threaded server
+    did that before ``local/moto_guard.py``)."""
+    return sorted(
+        name
+        for name, attribute in item.get_attributes().items()
+        if not attribute.null and getattr(item, name, None) is None
+    )
+
+
+def item_key(model: type[Model], item: Model) -> Any:
+    """The item's table key as ``batch_get`` takes it: the hash key, or (hash, range)."""
+    if model._range_keyname is None:
+        return getattr(item, str(model._hash_keyname))
+    return getattr(item, str(model._hash_keyname)), getattr(item, model._range_keyname)
+
+
+def complete_items(model: type[M], items: Iterable[M], *, what: str) -> list[M]:
+    """The items of a query, in order, each holding every attribute its entity needs: an item
+    lacking some (``missing_attributes``) is read again from the table by its key, in one
+    batch; one the table has no complete item for is left out with a warning (logger
+    ``bss.persistence``) naming it and what it lacked, never a 500 (R29)."""
+    items = list(items)
+    incomplete = [item for item in items if missing_attributes(item)]
+    if not incomplete:
+        return items
+    keys = list(dict.fromkeys(item_key(model, item) for item in incomplete))
+    reread = {item_key(model, item): item for item in model.batch_get(keys)}
+    complete: list[M] = []
+    for item in items:
+        lacking = missing_attributes(item)
+        if not lacking:
+            complete.append(item)
+            continue
+        key = item_key(model, item)
+        fresh = reread.get(key)
+        if fresh is not None and not missing_attributes(fresh):
+            complete.append(fresh)
+        else:
+            log.warning(
+                "%s: left out %s %s: %s",
+                what,
+                model.__name__,
+                "/".join(map(str, key)) if isinstance(key, tuple) else key,
+                "gone from the table"
+                if fresh is None
+                else f"lacks {', '.join(missing_attributes(fresh))} in the table too",
+            )
+    return complete
 
 
 # --- table definitions (CloudFormation form) --------------------------------------------------

@@ -25,6 +25,7 @@ from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import (
     BaseTable,
     DecimalAttribute,
+    complete_items,
     entity_values,
     put_if,
     to_entity,
@@ -229,15 +230,9 @@ def _page(
     names = _TABLE_KEYS | {hash_name}
     start = decode_cursor(cursor, {hash_name: {"S": hash_value}}, names)
     result = index.query(hash_value, limit=limit, last_evaluated_key=start)
-    items = list(result)
-    keys_only = isinstance(index, GlobalSecondaryIndex) and isinstance(
-        index.Meta.projection, KeysOnlyProjection
-    )
-    if keys_only:
-        # the index holds keys only: the items from the table, one BatchGetItem, in index order
-        keys = [(item.tenant_id, item.id) for item in items]
-        found = {(item.tenant_id, item.id): item for item in model.batch_get(keys)}
-        items = [found[key] for key in keys if key in found]  # gone since: not listed
+    # a keys-only index's items (and any item lacking attributes its entity needs: issue 11)
+    # are read from the table, one BatchGetItem, in index order; one gone since is left out
+    items = complete_items(model, result, what=f"{model.__name__} list")
     return Page([item.entity() for item in items], encode_cursor(result.last_evaluated_key))
 
 

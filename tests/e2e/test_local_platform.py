@@ -91,6 +91,10 @@ def start(port: int, log: IO[bytes]) -> Running:
         "BSS_JWT_SECRET": SECRET,
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # as the Makefile exports it
         "PYTHONUNBUFFERED": "1",
+        # a fresh demo in a state directory of the test's own, never the developer's .local/
+        # (keeping state between runs is tests/e2e/test_restart.py's)
+        "BSS_LOCAL_DIR": str(Path(log.name).parent / "local-state"),
+        "RESET": "1",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "local.platform"],
