@@ -12,6 +12,7 @@ from typing import Any
 from chalice import Chalice
 
 from functions.backorder.routes import api as backorder
+from functions.core.api import error_object
 from functions.core.routes import api as tenancy
 from functions.invoices.routes import api as billing
 from functions.orders.routes import api as storefront
@@ -22,6 +23,7 @@ app.experimental_feature_flags.update({"BLUEPRINTS"})
 app.api.binary_types.append("application/pdf")  # invoice documents (R26)
 for context in (tenancy, catalogue, storefront, backorder, billing):
     app.register_blueprint(context.blueprint)
+app.register_middleware(error_object, "http")  # Chalice's own 405/415 … as SPEC §9 errors
 
 
 @app.lambda_function(name="subscriptions_stream")

@@ -81,7 +81,7 @@ def build(settings: Settings) -> Container:
 
     bind(models(), settings)
     tenants, accounts = TenantRepository(), AccountRepository()
-    products, price_lists = ProductRepository(), PriceListRepository()
+    products, price_lists = ProductRepository(settings), PriceListRepository()
     catalogue = CatalogueService(settings, tenants, accounts, products, price_lists)
     tenancy = TenancyService(settings, tenants, accounts, catalogue, AccountItemRepository())
     catalogue.tenancy = tenancy
@@ -105,7 +105,7 @@ def build(settings: Settings) -> Container:
         upgrades=UpgradeService(
             tenancy, catalogue, subscriptions, AccountItemRepository(), backordering
         ),
-        usage=UsageService(orders, UsageRepository()),
+        usage=UsageService(orders, UsageRepository(), BillingRepository(settings)),
         billing=BillingService(
             settings,
             tenancy,

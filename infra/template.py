@@ -36,6 +36,16 @@ What it adds to Chalice's SAM template:
   tables and queues above), ``BSS_JWT_SECRET``, ``BSS_BILLING_STATE_MACHINE`` (the state
   machine's ARN, built from its name: a ``Ref`` would be circular), ``BSS_DOCUMENTS_BUCKET`` (the
   bucket's name), ``BSS_MAIL_FROM`` and ``BSS_PUBLIC_URL``;
+* the API Gateway's answers in the error object of SPEC §9 (R29), on Chalice's ``RestAPI`` (its
+  ``DefinitionBody`` is the swagger document of the routes, ``api_patch``): every path gets an
+  ``ANY`` method to the API's function, so a method the path lacks reaches the app, which answers
+  405 with ``Allow`` (without it API Gateway answers 403 "Missing Authentication Token"); the
+  gateway responses answer a path the API lacks (``MISSING_AUTHENTICATION_TOKEN``, and
+  ``INCOMPLETE_SIGNATURE`` when the request carries an ``Authorization`` header) with the app's
+  404 ``not_found`` (``functions.core.errors.path_not_found``, which ``local/gateway.py`` answers
+  locally), a body over API Gateway's 10 MB with 413 ``payload_too_large``, and every other
+  answer API Gateway makes itself (``DEFAULT_4XX``, ``DEFAULT_5XX``) with its message in the error
+  object;
 * the IAM policy of every role Chalice generates (``ROLES``). With ``autogen_policy: false``
   Chalice gives each Lambda function its own role (``<Function>Role``) from
   ``.chalice/policy.json``; a merge REPLACES the role's ``Policies`` list, so the statements of
@@ -78,6 +88,8 @@ POLICY_FILE = ROOT / ".chalice" / "policy.json"
 
 #: Chalice's fixed logical id of the API function's role (the function is ``APIHandler``).
 API_ROLE = "ApiHandlerRole"
+#: Chalice's fixed logical id of the API (an ``AWS::Serverless::Api``)
+REST_API = "RestAPI"
 
 SECRET_PARAMETER = "JwtSecret"
 MAIL_FROM_PARAMETER = "MailFrom"
@@ -627,6 +639,77 @@ def check_sources(models: Sequence[type[BaseTable]], streams: Sequence[StreamSou
             raise ValueError(f"{source.function} reads table {source.table!r}: it has no stream")
 
 
+# --- the API Gateway's own answers (R29) -------------------------------------------------------
+
+
+def _error_template(code: str, message: str) -> str:
+    """A gateway response body: the error object of SPEC §9. ``message`` is a JSON string, or
+    ``$context.error.messageString`` (API Gateway's message, quoted)."""
+    return '{"error":{"code":' + json.dumps(code) + ',"message":' + message + "}}"
+
+
+def gateway_responses() -> dict[str, Any]:
+    """``x-amazon-apigateway-gateway-responses``: what API Gateway answers itself, as the error
+    object of SPEC §9."""
+    from functions.core.errors import path_not_found
+
+    missing = path_not_found()
+    absent = {
+        "statusCode": str(missing.status),
+        "responseTemplates": {
+            "application/json": _error_template(missing.code, json.dumps(missing.message))
+        },
+    }
+    gateway_message = "$context.error.messageString"
+    return {
+        # a path the API lacks (every path has ANY: never a method it lacks)
+        "MISSING_AUTHENTICATION_TOKEN": absent,
+        # the same, when the request carries an Authorization header that is not SigV4
+        "INCOMPLETE_SIGNATURE": absent,
+        "REQUEST_TOO_LARGE": {
+            "statusCode": "413",
+            "responseTemplates": {
+                "application/json": _error_template("payload_too_large", gateway_message)
+            },
+        },
+        "DEFAULT_4XX": {
+            "responseTemplates": {
+                "application/json": _error_template("gateway_error", gateway_message)
+            }
+        },
+        "DEFAULT_5XX": {
+            "responseTemplates": {
+                "application/json": _error_template("internal_error", gateway_message)
+            }
+        },
+    }
+
+
+def api_patch() -> dict[str, Any]:
+    """The patch of Chalice's ``RestAPI``: its gateway responses, and an ``ANY`` method on every
+    path with the integration Chalice gives the path's methods (the API's function): the app
+    answers a method the path lacks with 405 and ``Allow``, in the error object
+    (``functions.core.api.error_object``)."""
+    from chalice.deploy.swagger import CFNSwaggerGenerator
+
+    from app import app
+
+    swagger = CFNSwaggerGenerator().generate_swagger(app)
+    paths: dict[str, Any] = {}
+    for path, methods in sorted(swagger["paths"].items()):
+        first = methods[sorted(methods)[0]]
+        keys = ("parameters", "responses", "x-amazon-apigateway-integration")
+        paths[path] = {"x-amazon-apigateway-any-method": {k: first[k] for k in keys if k in first}}
+    return {
+        "Properties": {
+            "DefinitionBody": {
+                "x-amazon-apigateway-gateway-responses": gateway_responses(),
+                "paths": paths,
+            }
+        }
+    }
+
+
 # --- the whole ----------------------------------------------------------------------------------
 
 
@@ -651,6 +734,7 @@ def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
     # gets what its sources need, each billing function what its step needs
     api_statements = source_statements(None, streams, queues) + billing_statements(None)
     parts.append((API_ROLE, role_patch(API_ROLE, models, api_statements)))
+    parts.append((REST_API, api_patch()))
     for function in consumers(streams, queues):
         statements = source_statements(function, streams, queues)
         parts.append((role_id(function), role_patch(role_id(function), models, statements)))

@@ -3,11 +3,11 @@ and the account hierarchy."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-from functions.core.schemas import Body, CountryCode, Id, Out, TenantOut
+from functions.core.schemas import Body, CountryCode, Id, Out, TenantOut, TimeZone
 
 #: the queue of backfill pages (``infra/events.py`` wires its consumer)
 BACKFILL_QUEUE = "backfill"
@@ -69,7 +69,7 @@ class UpgradeLite(Body):
 
     account_id: Id = Field(description="the lite reseller")
     country: CountryCode
-    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    time_zone: TimeZone
     billing_day: int = Field(default=1, ge=1, le=31)
     propagation: Literal["full", "partial"] = "full"
 

@@ -25,7 +25,15 @@ from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from functions.core.auth import Principal, authenticate, hidden
-from functions.core.errors import ApiError, BadRequest, Forbidden
+from functions.core.errors import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    NotAcceptable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from functions.core.pagination import DEFAULT_LIMIT, Page
 
 if TYPE_CHECKING:
@@ -39,6 +47,15 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 #: names nothing: 404 (R28), never a key DynamoDB refuses (over 1,024 bytes: a 500 in AWS).
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 _ID = re.compile(ID_PATTERN)
+JSON = "application/json"
+#: the largest request body the API reads: a bigger one is a 413 before anything is parsed (the
+#: largest valid body is a few KiB; API Gateway's own limit is 10 MB, Lambda's 6 MB)
+MAX_BODY_BYTES = 256 * 1024
+#: how deep objects and arrays may nest in a body (no request model nests deeper than 3)
+MAX_JSON_DEPTH = 16
+#: the problems a 400 lists in ``details.problems``; ``details.problem_count`` counts them all,
+#: so an answer stays small whatever the body (Lambda answers at most 6 MB)
+MAX_PROBLEMS = 50
 
 
 @dataclass
@@ -50,6 +67,9 @@ class Call:
     params: dict[str, str]
     body: Any = None
     query: Any = None
+    #: the media type to answer in, for a route with ``media`` (see ``negotiate``): the route's
+    #: own (a document) or JSON
+    media: str = JSON
 
     @property
     def limit(self) -> int:
@@ -76,10 +96,19 @@ class Route:
     errors: tuple[int, ...]
     handler: Callable[[Call], Any] = field(compare=False)
     media: str | None = None  # a document route's content type (its handler answers a Document)
+    #: roles that get 404 where any other role outside ``roles`` gets 403: for them the
+    #: resource does not exist (R28)
+    hidden_from: tuple[str, ...] = ()
 
     @property
     def operation_id(self) -> str:
         return self.handler.__name__
+
+    @property
+    def resource(self) -> str:
+        """What the route's path names last: ``notes`` for ``/accounts/{account_id}/notes``."""
+        names = [part for part in self.path.split("/") if part and not part.startswith("{")]
+        return names[-1] if names else "resource"
 
 
 #: every declared route, in declaration order: the source of ``/openapi.json``
@@ -107,6 +136,7 @@ class Api:
         paginated: bool = False,
         errors: tuple[int, ...] = (400, 404),
         media: str | None = None,
+        hidden_from: tuple[str, ...] = (),
     ) -> Callable[[Callable[[Call], Any]], Callable[[Call], Any]]:
         def register(handler: Callable[[Call], Any]) -> Callable[[Call], Any]:
             route = Route(
@@ -124,6 +154,7 @@ class Api:
                 errors=errors,
                 handler=handler,
                 media=media,
+                hidden_from=hidden_from,
             )
             ROUTES.append(route)
             blueprint = self.blueprint
@@ -147,10 +178,19 @@ def dispatch(route: Route, request: Any, params: Mapping[str, str]) -> Response:
 
         app = container()
         headers = request.headers or {}
+        raw_body = request.raw_body
+        if raw_body and len(raw_body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(
+                f"the body is larger than {MAX_BODY_BYTES} bytes",
+                field="body",
+                details={"limit": MAX_BODY_BYTES},
+            )
         if route.roles is None:
             principal = Principal(sub="anonymous", role="anonymous")
         else:
             principal = authenticate(headers.get("authorization"), app.settings.jwt_secret)
+            if principal.role in route.hidden_from:
+                raise hidden(route.resource)
             if principal.role not in route.roles:
                 raise Forbidden(f"role {principal.role} may not {route.method} {route.path}")
         call = Call(
@@ -158,8 +198,10 @@ def dispatch(route: Route, request: Any, params: Mapping[str, str]) -> Response:
             container=app,
             params=dict(params),
             query=_parse_query(route.query, request.query_params, public=route.roles is None),
-            body=_parse_body(route.body, request.raw_body),
+            body=_parse_body(route.body, raw_body),
         )
+        if route.media is not None:
+            call.media = negotiate(route.media, headers.get("accept"))
         for name, value in call.params.items():
             if not _ID.fullmatch(value):
                 raise hidden(name.removesuffix("_id").replace("_", " "))
@@ -174,7 +216,7 @@ def dispatch(route: Route, request: Any, params: Mapping[str, str]) -> Response:
                 )
             fingerprint = hashlib.sha256(
                 json.dumps(
-                    [route.method, route.path, dict(params), _canonical_body(request.raw_body)]
+                    [route.method, route.path, dict(params), _canonical_body(raw_body)]
                 ).encode()
             ).hexdigest()
             status, payload = app.idempotency.run(
@@ -190,9 +232,13 @@ def dispatch(route: Route, request: Any, params: Mapping[str, str]) -> Response:
                 headers={
                     "Content-Type": payload.content_type,
                     "Content-Disposition": f'inline; filename="{payload.filename}"',
+                    "Vary": "Accept",
                 },
             )
-        return _json(status, payload)
+        response = _json(status, payload)
+        if route.media is not None:
+            response.headers["Vary"] = "Accept"
+        return response
     except ApiError as error:
         return _json(error.status, error.body())
     except Exception:  # a bug or an outage: log it, answer 500 with the error object
@@ -262,8 +308,9 @@ _RANGE_TYPES = ("greater_than", "less_than", "too_short", "too_long", "string_to
 
 
 def validation_error(error: ValidationError, *, where: str) -> BadRequest:
+    """A 400 naming the first problem, listing at most ``MAX_PROBLEMS`` and counting them all."""
     problems = []
-    for item in error.errors(include_url=False, include_input=False):
+    for item in error.errors(include_url=False, include_input=False)[:MAX_PROBLEMS]:
         loc = ".".join(str(part) for part in item["loc"]) or where
         kind = item["type"]
         code = _CODES.get(kind)
@@ -272,7 +319,10 @@ def validation_error(error: ValidationError, *, where: str) -> BadRequest:
         problems.append({"field": loc, "code": code, "message": f"{loc}: {item['msg']}"})
     first = problems[0]
     return BadRequest(
-        first["message"], code=first["code"], field=first["field"], details={"problems": problems}
+        first["message"],
+        code=first["code"],
+        field=first["field"],
+        details={"problems": problems, "problem_count": error.error_count()},
     )
 
 
@@ -287,10 +337,31 @@ def _parse_body(model: type[BaseModel] | None, raw: bytes | None) -> Any:
         raise BadRequest("the body is not valid JSON", field="body", code="invalid_json") from None
     if not isinstance(document, dict):
         raise BadRequest("the body must be a JSON object", field="body", code="invalid_type")
+    if _depth(document) > MAX_JSON_DEPTH:
+        raise BadRequest(
+            f"the body nests deeper than {MAX_JSON_DEPTH} levels",
+            field="body",
+            code="too_deep",
+            details={"limit": MAX_JSON_DEPTH},
+        )
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as error:
         raise validation_error(error, where="body") from None
+
+
+def _depth(document: Any) -> int:
+    """How deep objects and arrays nest in a parsed JSON document (without recursion)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        stack += [(child, depth + 1) for child in children if isinstance(child, (dict, list))]
+    return deepest
 
 
 def _parse_query(
@@ -306,3 +377,94 @@ def _parse_query(
         return model.model_validate(params)
     except ValidationError as error:
         raise validation_error(error, where="query") from None
+
+
+# --- content negotiation of a document route ----------------------------------------------------
+
+
+def negotiate(media: str, accept: str | None) -> str:
+    """What a document route (``media``: the invoice's PDF) answers in, for ``Accept``: the
+    document when ``Accept`` names it or ``*/*`` (a browser's) and prefers nothing else; JSON —
+    the resource as its route without ``/document`` answers it — when ``Accept`` is absent (a
+    document is binary: API Gateway and Chalice answer one only when asked for it) or prefers
+    JSON (``application/json``, ``application/*``); else 406."""
+    if accept is None or not accept.strip():
+        return JSON
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        kind, *parameters = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    quality = 0.0
+        if kind:
+            weights.setdefault(kind.lower(), quality)
+
+    def weight(*ranges: str) -> float:
+        return next((weights[r] for r in ranges if r in weights), 0.0)
+
+    document = weight(media, "*/*")
+    json_ = weight(JSON, "application/*", "*/*")
+    if document > 0 and document >= json_:
+        return media
+    if json_ > 0:
+        return JSON
+    raise NotAcceptable(
+        f"this resource is served as {media} or {JSON}; Accept names neither",
+        field="Accept",
+        details={"available": [media, JSON]},
+    )
+
+
+# --- Chalice's own answers ----------------------------------------------------------------------
+
+#: Chalice's error names (``{"Code", "Message"}`` bodies) → the error of SPEC §9
+_CHALICE_ERRORS: dict[str, type[ApiError]] = {
+    "MethodNotAllowedError": MethodNotAllowed,
+    "UnsupportedMediaType": UnsupportedMediaType,
+    "BadRequest": NotAcceptable,  # a binary answer without an Accept naming it (see negotiate)
+}
+
+
+def error_object(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Chalice's HTTP middleware (``app.py``): what Chalice answers itself — 405 for a method
+    the path lacks (its ``Allow`` header kept), 415 for a body that is not JSON, an unhandled
+    error — in the error object of SPEC §9 like every other answer (R29)."""
+    response = get_response(event)
+    body = response.body
+    if not (isinstance(body, dict) and set(body) == {"Code", "Message"}):
+        return response
+    kind = _CHALICE_ERRORS.get(str(body["Code"]))
+    method = getattr(event, "method", "")
+    path = getattr(event, "path", "")
+    error: ApiError
+    if kind is MethodNotAllowed:
+        allow = response.headers.get("Allow", "")
+        listed = allow if isinstance(allow, list) else allow.split(",")
+        allowed = sorted(m.strip() for m in listed if m.strip())
+        error = MethodNotAllowed(
+            f"{path} answers {', '.join(allowed)}, not {method}", details={"allowed": allowed}
+        )
+    elif kind is UnsupportedMediaType:
+        received = getattr(event, "headers", {}).get("content-type", "")
+        error = UnsupportedMediaType(
+            f"the body must be {JSON}, not {received}"[:300], field="Content-Type"
+        )
+    elif kind is NotAcceptable:
+        error = NotAcceptable(str(body["Message"]), field="Accept")
+    elif response.status_code >= 500:
+        error = ApiError("internal error", code="internal_error")
+    else:
+        error = ApiError(str(body["Message"]), code=_snake(str(body["Code"])))
+    answer = _json(response.status_code if kind is None else error.status, error.body())
+    answer.headers = {**response.headers, **answer.headers}
+    return answer
+
+
+def _snake(name: str) -> str:
+    name = name.removesuffix("Error") or name
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

@@ -69,18 +69,62 @@ def authenticate(authorization: str | None, secret: str) -> Principal:
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthorized("missing bearer token")
     token = authorization[len("Bearer ") :].strip()
+    required = ["exp", "sub", "role"]
     try:
+        # the signature first, then the claims' types (PyJWT reads ``"exp": "9999999999"`` as a
+        # number), then the times
         claims = jwt.decode(
             token,
             secret,
             algorithms=["HS256"],
-            options={"require": ["exp", "sub", "role"]},
+            options={
+                "require": required,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_sub": False,
+            },
         )
+        _check_claim_types(claims)
+        jwt.decode(token, secret, algorithms=["HS256"], options={"require": required})
+    except jwt.MissingRequiredClaimError as error:
+        raise Unauthorized(f"the token has no {error.claim} claim", field=error.claim) from None
     except jwt.ExpiredSignatureError:
-        raise Unauthorized("the token has expired") from None
+        raise Unauthorized("the token has expired", field="exp") from None
+    except jwt.ImmatureSignatureError as error:
+        field = "nbf" if "nbf" in str(error) else "iat"
+        raise Unauthorized("the token is not valid yet", field=field) from None
     except jwt.PyJWTError:
         raise Unauthorized("the token is not valid") from None
     return _claims_to_principal(claims)
+
+
+#: the latest time a NumericDate claim may name (the year 9999: later ones are not dates)
+_LATEST = 253402300799
+
+
+def _check_claim_types(claims: dict[str, Any]) -> None:
+    """RFC 7519 §4.1: ``exp``, ``nbf`` and ``iat`` are NumericDates (a JSON number of seconds,
+    not a string, not a boolean); ``sub``, ``role``, ``tenant_id`` and ``account_id`` are
+    strings. Anything else is a 401 (``unauthorized``, as every token problem) naming the claim
+    in ``details.field``, never a 500 (R29)."""
+    for name in ("exp", "nbf", "iat"):
+        if name not in claims:
+            continue
+        value = claims[name]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not 0 <= value <= _LATEST  # NaN fails this too
+        ):
+            raise Unauthorized(
+                f"the token's {name} claim must be a number of seconds since the epoch",
+                field=name,
+            )
+    for name in ("sub", "role", "tenant_id", "account_id"):
+        value = claims.get(name)
+        if value is not None and not isinstance(value, str):  # null: as if absent
+            raise Unauthorized(f"the token's {name} claim must be a string", field=name)
 
 
 def issue_token(

@@ -82,3 +82,38 @@ class ConcurrentUpdate(Conflict):
 
     def __init__(self, message: str = "the resource was changed concurrently; retry") -> None:
         super().__init__(message)
+
+
+class MethodNotAllowed(ApiError):
+    """405: the path exists, the method does not; ``details.allowed`` lists the ones it has."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class NotAcceptable(ApiError):
+    """406: no representation the route has matches the request's ``Accept``."""
+
+    status = 406
+    code = "not_acceptable"
+
+
+class PayloadTooLarge(ApiError):
+    """413: the request body is larger than the API reads (``details.limit`` bytes)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    """415: the body's ``Content-Type`` is not one the route reads (JSON)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+def path_not_found() -> NotFound:
+    """The one answer for a path the API does not have (R28: like anything absent), wherever it
+    is made: the local gateway (``local/gateway.py``) and API Gateway's gateway responses
+    (``infra/template.py``) alike."""
+    return NotFound("no such path")

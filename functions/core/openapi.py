@@ -33,7 +33,10 @@ _DESCRIPTIONS = {
     401: "missing, forged, expired or unsigned token",
     403: "the caller's role may not use this operation",
     404: "absent, or another tenant's or account's (R28)",
+    406: "the Accept header names none of the route's media types",
     409: "the resource's state refuses the request",
+    413: "the body is larger than the API reads (`error.details.limit` bytes)",
+    415: "the body's Content-Type is not application/json",
 }
 
 
@@ -82,11 +85,16 @@ def build_openapi(routes: list[Route], *, title: str, version: str) -> dict[str,
                 }
             )
         if route.body is not None:
+            # a body whose every field is optional may be left out (it reads as {})
+            needed = bool(route.body.model_json_schema(mode="validation").get("required"))
             operation["requestBody"] = {
-                "required": True,
+                "required": needed,
                 "content": {"application/json": {"schema": ref(route.body, "validation")}},
             }
         responses: dict[str, Any] = {}
+        content: dict[str, Any] = {}
+        if route.media is not None:
+            content[route.media] = {"schema": {"type": "string", "format": "binary"}}
         if route.response is not None:
             item = ref(route.response, "serialization")
             schema = (
@@ -101,15 +109,9 @@ def build_openapi(routes: list[Route], *, title: str, version: str) -> dict[str,
                 if route.paginated
                 else item
             )
-            responses[str(route.status)] = {
-                "description": "OK",
-                "content": {"application/json": {"schema": schema}},
-            }
-        elif route.media is not None:
-            responses[str(route.status)] = {
-                "description": "OK",
-                "content": {route.media: {"schema": {"type": "string", "format": "binary"}}},
-            }
+            content["application/json"] = {"schema": schema}
+        if content:
+            responses[str(route.status)] = {"description": "OK", "content": content}
         else:
             responses[str(route.status)] = {"description": "OK"}
         statuses = set(route.errors) | ({401, 403} if route.roles is not None else set())
@@ -117,6 +119,10 @@ def build_openapi(routes: list[Route], *, title: str, version: str) -> dict[str,
             statuses.add(400)
         if route.idempotent:  # a malformed key is a 400, a key reused for another request a 409
             statuses |= {400, 409}
+        if route.body is not None:  # too large, or not JSON (SPEC §9)
+            statuses |= {413, 415}
+        if route.hidden_from:  # for them the resource does not exist (R28)
+            statuses.add(404)
         for status in sorted(statuses):
             responses[str(status)] = {
                 "description": _DESCRIPTIONS[status],
@@ -127,6 +133,10 @@ def build_openapi(routes: list[Route], *, title: str, version: str) -> dict[str,
             operation["security"] = []
         else:
             operation["description"] = "Roles: " + ", ".join(route.roles)
+            if route.hidden_from:
+                operation["description"] += (
+                    f" ({', '.join(route.hidden_from)}: 404, as if it did not exist)"
+                )
         if not operation["parameters"]:
             del operation["parameters"]
         paths.setdefault(route.path, {})[route.method.lower()] = operation

@@ -214,11 +214,16 @@ def remove_contact(call: Call) -> ContactOut:
     return contact_out(contact)
 
 
+#: notes are the tenant's staff's: for a reseller's or a customer's user they do not exist (R28)
+NOT_STAFF = (RESELLER, CUSTOMER)
+
+
 @api.route(
     "/accounts/{account_id}/notes",
     "POST",
     summary="Add an internal note to an account (staff only; mirrors included, R15)",
-    roles=(TENANT_ADMIN, RESELLER),
+    roles=(TENANT_ADMIN,),
+    hidden_from=NOT_STAFF,
     body=CreateNote,
     response=NoteOut,
     status=201,
@@ -233,7 +238,8 @@ def add_note(call: Call) -> NoteOut:
     "/accounts/{account_id}/notes",
     "GET",
     summary="An account's internal notes, newest first (staff only)",
-    roles=(TENANT_ADMIN, RESELLER),
+    roles=(TENANT_ADMIN,),
+    hidden_from=NOT_STAFF,
     query=ListQuery,
     response=NoteOut,
     paginated=True,

@@ -7,9 +7,20 @@ the cold start short.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from functions.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -26,10 +37,96 @@ class Out(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
 
+# --- free text (R29, issue 11) --------------------------------------------------------------------
+
+#: What no free text may hold: C0 and C1 control characters (NUL included) and DEL, the
+#: bidirectional formatting characters (marks, embeddings, overrides, isolates: "Trojan Source"
+#: text that reads one way and sorts or prints another), and in one-line text the Unicode line
+#: and paragraph separators. Lone surrogates never get this far: they are not valid JSON.
+_CONTROLS = r"\u0000-\u001f\u007f-\u009f"
+_BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_SEPARATORS = r"\u2028\u2029"
+#: ``\t``, ``\n`` and ``\r`` are allowed in multi-line text only (notes, descriptions)
+_FORBIDDEN_IN_LINE = _CONTROLS + _BIDI + _SEPARATORS
+_FORBIDDEN_IN_LINES = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f" + _BIDI
+
+
+@dataclass(frozen=True)
+class FreeText:
+    """The one rule of every free-text field of every context's requests (names, descriptions,
+    notes, contact and address fields, characteristics, units, categories …), used as
+    ``Annotated[str, StringConstraints(<lengths>), FreeText(...)]``: no control or bidi
+    formatting character (``_FORBIDDEN_IN_LINE``), and, if ``visible``, at least one character
+    that is not white space. ``lines``: a multi-line text, where tab, LF and CR are allowed.
+
+    A refusal is a 400 ``invalid_format`` naming the field; ``/openapi.json`` shows the rule as
+    the field's ``pattern`` (the same regular expression the check runs)."""
+
+    visible: bool = True
+    lines: bool = False
+
+    @property
+    def pattern(self) -> str:
+        bad = _FORBIDDEN_IN_LINES if self.lines else _FORBIDDEN_IN_LINE
+        if self.visible:
+            return f"^[^{bad}]*[^\\s{bad}][^{bad}]*$"
+        return f"^[^{bad}]*$"
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        found = handler(schema)
+        found["pattern"] = self.pattern
+        return found
+
+    def check(self, value: str) -> str:
+        if _FORBIDDEN[self.lines].search(value):
+            raise PydanticCustomError(
+                "string_pattern_mismatch",  # rendered as 400 invalid_format (core/api.py)
+                "must not hold control characters (U+0000-U+001F, U+007F-U+009F{extra}) or "
+                "bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A-U+202E, "
+                "U+2066-U+2069)",
+                {"extra": "" if self.lines else ", U+2028, U+2029"},
+            )
+        if self.visible and (not value or value.isspace()):
+            raise PydanticCustomError("string_pattern_mismatch", "must not be blank")
+        return value
+
+
+_FORBIDDEN = {
+    False: re.compile(f"[{_FORBIDDEN_IN_LINE}]"),
+    True: re.compile(f"[{_FORBIDDEN_IN_LINES}]"),
+}
+LINE = FreeText()  # one line, not blank
+OPTIONAL_LINE = FreeText(visible=False)  # one line, may be empty or blank
+LINES = FreeText(lines=True)  # several lines, not blank
+OPTIONAL_LINES = FreeText(visible=False, lines=True)
+
+
+def _line(max_length: int) -> Any:
+    return StringConstraints(min_length=1, max_length=max_length)
+
+
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
-Text = Annotated[str, StringConstraints(max_length=2000)]
-Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Name = Annotated[str, _line(200), LINE]
+Text = Annotated[str, StringConstraints(max_length=2000), OPTIONAL_LINES]
+#: a time zone name (checked against the tz database by the domain)
+TimeZone = Annotated[str, _line(64), LINE]
+Email = Annotated[
+    str,
+    StringConstraints(
+        max_length=254,
+        pattern=(
+            rf"^[^@\s{_FORBIDDEN_IN_LINE}]+@[^@\s{_FORBIDDEN_IN_LINE}]+"
+            rf"\.[^@\s{_FORBIDDEN_IN_LINE}]+$"
+        ),
+    ),
+]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 #: a money amount as a decimal string; the currency's minor unit is checked by the service
@@ -50,7 +147,7 @@ class CreateTenant(Body):
 
     name: Name
     country: CountryCode
-    time_zone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    time_zone: TimeZone
     billing_day: int = Field(default=1, ge=1, le=31)
     currency: CurrencyCode | None = None
     price_list_id: Id | None = None
@@ -101,11 +198,14 @@ class TenantOut(Out):
 # --- accounts ---------------------------------------------------------------------------------
 
 
+AccountingNumber = Annotated[str, _line(64), LINE]
+
+
 class Address(Body):
-    line1: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    line2: Annotated[str, StringConstraints(max_length=200)] | None = None
-    city: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    line1: Annotated[str, _line(200), LINE]
+    line2: Annotated[str, StringConstraints(max_length=200), OPTIONAL_LINE] | None = None
+    city: Annotated[str, _line(100), LINE]
+    postal_code: Annotated[str, _line(20), LINE]
     country: CountryCode
 
 
@@ -115,7 +215,7 @@ class CreateAccount(Body):
     parent_account_id: Id | None = None
     currency: CurrencyCode | None = None
     email: Email | None = None
-    accounting_number: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    accounting_number: AccountingNumber | None = None
     address: Address | None = None
     separate_invoices: bool = False
     price_list_id: Id | None = None
@@ -124,7 +224,7 @@ class CreateAccount(Body):
 class UpdateAccount(Body):
     name: Name | None = None
     email: Email | None = None
-    accounting_number: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    accounting_number: AccountingNumber | None = None
     address: Address | None = None
     separate_invoices: bool | None = None
     price_list_id: Id | None = None
@@ -186,7 +286,7 @@ class ContactOut(Out):
 
 
 class CreateNote(Body):
-    text: Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=r"\S")]
+    text: Annotated[str, _line(4000), LINES]
 
 
 class NoteOut(Out):

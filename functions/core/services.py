@@ -257,18 +257,17 @@ class TenancyService:
     def list_accounts(
         self, principal: Principal, parent_account_id: str | None, limit: int, cursor: str | None
     ) -> Page[Account]:
+        """Unfiltered: a tenant admin's every account, a reseller's customers, a customer's own.
+        ``parent_account_id`` names an account the caller sees (else 404, R28; a reseller's
+        own included): its children, for every role alike (a customer has none)."""
         tenant_id = principal.tenant()
-        if principal.role == TENANT_ADMIN:
-            if parent_account_id is None:
-                return self.accounts.page(tenant_id, limit, cursor)
-            self.account(principal, parent_account_id)
-            return self.accounts.children(tenant_id, parent_account_id, limit, cursor)
-        if principal.role == RESELLER:
-            if parent_account_id not in (None, principal.account_id):
-                raise hidden("account")
-            return self.accounts.children(tenant_id, principal.account_id or "", limit, cursor)
         if parent_account_id is not None:
-            raise hidden("account")
+            parent = self.account(principal, parent_account_id)
+            return self.accounts.children(tenant_id, parent.id, limit, cursor)
+        if principal.role == TENANT_ADMIN:
+            return self.accounts.page(tenant_id, limit, cursor)
+        if principal.role == RESELLER:
+            return self.accounts.children(tenant_id, principal.account_id or "", limit, cursor)
         return Page([self.account(principal, principal.account_id or "")])
 
     def update_account(self, principal: Principal, account_id: str, body: Any) -> Account:
@@ -325,6 +324,7 @@ class TenancyService:
         return removed
 
     def add_note(self, principal: Principal, account_id: str, body: Any) -> Note:
+        principal.require(TENANT_ADMIN)  # staff only (the route hides notes from the others)
         account = self.account(principal, account_id)
         note = domain.new_note(
             account,
@@ -339,5 +339,6 @@ class TenancyService:
     def notes(
         self, principal: Principal, account_id: str, limit: int, cursor: str | None
     ) -> Page[Note]:
+        principal.require(TENANT_ADMIN)  # staff only (the route hides notes from the others)
         account = self.account(principal, account_id)
         return self.items.notes(account.tenant_id, account.id, limit, cursor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import date
@@ -21,6 +22,7 @@ from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import (
     BaseTable,
     DecimalAttribute,
+    complete_items,
     conditional_failed,
     entity_values,
     put_if,
@@ -45,6 +47,8 @@ from functions.orders.adapters import BILLING_SHARDS, SubscriptionModel
 from functions.orders.domain import Subscription
 from functions.pricelist.adapters import PriceModel
 from functions.pricelist.domain import Price
+
+log = logging.getLogger("bss.persistence")
 
 
 class UsageByTime(LocalSecondaryIndex["UsageModel"]):
@@ -114,7 +118,8 @@ class UsageRepository:
         partition = f"{tenant_id}#{subscription_id}"
         start = decode_cursor(cursor, {"subscription_key": {"S": partition}}, _USAGE_TIME_KEYS)
         result = UsageModel.by_time.query(partition, limit=limit, last_evaluated_key=start)
-        return Page([item.entity() for item in result], encode_cursor(result.last_evaluated_key))
+        found = complete_items(UsageModel, result, what="usage")
+        return Page([item.entity() for item in found], encode_cursor(result.last_evaluated_key))
 
     def total(self, tenant_id: str, subscription_id: str, start: str, end: str) -> Decimal:
         """The quantity used in ``[start, end)`` (RFC 3339 UTC): a period's usage (R21). The
@@ -123,7 +128,8 @@ class UsageRepository:
             f"{tenant_id}#{subscription_id}",
             range_key_condition=UsageModel.at_key.between(start, end),
         )
-        return sum((item.quantity for item in query), Decimal(0))
+        found = complete_items(UsageModel, query, what="usage total")
+        return sum((item.quantity for item in found), Decimal(0))
 
 
 # --- invoices (R26) and the billing run (R24) --------------------------------------------------
@@ -606,7 +612,8 @@ class BillingRepository:
             result = InvoiceModel.by_account.query(
                 partition, scan_index_forward=False, limit=limit, last_evaluated_key=start
             )
-        return Page([item.entity() for item in result], encode_cursor(result.last_evaluated_key))
+        found = complete_items(InvoiceModel, result, what="invoices")
+        return Page([item.entity() for item in found], encode_cursor(result.last_evaluated_key))
 
     # what rating reads of the other contexts, by key
 
@@ -615,8 +622,17 @@ class BillingRepository:
         the small items of the ``by_billing`` index, shard by shard (the run's list step)."""
         for shard in range(BILLING_SHARDS):
             key = f"{tenant_id}#{shard:02d}"
-            for item in SubscriptionModel.by_billing.query(key):
-                yield item.id, item.account_id, item.reseller_account_id
+            items = list(SubscriptionModel.by_billing.query(key))
+            # an entry without its account (caught half written) is read from the table: a
+            # subscription left out of the list would not be billed (issue 11)
+            lacking = [(item.tenant_id, item.id) for item in items if not item.account_id]
+            reread = {i.id: i for i in SubscriptionModel.batch_get(lacking)} if lacking else {}
+            for item in items:
+                source = item if item.account_id else reread.get(item.id)
+                if source is None or not source.account_id:
+                    log.warning("billable: left out subscription %s/%s: gone", tenant_id, item.id)
+                    continue
+                yield item.id, source.account_id, source.reseller_account_id
 
     def subscriptions(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Subscription]:
         keys = [(tenant_id, sub_id) for sub_id in dict.fromkeys(ids)]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -400,7 +400,10 @@ def totals(lines: Iterable[Line], tax_rate: Decimal, currency: str) -> Totals:
 
 # --- usage (R25) -------------------------------------------------------------------------------
 
-MAX_USAGE = Decimal("1000000000")
+MAX_USAGE = Decimal("1000000000")  # a use is below a billion units …
+USAGE_PLACES = 6  # … with at most 6 decimals
+#: how far ahead of the server's clock a use may be dated (the reporter's clock may run ahead)
+USAGE_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -422,6 +425,12 @@ class UsageRecord:
         """The same use reported again (what a retry sends): quantity, unit and time."""
         return (self.quantity, self.unit, self.at) == (other.quantity, other.unit, other.at)
 
+    def same_use_at(self, quantity: Decimal, unit: str, at: datetime) -> bool:
+        """``same_use`` with the time as sent (any offset)."""
+        return (self.quantity, self.unit) == (quantity, unit) and datetime.fromisoformat(
+            self.at
+        ) == at
+
 
 def usage_record(
     tenant_id: str,
@@ -434,10 +443,19 @@ def usage_record(
     at: str,
     recorded_at: str,
 ) -> UsageRecord:
-    """R25: a usage record, in the product's unit, not negative."""
-    if not Decimal(0) <= quantity < MAX_USAGE:
+    """R25: a usage record, in the product's unit, of a quantity above 0 (a use of nothing is
+    no use) and below ``MAX_USAGE``, with at most ``USAGE_PLACES`` decimals."""
+    if not Decimal(0) < quantity < MAX_USAGE:
         raise BadRequest(
-            f"quantity must be 0 to {MAX_USAGE}", field="quantity", code="out_of_range"
+            f"quantity must be more than 0 and less than {MAX_USAGE}",
+            field="quantity",
+            code="out_of_range",
+        )
+    if quantity != quantity.quantize(Decimal(1).scaleb(-USAGE_PLACES)):
+        raise BadRequest(
+            f"quantity has more than {USAGE_PLACES} decimals",
+            field="quantity",
+            code="invalid_format",
         )
     if unit != product_unit:
         raise BadRequest(
@@ -446,6 +464,52 @@ def usage_record(
             code="unit_mismatch",
         )
     return UsageRecord(tenant_id, subscription_id, key, quantity, unit, at, recorded_at)
+
+
+def usage_open_from(run: Run, run_started: Callable[[date], bool]) -> date:
+    """R21, R24, R25: the first day whose usage a billing run will still bill. ``run`` is the
+    run of the current period; ``run_started(day)`` whether the run of the period starting on
+    ``day`` was started. The run of a period bills the previous period's usage in arrears, once:
+    when it has started, that usage is closed. So the previous period is open until the current
+    period's run starts, and the current period until the next one's (it may be run ahead)."""
+    if not run_started(run.period.start):
+        return run.previous.start
+    if not run_started(run.period.end):
+        return run.period.start
+    return run.period.end
+
+
+def check_usage_time(at: datetime, *, starts: datetime, open_from: datetime, now: datetime) -> None:
+    """R25, R29: a use is dated from the subscription's start (``starts``), in a period whose
+    usage is still to be billed (from ``open_from``: ``usage_open_from``), and not later than
+    now plus ``USAGE_CLOCK_SKEW``. Anything else would be recorded and never billed."""
+    latest = now + USAGE_CLOCK_SKEW
+    if at > latest:
+        raise BadRequest(
+            f"at {at.isoformat()} is in the future (the latest accepted is {_utc(latest)})",
+            field="at",
+            code="out_of_range",
+            details={"latest": _utc(latest)},
+        )
+    if at < starts:
+        raise BadRequest(
+            f"at {at.isoformat()} is before the subscription's start ({_utc(starts)})",
+            field="at",
+            code="out_of_range",
+            details={"earliest": _utc(max(starts, open_from))},
+        )
+    if at < open_from:
+        raise BadRequest(
+            f"at {at.isoformat()} falls in a period whose usage was billed already; usage "
+            f"from {_utc(open_from)} is still billed",
+            field="at",
+            code="period_billed",
+            details={"earliest": _utc(open_from)},
+        )
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # --- a subscription in a billing run (R20-R22, R25) ----------------------------------------------
@@ -541,6 +605,34 @@ def run_for(billing_day: int, period_start: date) -> Run:
             code="not_a_billing_day",
         )
     return Run(period, monthly_period(billing_day, period.start - timedelta(days=1)), billing_day)
+
+
+def check_run_period(start: date, *, billing_day: int, today: date, created_on: date) -> None:
+    """R24, R29: the periods a tenant may run: the current one, the next one (run ahead, in
+    advance), and the previous one (a late or resumed run; older periods' ledgers are pruned,
+    so running one could bill it twice) — never one before the period the tenant was created in
+    (``created_on``: nothing of its own to bill then; an upgraded tenant's customers were
+    billed by its provider, R19). ``run_for`` checks it starts on a billing day."""
+    current = monthly_period(billing_day, today)
+    if start > current.end:
+        raise BadRequest(
+            f"the period starting {start} is more than one period ahead (the current one "
+            f"began {current.start})",
+            field="period_start",
+            code="future_period",
+        )
+    previous = monthly_period(billing_day, current.start - timedelta(days=1))
+    first = monthly_period(billing_day, min(created_on, today))
+    earliest = max(previous.start, first.start)
+    if start < earliest:
+        why = "the previous period" if earliest == previous.start else "the tenant's first period"
+        raise BadRequest(
+            f"the period starting {start} is too far back: the earliest a run may bill is {why}, "
+            f"from {earliest}",
+            field="period_start",
+            code="out_of_range",
+            details={"earliest": earliest.isoformat()},
+        )
 
 
 def rate_subscription(

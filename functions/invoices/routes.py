@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the services import PynamoDB: keep it off the cold-start im
     from functions.invoices.domain import BillingRun, Invoice, InvoiceLine, UsageRecord
 
 api = Api("billing")
+PDF = "application/pdf"
 
 
 def usage_out(record: UsageRecord) -> UsageOut:
@@ -197,6 +198,7 @@ def list_invoices(call: Call) -> Page[InvoiceOut]:
     roles=(TENANT_ADMIN, RESELLER, CUSTOMER),
     query=PreviewQuery,
     response=PreviewOut,
+    errors=(400, 404, 409),  # 409 locked_by_reseller: a mirror is never billed (R20)
 )
 def preview_invoice(call: Call) -> PreviewOut:
     account_id = call.query.account_id
@@ -251,12 +253,17 @@ def void_invoice(call: Call) -> InvoiceOut:
 @api.route(
     "/invoices/{invoice_id}/document",
     "GET",
-    summary="An issued invoice's PDF (R26)",
+    summary="An issued invoice's PDF (R26) for `Accept: application/pdf` or `*/*`; without "
+    "Accept, or preferring JSON, the invoice as `GET /invoices/{invoice_id}` answers it; 406 "
+    "for any other Accept",
     roles=(TENANT_ADMIN, RESELLER, CUSTOMER),
-    media="application/pdf",
-    errors=(404, 409),
+    response=InvoiceOut,
+    media=PDF,
+    errors=(404, 406, 409),
 )
-def invoice_document(call: Call) -> Document:
+def invoice_document(call: Call) -> Document | InvoiceOut:
+    if call.media != PDF:
+        return get_invoice(call)
     invoice_id = call.params["invoice_id"]
     body = call.container.billing.document(call.principal, invoice_id)
-    return Document(body=body, content_type="application/pdf", filename=f"{invoice_id}.pdf")
+    return Document(body=body, content_type=PDF, filename=f"{invoice_id}.pdf")

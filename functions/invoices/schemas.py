@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from functions.core.schemas import Body, Id, ListQuery, Out, Query
+from functions.core.schemas import LINE, Body, Id, ListQuery, Out, Query
 
 UsageKey = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/@-]+$")
@@ -22,7 +22,7 @@ class RecordUsage(Body):
 
     subscription_id: Id
     quantity: UsageQuantity = Field(description="a decimal string, up to 6 decimals")
-    unit: Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"\S")]
+    unit: Annotated[str, StringConstraints(min_length=1, max_length=32), LINE]
     at: AwareDatetime = Field(description="when it was used (RFC 3339 with an offset)")
     key: UsageKey = Field(description="the deduplication key, unique per subscription")
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from functions.core import clock
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
 from functions.core.domain import Account, Tenant
@@ -43,9 +44,12 @@ log = logging.getLogger(__name__)
 
 
 class UsageService:
-    def __init__(self, orders: OrderService, usage: UsageRepository) -> None:
+    def __init__(
+        self, orders: OrderService, usage: UsageRepository, runs: BillingRepository
+    ) -> None:
         self.orders = orders
         self.usage = usage
+        self.runs = runs
 
     def record(self, principal: Principal, body: Any) -> UsageRecord:
         """R25: record a use once per key. The same key with the same use answers the stored
@@ -64,11 +68,19 @@ class UsageService:
                 field="subscription_id",
                 code="not_metered",
             )
+        quantity = Decimal(body.quantity)
+        try:
+            self._check_time(principal, sub, body.at)
+        except BadRequest:
+            stored = self.usage.get(sub.tenant_id, sub.id, body.key)
+            if stored is not None and stored.same_use_at(quantity, body.unit, body.at):
+                return stored  # a retry of a use recorded while its period was open
+            raise
         record = domain.usage_record(
             sub.tenant_id,
             sub.id,
             key=body.key,
-            quantity=Decimal(body.quantity),
+            quantity=quantity,
             unit=body.unit,
             product_unit=product.unit,
             at=rfc3339(body.at),
@@ -85,6 +97,24 @@ class UsageService:
                 field="key",
             )
         return stored
+
+    def _check_time(self, principal: Principal, sub: Subscription, at: datetime) -> None:
+        """R25, R29: ``at`` from the subscription's start, in a period whose usage a run will
+        still bill, and not in the future (``domain.check_usage_time``)."""
+        tenant = self.orders.tenancy.tenant_of(principal)
+        now = clock.now_utc()  # the clock today_in reads
+        current = domain.monthly_period(tenant.billing_day, today_in(tenant.time_zone, at=now))
+        billing = domain.run_for(tenant.billing_day, current.start)
+        open_from = domain.usage_open_from(
+            billing,
+            lambda start: self.runs.run(tenant.id, domain.run_id(tenant.id, start)) is not None,
+        )
+        domain.check_usage_time(
+            at,
+            starts=_midnight(date.fromisoformat(sub.start_date), tenant.time_zone),
+            open_from=_midnight(open_from, tenant.time_zone),
+            now=now,
+        )
 
     def list(
         self, principal: Principal, subscription_id: str, limit: int, cursor: str | None
@@ -160,16 +190,16 @@ class BillingService:
         """Open the run of a period, or a new attempt of it: an attempt whose execution is still
         running is answered as it is; a finished (or failed) one is resumed by a new attempt,
         which invoices only what is not invoiced yet (R24)."""
-        current = domain.monthly_period(tenant.billing_day, today_in(tenant.time_zone))
+        today = today_in(tenant.time_zone)
+        current = domain.monthly_period(tenant.billing_day, today)
         start = period_start or current.start
+        domain.check_run_period(
+            start,
+            billing_day=tenant.billing_day,
+            today=today,
+            created_on=today_in(tenant.time_zone, at=datetime.fromisoformat(tenant.created_at)),
+        )
         billing = domain.run_for(tenant.billing_day, start)
-        if billing.period.start > current.end:  # the next period may be billed in advance
-            raise BadRequest(
-                f"the period starting {start} is more than one period ahead (the current one "
-                f"began {current.start})",
-                field="period_start",
-                code="future_period",
-            )
         run_id = domain.run_id(tenant.id, start)
         now = now_utc()
         for _ in range(3):
@@ -556,7 +586,8 @@ class BillingService:
     ) -> Page[Invoice]:
         """A tenant admin reads every invoice of its tenant (or one account's), or with
         ``received`` those its provider issued to it (R20: the provider bills the tenant
-        reseller's account); a reseller or customer its own account's, issued ones only
+        reseller's account); a reseller or customer its own account's (or, with
+        ``account_id``, another account it sees: a reseller's customer's), issued ones only
         (R28)."""
         tenant = self.tenancy.tenant_of(principal)
         if received:
@@ -576,13 +607,13 @@ class BillingService:
                 return Page([], None)
             page = self.repository.page(tenant.parent_id, tenant.reseller_account_id, limit, cursor)
             return Page([i for i in page.items if i.status != DRAFT], page.next_cursor)
-        if principal.role != TENANT_ADMIN:
-            own = principal.account_id
-            if account_id not in (None, own):
-                raise hidden("account")
-            account_id = own
-        elif account_id is not None:
+        if account_id is not None:
+            # any account the caller sees (else 404, R28): a reseller names itself or one of
+            # its customers, whom the tenant never bills (R20: their subscriptions are billed
+            # to the reseller, each line naming its end customer), so theirs is an empty list
             self.tenancy.account(principal, account_id)
+        elif principal.role != TENANT_ADMIN:
+            account_id = principal.account_id
         page = self.repository.page(tenant.id, account_id, limit, cursor)
         if principal.role != TENANT_ADMIN:
             return Page([i for i in page.items if i.status != DRAFT], page.next_cursor)
@@ -648,4 +679,9 @@ def _end_customers(
 
 def _utc(day: date, time_zone: str) -> str:
     """Local midnight of ``day`` in the tenant's time zone, as RFC 3339 UTC (R22)."""
-    return rfc3339(datetime.combine(day, time(0), ZoneInfo(time_zone)).astimezone(UTC))
+    return rfc3339(_midnight(day, time_zone))
+
+
+def _midnight(day: date, time_zone: str) -> datetime:
+    """Local midnight of ``day`` in the tenant's time zone, in UTC (R22)."""
+    return datetime.combine(day, time(0), ZoneInfo(time_zone)).astimezone(UTC)

@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from functions.core.schemas import Body, Id, ListQuery, Out
+from functions.core.schemas import OPTIONAL_LINE, Body, Id, ListQuery, Out
 
 Cycle = Literal["monthly", "annual"]
 CharacteristicKey = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 ]
-CharacteristicValue = Annotated[str, StringConstraints(max_length=256)]
+CharacteristicValue = Annotated[str, StringConstraints(max_length=256), OPTIONAL_LINE]
 Quantity = Annotated[int, Field(ge=1, le=100_000)]
 
 

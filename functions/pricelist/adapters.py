@@ -13,17 +13,22 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     VersionAttribute,
 )
 
+from functions.core.errors import ConcurrentUpdate
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import (
     BaseTable,
     DecimalAttribute,
+    complete_items,
     entity_values,
     put_if,
     to_entity,
+    transaction,
 )
+from functions.core.settings import Settings
 from functions.pricelist.domain import MarginAlert, Price, PriceList, Product
 
 
@@ -88,6 +93,19 @@ class ProductModel(BaseTable):
         return Product(**{**entity_values(to_entity(self, Product)), **values})
 
 
+class SkuModel(BaseTable):
+    """R1, R29: the products of a tenant's catalogue holding a SKU, its own and its copies
+    (R3, R5). An own product is written only in the transaction that makes it the SKU's first
+    holder, so two of the tenant's products never share a SKU by its own doing; a copy is added
+    as a holder whatever the others (the provider's offer always reaches its tenants, R5)."""
+
+    base_name = "skus"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    sku = UnicodeAttribute(range_key=True)
+    holders = UnicodeSetAttribute(null=True)  # product ids; DynamoDB drops an emptied set
+
+
 class PriceListModel(BaseTable):
     base_name = "pricelists"
     streamed = True
@@ -132,6 +150,9 @@ _PRICE_KEYS = frozenset({"list_key", "item_key"})
 
 
 class ProductRepository:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
     def get(self, tenant_id: str, product_id: str, *, consistent: bool = False) -> Product | None:
         try:
             return ProductModel.get(tenant_id, product_id, consistent_read=consistent).entity()
@@ -141,16 +162,62 @@ class ProductRepository:
     def write_copy(self, copy: Product, previous: Product | None) -> bool:
         """A copy re-derived from its provider's offer (R5): one write, only over an older
         offer (``source_version``) and the version read (a concurrent edit of the tenant's own
-        fields fails it: the caller reads again). False if the condition failed."""
+        fields fails it: the caller reads again). A new copy holds its SKU in the same
+        transaction (a copy's SKU never changes). False if the condition failed."""
         item = ProductModel.of(copy)
         assert copy.source_version is not None
-        if previous is None:
-            condition = ProductModel.id.does_not_exist()
-        else:
+        if previous is not None:
             condition = ProductModel.source_version.does_not_exist() | (
                 ProductModel.source_version < copy.source_version
             )
-        return put_if(item, condition)
+            return put_if(item, condition)
+        try:
+            with transaction(self.settings) as tx:
+                tx.save(item, condition=ProductModel.id.does_not_exist())
+                tx.update(
+                    SkuModel(copy.tenant_id, copy.sku),
+                    actions=[SkuModel.holders.add({copy.id})],
+                )
+        except ConcurrentUpdate:
+            return False
+        return True
+
+    # --- SKUs (R1, R29) ---
+
+    def sku_holders(self, tenant_id: str, sku: str) -> set[str]:
+        """The products of the tenant holding ``sku`` (consistent: read after a refusal)."""
+        try:
+            item = SkuModel.get(tenant_id, sku, consistent_read=True)
+        except SkuModel.DoesNotExist:
+            return set()
+        return set(item.holders or ())
+
+    def create_own(self, product: Product) -> None:
+        """A tenant's own new product, and its SKU held by it alone, in one transaction: a SKU
+        some product holds already fails it (``ConcurrentUpdate``; the caller reads
+        ``sku_holders`` to tell the client which)."""
+        with transaction(self.settings) as tx:
+            tx.save(ProductModel.of(product), condition=ProductModel.id.does_not_exist())
+            tx.update(
+                SkuModel(product.tenant_id, product.sku),
+                actions=[SkuModel.holders.add({product.id})],
+                condition=SkuModel.holders.does_not_exist(),
+            )
+
+    def change_sku(self, updated: Product, previous: Product) -> None:
+        """An own product's new SKU (PATCH): the product (on the version read), the new SKU
+        held by it alone and the old one let go, in one transaction."""
+        with transaction(self.settings) as tx:
+            tx.save(ProductModel.of(updated))
+            tx.update(
+                SkuModel(updated.tenant_id, updated.sku),
+                actions=[SkuModel.holders.add({updated.id})],
+                condition=SkuModel.holders.does_not_exist(),
+            )
+            tx.update(
+                SkuModel(previous.tenant_id, previous.sku),
+                actions=[SkuModel.holders.delete({previous.id})],
+            )
 
     def set_margin_alerts(self, product: Product, alerts: list[Any]) -> None:
         """The alerts of a product after one of the tenant's own prices changed (R5)."""
@@ -178,16 +245,31 @@ class ProductRepository:
             last_evaluated_key=start,
             filter_condition=ProductModel.margin_alert.exists() if margin_alert else None,
         )
-        items = [item.entity() for item in result]
+        items = [item.entity() for item in complete_items(ProductModel, result, what="products")]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
     def all(self, tenant_id: str) -> list[Product]:
         """Every product of a tenant (a job path: an upgrade's default list)."""
-        return [item.entity() for item in ProductModel.query(tenant_id)]
+        found = complete_items(ProductModel, ProductModel.query(tenant_id), what="products")
+        return [item.entity() for item in found]
 
     def save_many(self, products: Iterable[Product]) -> None:
         """Unconditional batch puts (for deterministic ids only: a rerun rewrites the same
-        items). A batch put does not bump versions, so new items start at version 1."""
+        items). A batch put does not bump versions, so new items start at version 1. Their
+        SKUs are held first (added to the holders found: a rerun adds nothing), so no product
+        is in the catalogue without holding its SKU. For a new tenant's catalogue (R3) and
+        tests, not for concurrent writers."""
+        products = list(products)
+        by_sku: dict[tuple[str, str], set[str]] = {}
+        for product in products:
+            by_sku.setdefault((product.tenant_id, product.sku), set()).add(product.id)
+        found = {(item.tenant_id, item.sku): item for item in SkuModel.batch_get(list(by_sku))}
+        with SkuModel.batch_write() as skus:
+            for (tenant_id, sku), holders in by_sku.items():
+                held = found.get((tenant_id, sku))
+                if held is not None and held.holders:
+                    holders = holders | set(held.holders)
+                skus.save(SkuModel(tenant_id, sku, holders=holders))
         with ProductModel.batch_write() as batch:
             for product in products:
                 batch.save(ProductModel.of(replace(product, version=product.version or 1)))
@@ -209,7 +291,8 @@ class PriceListRepository:
     def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[PriceList]:
         start = decode_cursor(cursor, {"tenant_id": {"S": tenant_id}}, _PRODUCT_KEYS)
         result = PriceListModel.query(tenant_id, limit=limit, last_evaluated_key=start)
-        items = [to_entity(item, PriceList) for item in result]
+        found = complete_items(PriceListModel, result, what="price lists")
+        items = [to_entity(item, PriceList) for item in found]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
     def model(self, price_list: PriceList) -> PriceListModel:
@@ -274,7 +357,9 @@ class PriceListRepository:
         list_key = f"{tenant_id}#{price_list_id}"
         start = decode_cursor(cursor, {"list_key": {"S": list_key}}, _PRICE_KEYS)
         result = PriceModel.query(list_key, limit=limit, last_evaluated_key=start)
-        items = [to_entity(item, Price) for item in result]
+        items = [
+            to_entity(item, Price) for item in complete_items(PriceModel, result, what="prices")
+        ]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
     def all_prices(self, tenant_id: str, price_list_id: str) -> Iterator[Price]:
@@ -309,4 +394,4 @@ class PriceListRepository:
         return PriceModel.of(price)
 
 
-MODELS: tuple[type[BaseTable], ...] = (ProductModel, PriceListModel, PriceModel)
+MODELS: tuple[type[BaseTable], ...] = (ProductModel, SkuModel, PriceListModel, PriceModel)

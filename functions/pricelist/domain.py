@@ -147,6 +147,19 @@ def new_product(
     )
 
 
+def check_sku_free(sku: str, holders: set[str], product_id: str) -> None:
+    """R1, R29: an own product's SKU is its own in the tenant's catalogue: no other product,
+    own or copied from the provider (R3, R5), holds it. ``holders``: the products holding it."""
+    others = sorted(holders - {product_id})
+    if others:
+        raise BadRequest(
+            f"SKU {sku} is already in the catalogue (product {others[0]})",
+            field="sku",
+            code="sku_taken",
+            details={"product_id": others[0]},
+        )
+
+
 #: what a tenant may not change on a product copied from its provider (R4)
 INHERITED_FIELDS = ("sku", "type", "billing_cycles", "unit", "costs", "addon_for", "status")
 

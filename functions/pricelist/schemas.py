@@ -6,12 +6,22 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from functions.core.schemas import Body, CurrencyCode, Id, ListQuery, MoneyString, Name, Out, Text
+from functions.core.schemas import (
+    LINE,
+    Body,
+    CurrencyCode,
+    Id,
+    ListQuery,
+    MoneyString,
+    Name,
+    Out,
+    Text,
+)
 
 Cycle = Literal["monthly", "annual"]
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$")]
-Unit = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"\S")]
-Category = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"\S")]
+Unit = Annotated[str, StringConstraints(min_length=1, max_length=32), LINE]
+Category = Annotated[str, StringConstraints(min_length=1, max_length=64), LINE]
 Percent = Annotated[str, StringConstraints(pattern=r"^\d{1,4}(\.\d{1,2})?$")]
 
 

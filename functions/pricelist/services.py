@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,8 @@ from functions.pricelist.schemas import PriceChange
 
 if TYPE_CHECKING:
     from functions.core.services import TenancyService
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,7 @@ class CatalogueService:
             categories=list(body.categories),
             visible=body.visible,
         )
-        save(self.products.model(product))
+        self._holding_sku(product, lambda: self.products.create_own(product))
         return self.offer(principal, product.id)
 
     def update_product(self, principal: Principal, product_id: str, body: Any) -> Offer:
@@ -181,9 +185,25 @@ class CatalogueService:
             if name in changes and changes[name] is None:
                 raise BadRequest(f"{name} cannot be null", field=name)
         updated = domain.update_product(product, changes)
-        if updated != product:  # an empty or no-op PATCH writes nothing
+        if updated.sku != product.sku:
+            self._holding_sku(updated, lambda: self.products.change_sku(updated, product))
+        elif updated != product:  # an empty or no-op PATCH writes nothing
             save(self.products.model(updated))
         return self.offer(principal, product_id)
+
+    def _holding_sku(self, product: Product, write: Callable[[], None]) -> None:
+        """R1, R29: write an own product that takes its SKU (a transaction conditional on no
+        product holding it); if it fails, a SKU taken meanwhile is a 400 ``sku_taken`` naming
+        ``sku``, anything else the 409 of a concurrent change."""
+        domain.check_sku_free(
+            product.sku, self.products.sku_holders(product.tenant_id, product.sku), product.id
+        )
+        try:
+            write()
+        except ConcurrentUpdate:
+            holders = self.products.sku_holders(product.tenant_id, product.sku)
+            domain.check_sku_free(product.sku, holders, product.id)
+            raise
 
     def offer(
         self, principal: Principal, product_id: str, price_list_id: str | None = None
@@ -555,10 +575,27 @@ class Propagator:
                 prices = self.price_lists.entries_in_lists(child_id, child.currency, copy_id)
                 updated = replace(updated, margin_alerts=domain.margin_alerts(updated, prices))
             if self.products.write_copy(updated, copy):
+                if copy is None:
+                    self._warn_shared_sku(updated)
                 if propagation.overwrite_sell_prices:
                     self._overwrite_sell_prices(child, updated, offered)
                 return 1
         raise ConcurrentUpdate()  # the message fails and is retried
+
+    def _warn_shared_sku(self, copy: Product) -> None:
+        """A new copy whose SKU one of the child's own products holds too (made before the
+        provider offered it): the copy is made all the same (R5: the provider's offer reaches
+        its tenants) and both keep the SKU; the child's admin may rename its own one."""
+        others = self.products.sku_holders(copy.tenant_id, copy.sku) - {copy.id}
+        if others:
+            log.warning(
+                "tenant %s: the copy %s of %s shares SKU %s with %s",
+                copy.tenant_id,
+                copy.id,
+                copy.origin_product_id,
+                copy.sku,
+                ", ".join(sorted(others)),
+            )
 
     def _overwrite_sell_prices(self, child: Tenant, copy: Product, offered: domain.Offered) -> None:
         """R5 option: the child's default list sells the product at its provider's own (default

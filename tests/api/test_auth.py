@@ -175,7 +175,7 @@ FORBIDDEN = sorted(
     for route in ROUTES
     if route.roles is not None
     for role in ROLES
-    if role not in route.roles
+    if role not in route.roles and role not in route.hidden_from  # those get 404 (issue 11)
 )
 
 

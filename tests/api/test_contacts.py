@@ -67,14 +67,15 @@ def test_notes_are_internal_newest_first_and_customers_cannot_read_them(api: Api
     s = shop(api)
     path = f"/accounts/{s['x']}/notes"
     ok(api.call("POST", path, s["admin"], {"text": "Signed the EA"}), 201)
-    ok(api.call("POST", path, s["as_lite"], {"text": "Wants Teams"}), 201)
+    ok(api.call("POST", path, s["admin"], {"text": "Wants Teams"}), 201)
     notes = ok(api.call("GET", path, s["admin"]))["items"]
     assert [(n["text"], n["author"]) for n in notes] == [
-        ("Wants Teams", "reseller-user"),
+        ("Wants Teams", "tenant_admin-user"),
         ("Signed the EA", "tenant_admin-user"),
     ]
-    status, error = api.call("GET", path, s["as_x"])
-    assert (status, error["error"]["code"]) == (403, "forbidden")
+    for user in ("as_x", "as_lite"):  # staff only: for the others notes do not exist (issue 11)
+        status, error = api.call("GET", path, s[user])
+        assert (status, error["error"]["code"]) == (404, "not_found")
     status, error = api.call("POST", path, s["admin"], {"text": "   "})
     assert (status, error["error"]["details"]["field"]) == (400, "text")
 

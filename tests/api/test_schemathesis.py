@@ -8,12 +8,19 @@ first, and its real ids are fed to the generator (path, query and body ids) half
 requests reach deep code paths (actions on real subscriptions, prices on real lists …), not only
 the "not found" answers.
 
-Two runs: as tenant A's tenant_admin, then as customer Z. Each is bounded (examples per
-operation, derandomized, no deadline) so the file takes well under three minutes.
+Two runs over one world: as tenant A's tenant_admin, then as customer Z. Schemathesis' default
+phases are all on, as an outside ``schemathesis run`` has them (issue 11): examples, coverage
+(boundary and negative values, every unexpected method — TRACE, QUERY … — and media type),
+fuzzing and stateful (links it infers from the document). The app is served through the local
+platform's gateway (``local/gateway.py``), as ``make run`` serves it. Beyond "no server error"
+and "a documented status", every method a path lacks must be a 405 with ``Allow``
+(``unsupported_method``) and every 4xx/5xx the error object of SPEC §9 (``error_object``). Each
+run is bounded (examples per operation, derandomized, no deadline).
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -23,14 +30,20 @@ from typing import Any
 import pytest
 import schemathesis
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
+from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
 from schemathesis.config import SchemathesisConfig
 
 from app import app as chalice_app  # also registers every route in ROUTES
 from functions.core.api import ROUTES
+from local.gateway import GatewayHandler
 from tests.api.world import World, world_env
 
 MAX_EXAMPLES = 50
+#: the fuzzing phase's examples per operation: fewer than the other phases', as the coverage
+#: phase already sends every boundary and negative shape of each operation once
+FUZZING_EXAMPLES = 25
+#: the stateful phase's scenarios (chains along the links Schemathesis infers from the document)
+STATEFUL_EXAMPLES = 20
 SEED = 20240601
 
 
@@ -46,17 +59,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Handler(ChaliceRequestHandler):
-    """``chalice local``'s handler, quiet, and passing every HTTP method (TRACE, QUERY …) to the
-    app: ``http.server`` answers a method it has no ``do_X`` for with its own 501, which API
-    Gateway would not; the app answers 405."""
-
-    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("do_"):
-            return self._generic_handle
-        raise AttributeError(name)
+class Handler(GatewayHandler):
+    """The local platform's API Gateway stand-in (``local/gateway.py``: every method reaches
+    the app, a path the API lacks is 404, every answer in the error object), quiet."""
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -85,6 +90,27 @@ def served() -> Iterator[Served]:
             server.server.server_close()
             thread.join(timeout=10)
             chalice_app.__class__ = original_class
+
+
+@schemathesis.check
+def error_object(ctx: Any, response: Any, case: Any) -> bool | None:
+    """R29 / SPEC §9 (issue 11): every 4xx and 5xx answer is ``{"error": {"code", "message"}}``
+    in JSON (Chalice's own 405 and 415, and the gateway's 404, included)."""
+    if response.status_code < 400:
+        return None
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        message = f"{response.status_code} is not JSON: {response.content[:200]!r}"
+        raise AssertionError(message) from None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not (
+        isinstance(error, dict)
+        and isinstance(error.get("code"), str)
+        and isinstance(error.get("message"), str)
+    ):
+        raise AssertionError(f"{response.status_code} is no error object: {body!r:.200}")
+    return None
 
 
 def _config(world: World, token: str) -> SchemathesisConfig:
@@ -124,13 +150,17 @@ def _config(world: World, token: str) -> SchemathesisConfig:
                 "mode": "all",
                 "with-security-parameters": False,
             },
-            # examples (the document has none), coverage (boundary and negative values, the
-            # unexpected methods and media types) and fuzzing; no stateful phase: no links
-            "phases": {"stateful": {"enabled": False}},
+            # the default phases, all on (see the module docstring)
+            "phases": {
+                "fuzzing": {"generation": {"max-examples": FUZZING_EXAMPLES}},
+                "stateful": {"generation": {"max-examples": STATEFUL_EXAMPLES}},
+            },
             "checks": {
                 "enabled": False,
                 "not_a_server_error": {"enabled": True},
                 "status_code_conformance": {"enabled": True},
+                "unsupported_method": {"enabled": True},
+                "error_object": {"enabled": True},
             },
             "dictionaries": {name: {"values": values} for name, values in ids.items()},
             "parameters": {
@@ -154,6 +184,7 @@ class Run:
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     phases: dict[str, int] = field(default_factory=dict)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def server_errors(self) -> int:
@@ -164,13 +195,14 @@ class Run:
             f"schemathesis[{name}]: {len(self.operations)} operations, {self.examples} requests, "
             f"{self.server_errors} server errors, {len(self.failures)} check failures, "
             f"{self.seconds:.0f}s, statuses {dict(sorted(self.statuses.items()))}, "
-            f"phases {self.phases}"
+            f"phases {self.phases} "
+            f"({', '.join(f'{p} {s:.0f}s' for p, s in self.phase_seconds.items())})"
         )
 
 
 def run(url: str, config: SchemathesisConfig) -> Run:
-    """One Schemathesis run (the engine behind ``schemathesis run``): probing, examples, coverage
-    and fuzzing phases over every operation of the document."""
+    """One Schemathesis run (the engine behind ``schemathesis run``): probing, then the
+    examples, coverage, fuzzing and stateful phases over every operation of the document."""
     from schemathesis.engine import Status, events, from_schema
 
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json", config=config)
@@ -178,12 +210,15 @@ def run(url: str, config: SchemathesisConfig) -> Run:
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             recorder = event.recorder
+            phase = str(event.phase)
+            spent = result.phase_seconds.get(phase, 0.0) + event.elapsed_time
+            result.phase_seconds[phase] = spent
             for interaction in recorder.interactions.values():
                 if interaction.response is None:
                     continue
-                result.operations.add(recorder.label)
+                if phase != "stateful":  # a stateful scenario chains several operations
+                    result.operations.add(recorder.label)
                 result.examples += 1
-                phase = str(event.phase)
                 result.phases[phase] = result.phases.get(phase, 0) + 1
                 status = interaction.response.status_code
                 result.statuses[status] = result.statuses.get(status, 0) + 1
@@ -210,6 +245,7 @@ def test_r29_fuzz_as_tenant_admin_finds_no_server_error(served: Served) -> None:
     assert not result.failures, "\n\n".join(result.failures[:20])
     assert result.server_errors == 0
     assert result.operations == OPERATIONS
+    assert {"coverage", "fuzzing", "stateful"} <= set(result.phases)  # the defaults (issue 11)
 
 
 def test_r29_fuzz_as_customer_finds_no_server_error(served: Served) -> None:
@@ -220,3 +256,4 @@ def test_r29_fuzz_as_customer_finds_no_server_error(served: Served) -> None:
     assert not result.failures, "\n\n".join(result.failures[:20])
     assert result.server_errors == 0
     assert result.operations == OPERATIONS
+    assert {"coverage", "fuzzing", "stateful"} <= set(result.phases)  # the defaults (issue 11)

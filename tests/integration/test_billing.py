@@ -330,7 +330,7 @@ def test_r20_r25_three_tiers_each_bill_at_their_own_prices(billing: tuple[Api, C
             "subscription_id": metered["subscription"]["id"],
             "quantity": "100",
             "unit": "EUR consumed",
-            "at": "2026-02-15T10:00:00Z",
+            "at": "2026-02-10T10:00:00Z",  # today: a use is not dated ahead (R29)
             "key": "feb",
         },
     )

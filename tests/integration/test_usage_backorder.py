@@ -4,6 +4,7 @@ provider bills its reseller for it at its own price."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from local.runner import Runner
@@ -57,6 +58,7 @@ def test_r25_usage_of_a_mirrored_subscription_reaches_its_mirror_once(api: Api) 
     runner = Runner()
     runner.drain()  # the subscription is mirrored into Cloud
 
+    at = datetime.now(UTC).isoformat(timespec="seconds")  # after the start (R29)
     for key, quantity in (("m1", "10"), ("m1", "10"), ("m2", "2.5")):  # m1 twice: counted once
         post(
             reseller,
@@ -65,7 +67,7 @@ def test_r25_usage_of_a_mirrored_subscription_reaches_its_mirror_once(api: Api) 
                 "subscription_id": sub,
                 "quantity": quantity,
                 "unit": "EUR consumed",
-                "at": "2026-11-22T10:00:00Z",
+                "at": at,
                 "key": key,
             },
         )
