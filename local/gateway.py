@@ -1,7 +1,7 @@
 """The local stand-in for API Gateway: ``chalice local``'s HTTP request handler, answering as this
 stack's API Gateway does in AWS (``infra/template.py``), in the error object of SPEC §9 (R29).
 
-``make run`` (``local/platform.py``) and the fuzz test (``tests/api/test_schemathesis.py``) serve
+``make run`` (``local/server.py``) and the fuzz test (``tests/api/test_schemathesis.py``) serve
 the app through it. What it changes in ``chalice local``:
 
 * every method reaches the gateway: ``http.server`` answers a method it has no ``do_X`` for

@@ -322,7 +322,7 @@ def test_issue_11_twenty_connections_at_once_are_queued_while_the_server_is_busy
     """The API server's listen backlog holds a burst of clients while it cannot accept (every
     thread busy): with socketserver's default of 5, the 7th connection's SYN is dropped (reset
     on some systems) and only retried a second or more later; then all of them are answered."""
-    from local.platform import _HttpServer
+    from local.server import _HttpServer
     from tests.conftest import TEST_ENV
 
     for name, value in TEST_ENV.items():

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import pytest
 
-from local.soak import BURST, report, run_soak
+from local.soak.clients import BURST
+from local.soak.run import report, run_soak
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from local.platform import API_CONCURRENCY, _Admission
+from local.server import API_CONCURRENCY, _Admission
 
 
 def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
