@@ -130,8 +130,57 @@ def api(aws: None) -> Iterator[Api]:
     client.close()
 
 
+#: DynamoDB's write operations: what ``writes()`` counts when they succeed
+_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+#: the app's writes by client: (client, [successful writes to its business tables])
+_metered: list[tuple[Any, list[int]]] = []
+
+
+def writes() -> int:
+    """How many writes to its tables the app has made so far: a request meter on the app's one
+    DynamoDB client (``functions.core.persistence.connection``), so checking that a refused
+    request wrote nothing costs no Scan. An ``Idempotency-Key``'s claim and release are left
+    out (a refused request takes its key and gives it back); a write whose condition failed, or
+    a cancelled transaction, wrote nothing and is not counted."""
+    from functions import composition
+    from functions.core.persistence import connection
+
+    settings = composition.container().settings
+    client = connection(settings).client
+    for metered, count in _metered:
+        if metered is client:
+            return count[0]
+    count = [0]
+    idempotency = settings.table_prefix + "-idempotency"
+
+    def tables(params: dict[str, Any]) -> set[str]:
+        if "TableName" in params:
+            return {params["TableName"]}
+        if "RequestItems" in params:
+            return set(params["RequestItems"])
+        return {
+            request["TableName"]
+            for item in params.get("TransactItems", [])
+            for request in item.values()
+        }
+
+    def before(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        if model.name in _WRITES:
+            context["bss_write"] = bool(tables(params) - {idempotency})
+
+    def after(http_response: Any, model: Any, context: dict[str, Any], **_: Any) -> None:
+        if context.get("bss_write") and http_response.status_code < 300:
+            count[0] += 1
+
+    client.meta.events.register("before-parameter-build.dynamodb", before)
+    client.meta.events.register("after-call.dynamodb", after)
+    _metered[:] = [(client, count)]  # one app client at a time (each test binds anew)
+    return 0
+
+
 def table_counts() -> dict[str, int]:
-    """Items per table (a Scan: tests only, never a request path)."""
+    """Items per table (a Scan: tests only, never a request path). To check that nothing was
+    written, ``writes()`` is the cheaper meter."""
     from functions import composition
 
     return {m.base_name: m.count() for m in composition.models()}

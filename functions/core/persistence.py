@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -56,6 +56,11 @@ class BaseTable(Model):
 
 
 def bind(models: Iterable[type[BaseTable]], settings: Settings) -> None:
+    """Give every model its prefixed table name, region and endpoint, and one connection for
+    all of them (``connection``): PynamoDB would make a botocore session and client per model,
+    ~0.15 s each, on a cold container's first request to each table."""
+    _connections.clear()
+    shared = connection(settings)
     for model in models:
         if "Meta" not in vars(model):  # give every model a Meta of its own to bind
             setattr(model, "Meta", type("Meta", (model.Meta,), {}))  # noqa: B010
@@ -66,11 +71,14 @@ def bind(models: Iterable[type[BaseTable]], settings: Settings) -> None:
         if model.streamed:
             meta.stream_view_type = STREAM_NEW_AND_OLD_IMAGE
         model._connection = None  # drop a connection made with an earlier binding
-    _connections.clear()
+        table = model._get_connection()  # its schema; its own Connection is never used
+        with suppress(ValueError):  # two models of one table (none today) share its schema
+            shared.add_meta_table(table.get_meta_table())
+        table.connection = shared
 
 
-#: The transactions' connection per settings, made on first use and kept while the binding
-#: holds: a new one per transaction would cost a botocore session and client (~0.2 s) each.
+#: The one connection per settings, for every table and for transactions, kept while the
+#: binding holds: its botocore client is made on first use, once.
 _connections: dict[Settings, Connection] = {}
 
 

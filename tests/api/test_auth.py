@@ -23,7 +23,7 @@ import app  # noqa: F401  (registers every route in ROUTES)
 from functions.core.api import ROUTES
 from functions.core.auth import ROLES
 from tests.api.world import aws_env
-from tests.conftest import SECRET, Api, table_counts, token
+from tests.conftest import SECRET, Api, token, writes
 
 PUBLIC = {("GET", "/openapi.json"), ("GET", "/health")}
 METHODS = ("get", "put", "post", "patch", "delete")
@@ -133,7 +133,7 @@ def test_r28_every_operation_refuses_a_bad_token_with_401(
     object, on every non-public operation, before the body or the path is looked at."""
     header = BAD_CREDENTIALS[credential]
     headers = {} if header is None else {"Authorization": header}
-    before = table_counts()
+    before = writes()
     failures = []
     checked = 0
     for method, path, op in operations(document):
@@ -149,7 +149,7 @@ def test_r28_every_operation_refuses_a_bad_token_with_401(
             failures.append(f"{method} {path}: {status} {answer}")
     assert not failures, "\n".join(failures)
     assert checked == len(ROUTES) - len(PUBLIC)
-    assert table_counts() == before
+    assert writes() == before
 
 
 @pytest.mark.parametrize("method,path", sorted(PUBLIC))
@@ -185,13 +185,13 @@ def test_r28_a_role_the_operation_does_not_name_gets_403(
 ) -> None:
     """R28: a valid token whose role may not use the operation → 403 + error object, whatever
     the body (the role is checked before validation) and nothing written."""
-    before = table_counts()
+    before = writes()
     body: dict[str, Any] | None = {} if method in ("POST", "PATCH") else None
     status, answer = client.call(method, concrete(path), _token_for(role), body)
     assert status == 403, answer
     assert answer["error"]["code"] == "forbidden"
     assert answer["error"]["message"]
-    assert table_counts() == before
+    assert writes() == before
 
 
 def test_r28_customer_may_not_create_a_price_list(client: Api) -> None:

@@ -1,6 +1,6 @@
 """R29 / SPEC §9: bad input gets a 400 whose ``error.details.field`` names the field (and
 ``details.problems`` lists every problem), never a 500, and never a partial write:
-``table_counts()`` is the same after every refused request.
+``writes()`` (the app's writes, metered) is the same after every refused request.
 
 Generic part: for every route with a body or query model (the test fails when a route with a
 model has no target below), mutations derived from the model's own JSON schema: each required

@@ -6,7 +6,7 @@ The matrix covers every route of ``functions.core.api.ROUTES``: each route eithe
 route added later without an entry fails ``test_r28_matrix_covers_every_route``) or is exempt
 with a reason. Every probe of a route naming a resource is run twice: with tenant A's real id,
 and with an id that never existed (the "twin"); both answers must be the same status, code and
-``details.field`` (R28: "as if it did not exist"), and ``table_counts()`` must not move.
+``details.field`` (R28: "as if it did not exist"), and ``writes()`` must not move.
 
 Two kinds of foreign caller per route:
 - *tenant*: tenant B's tenant_admin (also A's child tenant's admin, and the platform admin,

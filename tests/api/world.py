@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_ENV, Api, billing_in_process, create_queues, table_counts, token
+from tests.conftest import TEST_ENV, Api, billing_in_process, create_queues, token, writes
 
 
 @contextmanager
@@ -122,8 +122,10 @@ class World:
     a: Tenant
     b: Tenant
 
-    def counts(self) -> dict[str, int]:
-        return table_counts()
+    def counts(self) -> int:
+        """The app's writes so far (``tests.conftest.writes``): the same after a refused
+        request."""
+        return writes()
 
 
 def _tenant(api: Api, platform: str, name: str, *, full: bool) -> Tenant:

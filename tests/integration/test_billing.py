@@ -434,17 +434,17 @@ def test_r24_numbers_stay_gapless_when_an_account_and_a_numbering_fail(
 
 
 def test_r26_preview_is_the_next_invoice_and_writes_nothing(billing: tuple[Api, Clock]) -> None:
-    from tests.conftest import table_counts
+    from tests.conftest import writes
 
     api, clock = billing
     clock.set("2026-03-10")
     t = setup_tenant(api)
     adm = t["admin"]
     subscribe(api, adm, t["z"], t["product"], quantity=2)
-    before = table_counts()
+    before = writes()
     as_z = token("customer", t["tenant"], t["z"])
     preview = ok(api.call("GET", f"/invoices/preview?account_id={t['z']}", as_z))
-    assert table_counts() == before
+    assert writes() == before
     # March is not invoiced yet: 10 Mar → 1 Apr, 22 of 31 days × 2 × 25.00 = 35.48
     assert (preview["period_start"], preview["subtotal"]) == ("2026-03-01", "35.48")
     assert preview["tax"] == "6.74" and preview["total"] == "42.22"

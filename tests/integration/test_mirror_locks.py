@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, table_counts, token
+from tests.conftest import Api, token, writes
 from tests.integration.test_backorder import Reseller, Stream, ok
 
 
@@ -44,11 +44,11 @@ def refused(result: tuple[int, Any], field: str | None = None) -> None:
 
 def test_r15_r16_the_provider_cannot_open_an_account_under_a_mirror(mirrored: Any) -> None:
     world, api = mirrored, mirrored.api
-    before = table_counts()
+    before = writes()
     for kind in ("customer", "lite_reseller"):
         body = {"name": "Poached", "kind": kind, "parent_account_id": world.lite_mirror}
         refused(api.call("POST", "/accounts", world.cloud_admin, body), "parent_account_id")
-    assert table_counts() == before  # nothing written
+    assert writes() == before  # nothing written
     # the provider's own hierarchy stays open to it
     own_lite = world.post(
         world.cloud_admin, "/accounts", {"name": "Cloud's Lite", "kind": "lite_reseller"}
@@ -65,7 +65,7 @@ def test_r15_r16_a_reseller_token_naming_a_mirror_sells_nothing(mirrored: Any) -
     mirrored customers, but can neither add customers nor order for them or for itself."""
     world, api = mirrored, mirrored.api
     as_mirror = token("reseller", world.cloud, world.lite_mirror)
-    before = table_counts()
+    before = writes()
     refused(api.call("POST", "/accounts", as_mirror, {"name": "Poached"}), "parent_account_id")
     for account in (world.x_mirror, world.lite_mirror):
         body = {
@@ -75,7 +75,7 @@ def test_r15_r16_a_reseller_token_naming_a_mirror_sells_nothing(mirrored: Any) -
             "quantity": 1,
         }
         refused(api.call("POST", "/subscriptions", as_mirror, body), "account_id")
-    assert table_counts() == before
+    assert writes() == before
     children = ok(api.call("GET", "/accounts", as_mirror))["items"]
     assert [a["id"] for a in children] == [world.x_mirror]
 

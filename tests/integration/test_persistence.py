@@ -121,3 +121,21 @@ def test_tables_on_moto_match_the_definitions_infra_uses(aws: None) -> None:
                     "invoice_key",  # {tenant_id}#{invoice_id}
                     "run_key",  # {tenant_id}#{run_id}
                 )
+
+
+def test_the_write_meter_sees_the_apps_writes_and_not_a_refusal(api: Api) -> None:
+    """``writes()``, what the suites use for "a refused request wrote nothing" (R29), moves
+    with every committed write (a tenant's creation is a transaction with its catalogue) and
+    stays put for a refused request, though its Idempotency-Key was claimed and released."""
+    from tests.conftest import token, writes
+
+    platform = token("platform_admin")
+    body = {"name": "Metered", "country": "DE", "time_zone": "Europe/Berlin", "currency": "EUR"}
+    before = writes()
+    assert api.call("POST", "/tenants", platform, body)[0] == 201
+    created = writes()
+    assert created > before
+    status, _ = api.call(
+        "POST", "/tenants", platform, {**body, "country": "Germany"}, {"Idempotency-Key": "k1"}
+    )
+    assert status == 400 and writes() == created
