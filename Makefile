@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: run test lint typecheck package bench chaos soak clean
+.PHONY: run test test-fast lint typecheck package bench chaos soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,15 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m local.platform
 
-## Every test: lint, types, unit, integration, API, end to end.
+## Every test: lint, types, unit, integration, API, end to end; in JOBS processes (pytest-xdist,
+## one per core by default), a test file per process at a time (a file's fixtures are built once).
+JOBS ?= auto
 test: $(STAMP) lint typecheck
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(JOBS) --dist loadfile
+
+## Quick feedback while coding: the unit and API tests only (no lint, no end to end).
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) --dist loadfile tests/unit tests/api
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -197,3 +197,26 @@ hypothesis.settings.register_profile(
 if os.environ.get("HYPOTHESIS_PROFILE"):
     hypothesis.settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
+
+
+#: The files that take longest (``pytest --durations``), longest first: ``make test`` runs files
+#: in parallel processes (pytest-xdist, ``--dist loadfile``), which take files in collection
+#: order, so these start first and no long file is left running alone at the end.
+SLOW_FILES = (
+    "tests/integration/test_backorder_convergence.py",
+    "tests/api/test_schemathesis.py",
+    "tests/e2e/test_local_platform.py",
+    "tests/integration/test_propagation_scale.py",
+    "tests/integration/test_package.py",
+    "tests/e2e/test_soak.py",
+    "tests/e2e/test_restart.py",
+    "tests/api/test_bad_input.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return SLOW_FILES.index(path) if path in SLOW_FILES else len(SLOW_FILES)
+
+    items.sort(key=rank)  # stable: each file's tests keep their order

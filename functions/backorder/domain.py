@@ -250,6 +250,26 @@ UPGRADE_STEPS = (
 )
 
 
+def upgrade_progress(step: int, failed: bool) -> tuple[str, list[tuple[int, str, str]]]:
+    """Where an upgrade stands (R19), from the last step done (0-4) and whether the next one
+    failed: its overall status (``not_started``, ``in_progress``, ``failed``, ``done``) and each
+    step's ``(number, name, status)`` (``done``, ``failed`` — the one after the last done —,
+    ``pending``)."""
+    steps = []
+    for number, name in enumerate(UPGRADE_STEPS, start=1):
+        status = "done" if number <= step else "pending"
+        if failed and number == step + 1:
+            status = "failed"
+        steps.append((number, name, status))
+    if step == len(UPGRADE_STEPS):
+        overall = "done"
+    elif failed:
+        overall = "failed"
+    else:
+        overall = "in_progress" if step else "not_started"
+    return overall, steps
+
+
 def upgraded_tenant_id(provider_tenant_id: str, lite_account_id: str) -> str:
     """The tenant made for a lite reseller: one per lite reseller, so a retried step finds it."""
     return derived_id("tnt", provider_tenant_id, "upgrade", lite_account_id)

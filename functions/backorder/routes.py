@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 from functions.backorder.schemas import (
@@ -25,8 +26,8 @@ if TYPE_CHECKING:  # the services import PynamoDB: keep it off the cold-start im
 api = Api("backorder")
 
 
-def node_out(node: Node, call: Call) -> HierarchyNode:
-    today = call.container.orders.today(call.principal)
+def node_out(node: Node, today: date) -> HierarchyNode:
+    """``today``: the tenant's date (R8), read once per request by the caller."""
     account = node.account
     return HierarchyNode(
         id=account.id,
@@ -45,7 +46,7 @@ def node_out(node: Node, call: Call) -> HierarchyNode:
             )
             for s in node.subscriptions
         ],
-        children=[node_out(child, call) for child in node.children],
+        children=[node_out(child, today) for child in node.children],
     )
 
 
@@ -102,30 +103,18 @@ def backordering_state(call: Call) -> Backordering:
 )
 def account_hierarchy(call: Call) -> HierarchyNode:
     node = call.container.backordering.hierarchy(call.principal, call.params["account_id"])
-    return node_out(node, call)
+    return node_out(node, call.container.orders.today(call.principal))
 
 
 def upgrade_out(upgrade: Upgrade) -> UpgradeOut:
-    from functions.backorder.domain import UPGRADE_STEPS
+    from functions.backorder.domain import upgrade_progress
 
-    failed = bool(upgrade.problems)
-    steps = []
-    for number, name in enumerate(UPGRADE_STEPS, start=1):
-        status = "done" if number <= upgrade.step else "pending"
-        if failed and number == upgrade.step + 1:
-            status = "failed"
-        steps.append(UpgradeStep(step=number, name=name, status=status))
-    if upgrade.step == len(UPGRADE_STEPS):
-        overall = "done"
-    elif failed:
-        overall = "failed"
-    else:
-        overall = "in_progress" if upgrade.step else "not_started"
+    overall, steps = upgrade_progress(upgrade.step, bool(upgrade.problems))
     return UpgradeOut(
         account_id=upgrade.lite.id,
         tenant=tenant_out(upgrade.tenant) if upgrade.tenant else None,
         status=overall,
-        steps=steps,
+        steps=[UpgradeStep(step=n, name=name, status=status) for n, name, status in steps],
         problems=[UpgradeProblem(**p) for p in upgrade.problems],
     )
 

@@ -398,6 +398,18 @@ def totals(lines: Iterable[Line], tax_rate: Decimal, currency: str) -> Totals:
     return Totals(subtotal, tax, subtotal + tax)
 
 
+def combined(invoices: Iterable[Invoice]) -> Totals:
+    """The totals of several invoices of one account and currency (a preview with separate
+    invoices per end customer, R20), each already rounded (R23): plain sums."""
+    found = list(invoices)
+    zero = Decimal(0)
+    return Totals(
+        sum((i.subtotal for i in found), zero),
+        sum((i.tax for i in found), zero),
+        sum((i.total for i in found), zero),
+    )
+
+
 # --- usage (R25) -------------------------------------------------------------------------------
 
 MAX_USAGE = Decimal("1000000000")  # a use is below a billion units …

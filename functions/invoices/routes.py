@@ -202,24 +202,22 @@ def list_invoices(call: Call) -> Page[InvoiceOut]:
 )
 def preview_invoice(call: Call) -> PreviewOut:
     account_id = call.query.account_id
-    billing, drafts = call.container.billing.preview(call.principal, account_id)
+    preview = call.container.billing.preview(call.principal, account_id)
     url = call.container.settings.public_url
-    invoices = [invoice_out(d.invoice, d.lines, url) for d in drafts]
-    currency = drafts[0].invoice.currency if drafts else None
-    zero = Decimal(0)
+    invoices = [invoice_out(d.invoice, d.lines, url) for d in preview.drafts]
+    currency, totals = preview.currency, preview.totals
 
-    def total(name: str) -> str:
-        amount = sum((getattr(d.invoice, name) for d in drafts), zero)
+    def money(amount: Decimal) -> str:
         return format_money(amount, currency) if currency else "0"
 
     return PreviewOut(
         account_id=account_id,
-        period_start=billing.period.start.isoformat(),
-        period_end=billing.period.end.isoformat(),
+        period_start=preview.billing.period.start.isoformat(),
+        period_end=preview.billing.period.end.isoformat(),
         currency=currency,
-        subtotal=total("subtotal"),
-        tax=total("tax"),
-        total=total("total"),
+        subtotal=money(totals.subtotal),
+        tax=money(totals.tax),
+        total=money(totals.total),
         lines=[line for invoice in invoices for line in invoice.lines or []],
         invoices=invoices,
     )

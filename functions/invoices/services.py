@@ -155,6 +155,17 @@ class Draft:
     ledgers: dict[str, list[tuple[str, Line]]]
 
 
+@dataclass(frozen=True)
+class Preview:
+    """An account's next invoices, rated now and stored nowhere (R26), with their combined
+    totals (``currency`` None when there is nothing to bill)."""
+
+    billing: domain.Run
+    drafts: list[Draft]
+    currency: str | None
+    totals: domain.Totals
+
+
 class BillingService:
     """The billing run (R24) as its steps, the invoices (R26) and the preview."""
 
@@ -541,7 +552,7 @@ class BillingService:
 
     # --- invoices ---
 
-    def preview(self, principal: Principal, account_id: str) -> tuple[domain.Run, list[Draft]]:
+    def preview(self, principal: Principal, account_id: str) -> Preview:
         """R26: the account's next invoice, rated now and written nowhere: the current period's
         if it is not invoiced yet, else the next one's."""
         account = self.tenancy.account(principal, account_id)
@@ -553,7 +564,10 @@ class BillingService:
         sub_ids = self._billed_for(tenant.id, account.id)
         rating = self._load(tenant, billing, {account.id: sub_ids})
         rating.existing = {}
-        return billing, self._drafts(rating, "preview", account.id, sub_ids)
+        drafts = self._drafts(rating, "preview", account.id, sub_ids)
+        invoices = [d.invoice for d in drafts]
+        currency = invoices[0].currency if invoices else None
+        return Preview(billing, drafts, currency, domain.combined(invoices))
 
     def _any_invoice(self, tenant_id: str, account_id: str, period: domain.Period) -> bool:
         page = self.repository.page(tenant_id, account_id, 1, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from functions.core.api import Api, Call
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
 from functions.core.money import format_money
@@ -23,8 +25,8 @@ BUYERS = (TENANT_ADMIN, RESELLER, CUSTOMER)
 WRITE_ERRORS = (400, 404, 409)
 
 
-def subscription_out(sub: Subscription, call: Call) -> SubscriptionOut:
-    today = call.container.orders.today(call.principal)
+def subscription_out(sub: Subscription, today: date) -> SubscriptionOut:
+    """``today``: the tenant's date (R8), read once per request by the caller."""
     return SubscriptionOut(
         id=sub.id,
         account_id=sub.account_id,
@@ -87,7 +89,10 @@ def order_out(order: Order) -> OrderOut:
 
 def with_order(result: tuple[Subscription, Order], call: Call) -> SubscriptionWithOrder:
     sub, order = result
-    return SubscriptionWithOrder(subscription=subscription_out(sub, call), order=order_out(order))
+    return SubscriptionWithOrder(
+        subscription=subscription_out(sub, call.container.orders.today(call.principal)),
+        order=order_out(order),
+    )
 
 
 @api.route(
@@ -117,7 +122,8 @@ def list_subscriptions(call: Call) -> Page[SubscriptionOut]:
     page = call.container.orders.list_subscriptions(
         call.principal, call.query.account_id, call.limit, call.cursor
     )
-    return Page([subscription_out(s, call) for s in page.items], page.next_cursor)
+    today = call.container.orders.today(call.principal)
+    return Page([subscription_out(s, today) for s in page.items], page.next_cursor)
 
 
 @api.route(
@@ -129,7 +135,7 @@ def list_subscriptions(call: Call) -> Page[SubscriptionOut]:
 )
 def get_subscription(call: Call) -> SubscriptionOut:
     sub = call.container.orders.subscription(call.principal, call.params["subscription_id"])
-    return subscription_out(sub, call)
+    return subscription_out(sub, call.container.orders.today(call.principal))
 
 
 @api.route(
@@ -173,7 +179,8 @@ def add_addon(call: Call) -> SubscriptionWithOrder:
 )
 def list_addons(call: Call) -> Page[SubscriptionOut]:
     page = call.container.orders.list_addons(call.principal, call.params["subscription_id"])
-    return Page([subscription_out(s, call) for s in page.items], page.next_cursor)
+    today = call.container.orders.today(call.principal)
+    return Page([subscription_out(s, today) for s in page.items], page.next_cursor)
 
 
 @api.route(

@@ -154,10 +154,11 @@ class OrderService:
         domain.check_unlocked(parent)
         if parent.is_addon:
             raise BadRequest("an add-on has no add-ons of its own", field="subscription_id")
+        today = today_in(tenant.time_zone)
         active = [
             a
             for a in self.subscriptions.addons(tenant.id, parent.id).items
-            if a.status_on(self.today(principal)) != domain.CANCELLED
+            if a.status_on(today) != domain.CANCELLED
         ]
         if len(active) >= domain.MAX_ADDONS:
             raise Conflict(f"a subscription carries at most {domain.MAX_ADDONS} add-ons")

