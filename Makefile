@@ -49,7 +49,7 @@ package: $(STAMP)
 ## `make bench BILLING_SUBS="1000 10000"` (~1.5 min).
 BILLING_SUBS ?= 10000 100000
 bench: $(STAMP)
-	$(PY) -m bench import_cost backorder propagation
+	$(PY) -m bench import_cost backorder propagation documents
 	$(PY) -m bench billing --subs $(BILLING_SUBS)
 
 ## The model-based back-ordering convergence test at length: ≥ 2,000 examples (half an hour).
