@@ -9,7 +9,7 @@ Two readers, like ``infra/events.py``, so AWS and the local platform run the sam
 * ``local/stepfunctions.py`` substitutes local ARNs into the same text, creates the state machine
   on moto, routes its Lambda invocations to the functions of ``app.py``, and plays the schedule.
 
-Pure data and text: no AWS import.
+Pure data and text: no AWS import. The functions are those of ``functions/entrypoints.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+
+from functions.entrypoints import declared
 
 #: the Amazon States Language definition (JSONPath), with ``${<Placeholder>}`` Task resources
 DEFINITION_FILE = Path(__file__).resolve().with_name("billing_run.asl.json")
@@ -26,16 +28,16 @@ STATE_MACHINE = "billing-run"
 
 #: each placeholder of the definition → the ``app.lambda_function`` name its Task state invokes
 TASKS: Mapping[str, str] = {
-    "BillingOpenFunctionArn": "billing_open",
-    "BillingListFunctionArn": "billing_list",
-    "BillingRateFunctionArn": "billing_rate",
-    "BillingFinalizeFunctionArn": "billing_finalize",
-    "BillingRenderFunctionArn": "billing_render",
-    "BillingCloseFunctionArn": "billing_close",
+    "BillingOpenFunctionArn": declared("billing_open"),
+    "BillingListFunctionArn": declared("billing_list"),
+    "BillingRateFunctionArn": declared("billing_rate"),
+    "BillingFinalizeFunctionArn": declared("billing_finalize"),
+    "BillingRenderFunctionArn": declared("billing_render"),
+    "BillingCloseFunctionArn": declared("billing_close"),
 }
 
 #: the EventBridge schedule's target: it starts one execution per tenant whose billing day it is
-SCHEDULE_FUNCTION = "billing_schedule"
+SCHEDULE_FUNCTION = declared("billing_schedule")
 #: daily, 00:15 UTC: after midnight in UTC, so a billing day that starts at midnight has begun
 SCHEDULE = "cron(15 0 * * ? *)"
 

@@ -1,6 +1,6 @@
-"""Every asynchronous path of the BSS, declared once: which Lambda function (a Chalice
-``app.lambda_function`` of ``app.py``) consumes which DynamoDB stream or SQS queue, and with
-which delivery settings.
+"""Every asynchronous path of the BSS, declared once: which Lambda function (one of
+``functions/entrypoints.py``, from which ``app.py`` makes its ``app.lambda_function``) consumes
+which DynamoDB stream or SQS queue, and with which delivery settings.
 
 Two readers, so AWS and the local platform behave alike:
 
@@ -15,8 +15,10 @@ Pure data: no AWS import (queue names come from the contexts that send to them).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from functions.backorder.schemas import BACKFILL_QUEUE
+from functions.entrypoints import declared
 from functions.pricelist.schemas import PRICE_CHANGES_QUEUE
 
 
@@ -27,7 +29,7 @@ class StreamSource:
     function error, and after ``max_retries`` retries (or ``max_record_age_s``) the record's batch
     information goes to ``on_failure_queue`` while the records behind it go on (R18)."""
 
-    function: str  # the name given to ``app.lambda_function``
+    function: str  # a function of ``functions/entrypoints.py`` (``app.<function>``)
     table: str  # the streamed model's ``base_name``
     batch_size: int = 100
     batching_window_s: int = 0
@@ -56,7 +58,18 @@ class QueueSource:
             object.__setattr__(self, "dead_letter_queue", f"{self.queue}-dlq")
 
 
-STREAMS: tuple[StreamSource, ...] = (
+S = TypeVar("S", StreamSource, QueueSource)
+
+
+def wired(*sources: S) -> tuple[S, ...]:
+    """The BSS's sources, each feeding a function of ``functions/entrypoints.py`` (else a
+    ``ValueError`` at import: a misspelt function would otherwise be wired to nothing)."""
+    for source in sources:
+        declared(source.function)
+    return sources
+
+
+STREAMS: tuple[StreamSource, ...] = wired(
     # back ordering: a reseller tenant's subscription changes → mirrors and provider orders
     StreamSource(function="subscriptions_stream", table="subscriptions"),
     # back ordering: a mirrored account's synced fields follow its source (R12)
@@ -69,7 +82,7 @@ STREAMS: tuple[StreamSource, ...] = (
     StreamSource(function="products_stream", table="products"),
 )
 
-QUEUES: tuple[QueueSource, ...] = (
+QUEUES: tuple[QueueSource, ...] = wired(
     # back ordering: the R11 backfill, one page of a child's subscriptions per message
     QueueSource(function="backfill_jobs", queue=BACKFILL_QUEUE, batch_size=1),
     # price-list propagation: one page of a list's assignees per message (≤ 100 tenants)
