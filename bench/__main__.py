@@ -18,6 +18,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench.propagation",
     "bench.billing",
     "bench.documents",
+    "bench.cold_request",
 )
 
 
