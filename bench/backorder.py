@@ -25,11 +25,17 @@ PynamoDB makes (``pynamodb.connection.base.get_session`` is wrapped for the run)
 Units: moto answers PynamoDB's ``ReturnConsumedCapacity=TOTAL`` with a flat 1.0 per PutItem,
 0.5 per GetItem and nothing for UpdateItem, blind to sizes and indexes, so units are computed
 from the payloads as DynamoDB bills them: a write is 1 WRU per started KB of the item (an
-update: of the item it writes, from its SET and ADD clauses), plus as much for each global
-secondary index holding the item (an ALL index: on every write; a KEYS_ONLY one, as the
-subscriptions' are: only when the item or its index key is new, twice when the key changed); a
-failed condition bills the table only; an eventually consistent read is 0.5 RRU per started
-4 KB; a transaction doubles.
+update: of the item it writes, from its SET and ADD clauses), plus each global secondary index
+holding the item: an ALL index (the orders') as much on every write; an INCLUDE or KEYS_ONLY
+one (the subscriptions') only when the write changes its key or a projected attribute (a new
+item: one write; a changed key: two), by the index item's size (keys and projected attributes,
++ 100 bytes); a failed condition bills the table only; an eventually consistent read is 0.5 RRU
+per started 4 KB; a transaction doubles (``bench/meter.py``).
+
+Limits (issue 12, item 7): the run exits 1, naming the figure, when the write units per
+mirrored change (everything the handler wrote, echoes and first sights included: the ``all``
+row) exceed ``MAX_WRU_PER_CHANGE``, or the cost of a million mirrored changes exceeds
+``MAX_USD_PER_MILLION``; ``make bench`` fails with it.
 
 Throughput: warm batches' records per second against plain boto3 calls on the same moto, run
 in slices between the batches: put_item of items like the handler's orders, and update_item
@@ -81,9 +87,14 @@ DEFAULT_ECHOES = 1_000
 SEED = 20_240_607
 
 
-# The floor per mirrored change (docs/backorder.md) and the bar on cost.
+# The floor of requests per mirrored change (docs/backorder.md).
 WRITE_FLOOR, READ_FLOOR = 2, 1
-BAR_USD_PER_MILLION = 4.0
+#: The limits the run fails over (issue 12, item 7): write units per mirrored change, all of
+#: them (the mirror's update 1, the provider's order 1 and its one index copy 1, and the first
+#: sight of accounts and subscriptions spread over the changes), and USD per million mirrored
+#: changes (DynamoDB and Lambda, ``cost_per_million``).
+MAX_WRU_PER_CHANGE = 3.1
+MAX_USD_PER_MILLION = 2.50
 
 
 def create_queues(settings: Any) -> None:
@@ -695,6 +706,7 @@ class Run:
             {k: v * factor for k, v in sampled.units_by_target.items()}
         )
         scaled.item_bytes = Counter({k: v * factor for k, v in sampled.item_bytes.items()})
+        scaled.largest_item = sampled.largest_item
         for name in (
             "write_units",
             "table_write_units",
@@ -711,7 +723,8 @@ class Run:
         return scaled
 
 
-def report(run: Run) -> None:
+def report(run: Run) -> list[str]:
+    """Print the figures; the limits they exceed, each as a message naming the figure."""
     first, restart, warm, changes = run.first, run.restart, run.warm, run.changes
     echoes = run.echoes_scaled()
     child = total([first, restart, warm])
@@ -790,14 +803,27 @@ def report(run: Run) -> None:
         if n and everything.item_bytes[(op, table)]
     )
     order = run.sample_order
-    same = order.get("account_key") == order.get("reseller_key")
+    copies = [name for name in ("account_key", "reseller_key") if name in order]
     print(
-        f"  mean item bytes: {sizes} (1 WRU per started KB); a provider order's by_account and "
-        f"by_reseller keys are {'the same' if same else 'different'}"
+        f"  mean item bytes: {sizes} (1 WRU per started KB); a provider order's index keys: "
+        f"{', '.join(copies)}"
+        + (" (the same)" if order.get("account_key") == order.get("reseller_key") else "")
     )
+    site = ("UpdateItem", "subscriptions")
+    if everything.requests[site]:
+        mean = everything.item_bytes[site] / everything.requests[site]
+        table_units = everything.units_by_target["subscriptions"] / changes
+        print(
+            f"  the mirror update's item: mean {mean:,.0f} bytes, largest "
+            f"{everything.largest_item[site]:,} (the subscriptions table: {table_units:.2f} WRU"
+            " per change)"
+        )
+    wru = everything.write_units / changes
+    verdict = "met" if wru <= MAX_WRU_PER_CHANGE else "NOT met"
+    print(f"  WRU per mirrored change {wru:.3f} (limit ≤ {MAX_WRU_PER_CHANGE}: {verdict})")
 
     cost = cost_per_million(everything, changes)
-    verdict = "met" if cost.total <= BAR_USD_PER_MILLION else "NOT met"
+    verdict = "met" if cost.total <= MAX_USD_PER_MILLION else "NOT met"
     print(
         f"\ncost per million mirrored changes, us-east-1 on-demand (Lambda {LAMBDA_MB} MB, "
         f"~{cost.seconds_per_batch * 1000:.0f} ms per batch*)"
@@ -805,7 +831,7 @@ def report(run: Run) -> None:
     print(
         f"  DynamoDB writes ${cost.writes:.2f} + reads ${cost.reads:.2f} + Lambda requests "
         f"${cost.invocations:.3f} + duration ${cost.duration:.2f} = ${cost.total:.2f} "
-        f"(bar ≤ ${BAR_USD_PER_MILLION:.2f}: {verdict}); DynamoDB Streams reads by Lambda: free"
+        f"(limit ≤ ${MAX_USD_PER_MILLION:.2f}: {verdict}); DynamoDB Streams reads by Lambda: free"
     )
     tables_only = everything.table_write_units * USD_PER_WRITE_UNIT * 1e6 / changes
     print(f"  (writes without the index copies would be ${tables_only:.2f})")
@@ -834,6 +860,18 @@ def report(run: Run) -> None:
         f"{run.updates_per_second:,.0f}/s; one put + one update each = {ceiling:,.0f}/s → "
         f"handler/that = {rate / ceiling:.2f}"
     )
+    failures = []
+    if wru > MAX_WRU_PER_CHANGE:
+        failures.append(
+            f"write units per mirrored change {wru:.3f} > {MAX_WRU_PER_CHANGE} "
+            "(MAX_WRU_PER_CHANGE; by table and index above)"
+        )
+    if cost.total > MAX_USD_PER_MILLION:
+        failures.append(
+            f"cost per million mirrored changes ${cost.total:.2f} > ${MAX_USD_PER_MILLION:.2f} "
+            "(MAX_USD_PER_MILLION)"
+        )
+    return failures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -896,9 +934,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         orders = total(tallies).requests[("PutItem", "orders")]
         if orders != run.changes:
             print(f"!! {orders} provider orders put for {run.changes} mirrored changes")
-        report(run)
+        failures = report(run)
         composition.reset()
-    return 0
+    for failure in failures:
+        print(f"bench backorder FAILED: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -12,11 +12,22 @@ Units: moto answers PynamoDB's ``ReturnConsumedCapacity=TOTAL`` with a flat 1.0 
 0.5 per GetItem and nothing for UpdateItem, blind to sizes and indexes, so units are computed
 from the payloads as DynamoDB bills them: a write is 1 WRU per started KB of the item (an
 update: of the item it writes, from its SET and ADD clauses; a batch write: each of its puts and
-deletes alike), plus as much for each global secondary index holding the item (an ALL or INCLUDE
-index: on every write; a KEYS_ONLY one: only when the item or its index key is new, twice when
-the key changed); a failed condition bills the table only; an eventually consistent read is
-0.5 RRU per started 4 KB (a strongly consistent one 1), a query's items summed, a batch get's
-items each on their own and a key not found at the minimum; a transaction doubles.
+deletes alike), plus the writes of each global secondary index holding the item, by its
+projection (``Meter.learn`` records each index's key, projection type and projected attributes):
+
+- ALL: on every write of the item, as many units as the table's;
+- INCLUDE and KEYS_ONLY: only when the write changes what the index holds. A new item (or one
+  whose index key appears) is one put, one whose key goes away (a delete, a REMOVE) one delete,
+  a changed index key a delete and a put (two writes), a changed projected attribute one write;
+  a write that sets the key and the projected attributes to the values they had, or leaves
+  them out, writes nothing there. An index item's size is its index key, the table key and
+  the projected attributes, plus 100 bytes (1 WRU per started KB of that). The meter learns
+  what each item's index entries hold from the writes it sees (``index_entries``), so an item
+  it first sees updated counts as new.
+
+A failed condition bills the table only; an eventually consistent read is 0.5 RRU per started
+4 KB (a strongly consistent one 1), a query's items summed, a batch get's items each on their
+own and a key not found at the minimum; a transaction doubles.
 
 Prices: us-east-1 on-demand, and Lambda's, for the benchmarks' cost lines.
 """
@@ -127,6 +138,22 @@ def updated_item(params: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+def removed_attributes(params: dict[str, Any]) -> frozenset[str]:
+    """The attributes an UpdateItem's REMOVE clauses drop."""
+    names = params.get("ExpressionAttributeNames", {})
+    clauses = re.split(r"\b(SET|REMOVE|ADD|DELETE)\b", params.get("UpdateExpression", ""))
+    return frozenset(
+        names.get(name, name)
+        for keyword, body in zip(clauses[1::2], clauses[2::2], strict=True)
+        if keyword == "REMOVE"
+        for name in re.findall(r"#?\w+", body)
+    )
+
+
+#: Bytes DynamoDB adds to each index item's size (besides its keys and projected attributes).
+INDEX_ITEM_OVERHEAD = 100
+
+
 def write_units(size: int) -> int:
     return max(1, math.ceil(size / 1024))
 
@@ -136,6 +163,33 @@ def read_units(size: int, consistent: bool) -> float:
 
 
 # --- the meter: botocore hooks on PynamoDB's clients ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index as the meter bills it."""
+
+    name: str
+    hash_key: str
+    range_key: str | None
+    projection: str  # ALL, INCLUDE or KEYS_ONLY
+    projected: tuple[str, ...] = ()  # an INCLUDE index's non-key attributes
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.hash_key,) if self.range_key is None else (self.hash_key, self.range_key)
+
+
+def index_entry(
+    index: Index, table_key: dict[str, Any], values: dict[str, Any]
+) -> dict[str, Any] | None:
+    """What an INCLUDE or KEYS_ONLY index holds for an item whose attributes are ``values``:
+    the index key, the table key and the projected attributes; None if the item lacks the index
+    key (a sparse index leaves it out)."""
+    if any(key not in values for key in index.keys):
+        return None
+    names = (*index.keys, *index.projected)
+    return {**table_key, **{name: values[name] for name in names if name in values}}
 
 
 @dataclass
@@ -153,6 +207,7 @@ class Tally:
     seconds: Counter[str] = field(default_factory=Counter)  # the same, by operation
     meter_seconds: float = 0.0  # in this meter's own accounting (not the handler's time)
     item_bytes: Counter[tuple[str, str]] = field(default_factory=Counter)  # by request site
+    largest_item: Counter[tuple[str, str]] = field(default_factory=Counter)  # bytes, the same
     clients: int = 0  # botocore sessions (and so clients) PynamoDB made
     wall_seconds: float = 0.0
     batches: int = 0
@@ -164,6 +219,7 @@ class Tally:
         self.seconds.update(other.seconds)
         self.units_by_target.update(other.units_by_target)
         self.item_bytes.update(other.item_bytes)
+        self.largest_item = self.largest_item | other.largest_item  # the larger of each
         for name in (
             "write_units",
             "table_write_units",
@@ -212,11 +268,12 @@ class Meter:
 
     def __init__(self) -> None:
         self.tally: Tally | None = None
-        #: table name → (base name, (index name, its hash key, keys only?) of each GSI)
-        self.tables: dict[str, tuple[str, tuple[tuple[str, str, bool], ...]]] = {}
-        #: (table, item key, index) → the index key value the item holds: what a keys-only
-        #: index needs to know whether an update writes it (only the handler writes mirrors)
-        self.index_keys: dict[tuple[str, str, str], Any] = {}
+        #: table name → (base name, its global secondary indexes)
+        self.tables: dict[str, tuple[str, tuple[Index, ...]]] = {}
+        #: (table, item key, index) → what an INCLUDE or KEYS_ONLY index holds for the item (its
+        #: index key, table key and projected attributes): what tells whether a write changes
+        #: it, and so writes the index (only the handler writes mirrors)
+        self.index_entries: dict[tuple[str, str, str], dict[str, Any]] = {}
         #: the first order put and mirror update the handler made (the raw baselines' models)
         self.sample_order: dict[str, Any] | None = None
         self.sample_update: dict[str, Any] | None = None
@@ -224,17 +281,20 @@ class Meter:
     def learn(self, models: Sequence[Any]) -> None:
         for model in models:
             schema = model._get_schema()
-            indexes = tuple(
-                (
-                    index["index_name"],
-                    key["AttributeName"],
-                    index["projection"]["ProjectionType"] == "KEYS_ONLY",
+            indexes = []
+            for index in schema["global_secondary_indexes"]:
+                keys = {key["KeyType"]: key["AttributeName"] for key in index["key_schema"]}
+                projection = index["projection"]
+                indexes.append(
+                    Index(
+                        index["index_name"],
+                        keys["HASH"],
+                        keys.get("RANGE"),
+                        projection["ProjectionType"],
+                        tuple(projection.get("NonKeyAttributes", ())),
+                    )
                 )
-                for index in schema["global_secondary_indexes"]
-                for key in index["key_schema"]
-                if key["KeyType"] == "HASH"
-            )
-            self.tables[model.Meta.table_name] = (model.base_name, indexes)
+            self.tables[model.Meta.table_name] = (model.base_name, tuple(indexes))
 
     def register(self, session: Any) -> None:
         session.register("before-parameter-build.dynamodb", self._before)
@@ -279,6 +339,7 @@ class Meter:
         if operation in ("PutItem", "UpdateItem", "DeleteItem"):
             size = self._write(tally, operation, params, failed, factor=1)
             tally.item_bytes[site] += size
+            tally.largest_item[site] = max(tally.largest_item[site], size)
             if site == ("PutItem", "orders") and self.sample_order is None:
                 self.sample_order = dict(params["Item"])
             if operation == "UpdateItem" and self.sample_update is None and not failed:
@@ -324,10 +385,11 @@ class Meter:
         self, tally: Tally, kind: str, request: dict[str, Any], failed: bool, factor: int
     ) -> int:
         """Bill one write; returns the item's size."""
+        removed: frozenset[str] = frozenset()
         if kind in ("PutItem", "Put"):
             item = request["Item"]
         elif kind in ("UpdateItem", "Update"):
-            item = updated_item(request)
+            item, removed = updated_item(request), removed_attributes(request)
         else:  # a delete or a condition check: the key's unit
             item = request["Key"]
         size = item_size(item)
@@ -337,22 +399,55 @@ class Meter:
         tally.table_write_units += units
         tally.write_units += units
         tally.units_by_target[f"{base}"] += units
-        if failed:
+        if failed or kind == "ConditionCheck":
             return size
-        item_key = repr(sorted(request.get("Key", {}).items()) or self._key_of(table, item))
-        for name, key, keys_only in indexes:
-            if key not in item:
-                continue
-            if not keys_only:  # ALL: every write that changes the item copies it
-                copies, index_units = 1, units
-            else:  # KEYS_ONLY: written when the item or its key is new (a changed key: two)
-                previous = self.index_keys.get((table, item_key, name))
-                self.index_keys[(table, item_key, name)] = item[key]
-                copies = 0 if previous == item[key] else 1 if previous is None else 2
-                index_units = write_units(len(name) + 200) * factor  # three short keys
-            tally.write_units += copies * index_units
-            tally.units_by_target[f"{base}.{name}"] += copies * index_units
+        table_key = request.get("Key") or dict(self._key_of(table, item))
+        item_key = repr(sorted(table_key.items()))
+        for index in indexes:
+            if index.projection == "ALL":  # every write that changes the item copies it
+                index_units = units if index.hash_key in item else 0
+            else:
+                state = (table, item_key, index.name)
+                entry_units = self._entry_writes(state, index, kind, table_key, item, removed)
+                index_units = entry_units * factor
+            tally.write_units += index_units
+            tally.units_by_target[f"{base}.{index.name}"] += index_units
         return size
+
+    def _entry_writes(
+        self,
+        state: tuple[str, str, str],
+        index: Index,
+        kind: str,
+        table_key: dict[str, Any],
+        item: dict[str, Any],
+        removed: frozenset[str],
+    ) -> int:
+        """Write units of one INCLUDE or KEYS_ONLY index for one write of an item: a put of
+        its entry when it appears, a delete when it goes, both when its key changes, one write
+        when a projected attribute changes, none otherwise."""
+        previous = self.index_entries.get(state)
+        if kind in ("PutItem", "Put"):
+            current = index_entry(index, table_key, item)
+        elif kind in ("UpdateItem", "Update"):  # what the write leaves out stays as it was
+            kept = {k: v for k, v in (previous or {}).items() if k not in removed}
+            current = index_entry(index, table_key, {**kept, **item})
+        else:  # a delete
+            current = None
+        if current is None:
+            self.index_entries.pop(state, None)
+        else:
+            self.index_entries[state] = current
+        if previous == current:
+            return 0
+        units = 0
+        if previous is not None and (
+            current is None or any(previous[k] != current[k] for k in index.keys)
+        ):
+            units += write_units(item_size(previous) + INDEX_ITEM_OVERHEAD)  # the old entry goes
+        if current is not None:  # a new entry, or the same one with new projected values
+            units += write_units(item_size(current) + INDEX_ITEM_OVERHEAD)
+        return units
 
     def _key_of(self, table: str, item: dict[str, Any]) -> list[tuple[str, Any]]:
         """A put item's table key: this schema's tables are all (tenant_id, id)."""

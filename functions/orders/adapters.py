@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
+from itertools import islice
 from typing import Any
 
 from pynamodb.attributes import (
@@ -193,8 +195,14 @@ class OrderModel(BaseTable):
     end_customer_account_id = UnicodeAttribute(null=True)
     source = MapAttribute[str, Any](null=True)
 
-    # All attributes: an order is written once, so its index copies cost the same either way.
+    # All attributes: an order is written once, so its index copies cost the same either way
+    # (an order is under 1 KB: a keys-only copy would cost the same 1 WRU).
     by_account = _index("by_account", "account_key", "Order", AllProjection())()
+    # Sparse: only an order of another account than its reseller's. An order of the reseller's
+    # own account (a provider's order of a mirrored change: bought by the tenant reseller
+    # account, in its own scope; a lite reseller's own order) would be a second copy under the
+    # key it has in ``by_account`` already: the reseller's listing reads it there
+    # (``OrderRepository.for_reseller``).
     by_reseller = _index("by_reseller", "reseller_key", "Order", AllProjection())()
 
     @classmethod
@@ -202,9 +210,10 @@ class OrderModel(BaseTable):
         values = entity_values(order)
         values["lines"] = [OrderLineMap(**entity_values(line)) for line in order.lines]
         t = order.tenant_id
+        reseller = order.reseller_account_id
         return cls(
             account_key=f"{t}#{order.account_id}",
-            reseller_key=f"{t}#{order.reseller_account_id}" if order.reseller_account_id else None,
+            reseller_key=f"{t}#{reseller}" if reseller and reseller != order.account_id else None,
             **values,
         )
 
@@ -315,14 +324,37 @@ class OrderRepository:
     def for_reseller(
         self, tenant_id: str, reseller_id: str, limit: int, cursor: str | None
     ) -> Page[Order]:
-        return _page(
-            OrderModel,
-            OrderModel.by_reseller,
-            "reseller_key",
-            f"{tenant_id}#{reseller_id}",
-            limit,
-            cursor,
+        """The orders whose reseller is ``reseller_id``, in id order: its customers' from
+        ``by_reseller`` and its own account's from ``by_account`` (``OrderModel.of`` leaves them
+        out of ``by_reseller``; one written before that is in both, and read from
+        ``by_reseller``), merged. The cursor is the ``by_reseller`` key of the page's last
+        order, a position in both indexes; a page is full unless the list ends there."""
+        key = f"{tenant_id}#{reseller_id}"
+        start = decode_cursor(cursor, {"reseller_key": {"S": key}}, _TABLE_KEYS | {"reseller_key"})
+
+        def query(index: Any, hash_name: str) -> Any:  # from after the cursor's order, lazily
+            after = start and {
+                "tenant_id": start["tenant_id"],
+                "id": start["id"],
+                hash_name: {"S": key},
+            }
+            return index.query(key, last_evaluated_key=after, page_size=limit + 1)
+
+        customers = query(OrderModel.by_reseller, "reseller_key")
+        own = (
+            item
+            for item in query(OrderModel.by_account, "account_key")
+            if item.reseller_key is None and item.reseller_account_id == reseller_id
         )
+        found = list(islice(heapq.merge(customers, own, key=lambda item: item.id), limit + 1))
+        page = found[:limit]
+        last = (
+            {"tenant_id": {"S": tenant_id}, "id": {"S": page[-1].id}, "reseller_key": {"S": key}}
+            if len(found) > limit
+            else None
+        )
+        items = complete_items(OrderModel, page, what="OrderModel list")
+        return Page([item.entity() for item in items], encode_cursor(last))
 
     def model(self, order: Order) -> OrderModel:
         return OrderModel.of(order)

@@ -453,9 +453,14 @@ HISTORY_DAYS = 400  # what billing can still need: an annual period, and the one
 
 def recorded(sub: Subscription, order: Order) -> Subscription:
     """The subscription as committed with its order: it remembers its latest change (R14) and
-    adds it to its history, which billing prorates (R22). Entries older than ``HISTORY_DAYS``
-    are dropped, but for the last of them (the state they lead to), so the item stays small."""
-    history = [*sub.history, history_entry(sub, order.date)]
+    adds it to its history, which billing prorates (R22). Billing prorates by day and a day's
+    last state is the one it bills, so a change on the day of the last entry replaces it (ten
+    changes in a day: one entry; issue 12, the mirror item a replicated change writes stays
+    under 1 KB). Entries older than ``HISTORY_DAYS`` are dropped, but for the last of them (the
+    state they lead to), so the item stays small."""
+    entry = history_entry(sub, order.date)
+    same_day = bool(sub.history) and str(sub.history[-1]["on"]) == order.date
+    history = [*sub.history[:-1], entry] if same_day else [*sub.history, entry]
     cutoff = (date.fromisoformat(order.date) - timedelta(days=HISTORY_DAYS)).isoformat()
     old = [entry for entry in history if str(entry["on"]) < cutoff]
     kept = old[-1:] + [entry for entry in history if str(entry["on"]) >= cutoff]

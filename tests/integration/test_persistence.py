@@ -139,3 +139,99 @@ def test_the_write_meter_sees_the_apps_writes_and_not_a_refusal(api: Api) -> Non
         "POST", "/tenants", platform, {**body, "country": "Germany"}, {"Idempotency-Key": "k1"}
     )
     assert status == 400 and writes() == created
+
+
+def _order(order_id: str, account_id: str, reseller_id: str | None) -> Any:
+    from decimal import Decimal
+
+    from functions.orders.domain import Order
+
+    return Order(
+        id=order_id,
+        number=f"N-{order_id}",
+        tenant_id="tnt_t",
+        account_id=account_id,
+        subscription_id="sub_s",
+        type="new",
+        date="2026-11-22",
+        currency="EUR",
+        lines=[],
+        total=Decimal("1.00"),
+        created_at="2026-11-22T10:00:00Z",
+        created_by="t",
+        price_list_id="prl_p",
+        reseller_account_id=reseller_id,
+    )
+
+
+def test_an_order_of_its_resellers_own_account_has_one_index_copy() -> None:
+    """Issue 12: a provider's order of a mirrored change (bought by the tenant reseller account,
+    in its own scope) and a lite reseller's own order are in ``by_account`` only; an order of a
+    reseller's customer in both indexes; a direct customer's in ``by_account``."""
+    from functions.backorder.domain import mirror_subscription, provider_order
+    from functions.orders.adapters import OrderModel
+    from tests.unit.test_backorder_domain import E3, LINK, SUB
+
+    own = OrderModel.of(_order("ord_1", "acc_r", "acc_r"))
+    customers = OrderModel.of(_order("ord_2", "acc_c", "acc_r"))
+    direct = OrderModel.of(_order("ord_3", "acc_d", None))
+    assert (own.account_key, own.reseller_key) == ("tnt_t#acc_r", None)
+    assert (customers.account_key, customers.reseller_key) == ("tnt_t#acc_c", "tnt_t#acc_r")
+    assert (direct.account_key, direct.reseller_key) == ("tnt_t#acc_d", None)
+
+    mirror = mirror_subscription(LINK, SUB, E3, unit_price=SUB.unit_price, now="now")
+    order = provider_order(LINK, SUB, mirror, E3, now="now")
+    assert order.account_id == order.reseller_account_id == LINK.reseller_account_id
+    item = OrderModel.of(order)
+    assert item.account_key == f"{LINK.provider_tenant_id}#{LINK.reseller_account_id}"
+    assert item.reseller_key is None
+
+
+def test_a_resellers_order_list_holds_its_own_and_its_customers_orders_in_id_order(
+    aws: None,
+) -> None:
+    """``GET /orders`` as a reseller: its customers' orders (``by_reseller``) and its own
+    (``by_account`` only), merged in id order over pages; one stored before its own orders left
+    ``by_reseller`` (in both indexes) is listed once; others' orders are not listed."""
+    from functions.core.persistence import put_if
+    from functions.orders.adapters import OrderModel, OrderRepository
+
+    plan = {
+        "ord_01": ("acc_c", "acc_r"),
+        "ord_02": ("acc_r", "acc_r"),
+        "ord_03": ("acc_r", "acc_r"),
+        "ord_04": ("acc_c", "acc_r"),
+        "ord_05": ("acc_r", "acc_r"),
+        "ord_06": ("acc_d", None),  # a direct customer's
+        "ord_07": ("acc_c2", "acc_r2"),  # another reseller's customer's
+        "ord_08": ("acc_r", "acc_r"),
+        "ord_09": ("acc_c", "acc_r"),
+    }
+    for order_id, (account, reseller) in plan.items():
+        assert put_if(OrderModel.of(_order(order_id, account, reseller)), None)
+    legacy = OrderModel.of(_order("ord_10", "acc_r", "acc_r"))
+    legacy.reseller_key = "tnt_t#acc_r"  # as written before: in both indexes
+    legacy.save()
+    expected = [o for o, (_, r) in plan.items() if r == "acc_r"] + ["ord_10"]
+    repository = OrderRepository()
+    for limit in (1, 2, 3, 4, 100):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = repository.for_reseller("tnt_t", "acc_r", limit, cursor)
+            assert len(page.items) == limit or page.next_cursor is None
+            seen += [order.id for order in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == expected, limit
+    everything = repository.for_reseller("tnt_t", "acc_r", 100, None)
+    assert [o.reseller_account_id for o in everything.items] == ["acc_r"] * len(expected)
+    assert [o.id for o in repository.for_reseller("tnt_t", "acc_r2", 10, None).items] == ["ord_07"]
+    assert [o.id for o in repository.for_account("tnt_t", "acc_r", 10, None).items] == [
+        "ord_02",
+        "ord_03",
+        "ord_05",
+        "ord_08",
+        "ord_10",
+    ]

@@ -245,3 +245,26 @@ def test_r22_history_keeps_what_billing_can_need_and_the_state_before_it() -> No
         ("2025-09-01", 3),
         ("2026-03-01", 4),
     ]
+
+
+def test_r22_changes_on_one_day_keep_one_history_entry_the_days_last_state() -> None:
+    """Billing prorates by day and bills a day's last state, so ten changes in a day are one
+    entry (issue 12: the item a mirror update writes stays small); the next day adds one."""
+    sub = subscribe()
+    for quantity, day in ((4, date(2026, 3, 1)), (6, date(2026, 3, 1)), (2, date(2026, 3, 2))):
+        changed = replace(sub, quantity=quantity)
+        order = domain.order_for(
+            f"ord_{quantity}",
+            domain.QUANTITY_CHANGE,
+            changed,
+            E3,
+            effective=day,
+            now=NOW,
+            created_by="u",
+        )
+        sub = domain.recorded(changed, order)
+    assert [(e["on"], e["quantity"]) for e in sub.history][-2:] == [
+        ("2026-03-01", 6),
+        ("2026-03-02", 2),
+    ]
+    assert [e["on"] for e in sub.history].count("2026-03-01") == 1
