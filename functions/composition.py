@@ -52,7 +52,7 @@ def models() -> tuple[type[BaseTable], ...]:
 
 
 def build(settings: Settings) -> Container:
-    from functions.backorder.adapters import BackorderRepository
+    from functions.backorder.adapters import BackfillJobRepository, BackorderRepository
     from functions.backorder.schemas import BACKFILL_QUEUE
     from functions.backorder.services import BackorderService, Replicator, UpgradeService
     from functions.core.adapters import (
@@ -77,19 +77,25 @@ def build(settings: Settings) -> Container:
     from functions.orders.services import OrderService
     from functions.pricelist.adapters import PriceListRepository, ProductRepository
     from functions.pricelist.schemas import PRICE_CHANGES_QUEUE
-    from functions.pricelist.services import CatalogueService, Propagator
+    from functions.pricelist.services import CatalogueService, PriceLists, Propagator
 
     bind(models(), settings)
     tenants, accounts = TenantRepository(), AccountRepository()
     products, price_lists = ProductRepository(settings), PriceListRepository()
-    catalogue = CatalogueService(settings, tenants, accounts, products, price_lists)
-    tenancy = TenancyService(settings, tenants, accounts, catalogue, AccountItemRepository())
-    catalogue.tenancy = tenancy
+    # The parties use the price lists (a currency, the R3 copy) and the catalogue uses the
+    # parties (the caller's tenant and account): the lists alone first, then each once.
+    lists = PriceLists(products, price_lists)
+    tenancy = TenancyService(settings, tenants, accounts, lists, AccountItemRepository())
+    catalogue = CatalogueService(settings, tenancy, tenants, accounts, products, price_lists)
     subscriptions = SubscriptionRepository()
     orders = OrderService(settings, tenancy, catalogue, subscriptions, OrderRepository())
     replicator = Replicator(BackorderRepository(tenants, accounts, products, price_lists))
     backordering = BackorderService(
-        tenancy, replicator, subscriptions, JobRepository(), Queue(settings, BACKFILL_QUEUE)
+        tenancy,
+        replicator,
+        subscriptions,
+        BackfillJobRepository(settings, tenants, JobRepository()),
+        Queue(settings, BACKFILL_QUEUE),
     )
     return Container(
         settings=settings,

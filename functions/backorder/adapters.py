@@ -10,10 +10,24 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from functions.backorder.domain import Link, ProviderProduct, Root
-from functions.core.adapters import AccountModel, AccountRepository, TenantRepository
-from functions.core.domain import Account
-from functions.core.persistence import conditional_failed, put_if, upsert_actions
-from functions.invoices.adapters import UsageRepository
+from functions.core.adapters import (
+    AccountModel,
+    AccountRepository,
+    JobModel,
+    JobRepository,
+    TenantRepository,
+)
+from functions.core.domain import Account, Job, Tenant
+from functions.core.persistence import (
+    conditional_failed,
+    put_if,
+    save,
+    to_entity,
+    transaction,
+    upsert_actions,
+)
+from functions.core.settings import Settings
+from functions.invoices.adapters import UsageModel, UsageRepository
 from functions.invoices.domain import UsageRecord
 from functions.orders.adapters import OrderModel, SubscriptionModel
 from functions.orders.domain import Order, Subscription
@@ -144,3 +158,49 @@ class BackorderRepository:
     def put_order_once(self, order: Order) -> bool:
         """The provider's order of one change, created once whatever the deliveries (R14)."""
         return put_if(OrderModel.of(order), OrderModel.id.does_not_exist())
+
+
+class BackfillJobRepository:
+    """An R11 backfill's job, kept in the parties' jobs table, and the activation that creates
+    it together with the child's switch (one transaction over the tenants and jobs tables)."""
+
+    def __init__(self, settings: Settings, tenants: TenantRepository, jobs: JobRepository) -> None:
+        self.settings = settings
+        self.tenants = tenants
+        self.jobs = jobs
+
+    def get(self, tenant_id: str, job_id: str) -> Job | None:
+        return self.jobs.get(tenant_id, job_id)
+
+    def model(self, job: Job) -> Any:
+        return self.jobs.model(job)
+
+    def activate(self, activated: Tenant | None, job: Job) -> None:
+        """All or nothing: the child switched on (``activated``; None if it is already) and its
+        job created, unless one exists (a concurrent activation: the 409 of ``transaction``)."""
+        with transaction(self.settings) as tx:
+            if activated is not None:
+                tx.save(self.tenants.model(activated))
+            tx.save(self.jobs.model(job), condition=JobModel.id.does_not_exist())
+
+    def save(self, job: Job) -> None:
+        """Conditional on the version read: a concurrent change is a 409 (``ConcurrentUpdate``)."""
+        save(self.jobs.model(job))
+
+
+# --- stream images (the back-ordering functions, ``handlers.py``) ----------------------------
+
+
+def subscription_of_image(image: dict[str, Any]) -> Subscription:
+    """The subscription a subscriptions-stream record carries."""
+    return SubscriptionModel.from_raw_data(image).entity()
+
+
+def account_of_image(image: dict[str, Any]) -> Account:
+    """The account an accounts-stream record carries."""
+    return to_entity(AccountModel.from_raw_data(image), Account)
+
+
+def usage_of_image(image: dict[str, Any]) -> UsageRecord:
+    """The use a usage-stream record carries."""
+    return UsageModel.from_raw_data(image).entity()

@@ -9,14 +9,10 @@ import json
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from functions.backorder.adapters import account_of_image, subscription_of_image, usage_of_image
 from functions.backorder.schemas import BackfillJob
 from functions.composition import container
-from functions.core.adapters import AccountModel
-from functions.core.domain import Account
 from functions.core.handlers import new_image, queue_function, stream_function
-from functions.core.persistence import to_entity
-from functions.invoices.adapters import UsageModel
-from functions.orders.adapters import SubscriptionModel
 
 
 def replicate_record(record: DynamoDBRecord) -> str:
@@ -24,7 +20,7 @@ def replicate_record(record: DynamoDBRecord) -> str:
     image = new_image(record)
     if image is None:
         return "skipped"
-    return container().backorder.replicate(SubscriptionModel.from_raw_data(image).entity())
+    return container().backorder.replicate(subscription_of_image(image))
 
 
 def sync_account_record(record: DynamoDBRecord) -> str:
@@ -32,8 +28,7 @@ def sync_account_record(record: DynamoDBRecord) -> str:
     image = new_image(record)
     if image is None:
         return "skipped"
-    account = to_entity(AccountModel.from_raw_data(image), Account)
-    return container().backorder.sync_account(account)
+    return container().backorder.sync_account(account_of_image(image))
 
 
 def usage_record(record: DynamoDBRecord) -> str:
@@ -41,7 +36,7 @@ def usage_record(record: DynamoDBRecord) -> str:
     image = new_image(record)
     if image is None:
         return "skipped"
-    return container().backorder.replicate_usage(UsageModel.from_raw_data(image).entity())
+    return container().backorder.replicate_usage(usage_of_image(image))
 
 
 def backfill_record(record: SQSRecord) -> str:

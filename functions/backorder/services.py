@@ -17,13 +17,12 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.backorder import domain
-from functions.backorder.adapters import BackorderRepository
+from functions.backorder.adapters import BackfillJobRepository, BackorderRepository
 from functions.backorder.domain import Link, ProviderProduct, Root
 from functions.backorder.schemas import BackfillJob
-from functions.core.adapters import AccountItemRepository, JobModel, JobRepository
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
 from functions.core.domain import (
@@ -34,6 +33,7 @@ from functions.core.domain import (
     MAX_CONTACTS,
     TENANT_RESELLER,
     Account,
+    Contact,
     Job,
     Tenant,
     TenantProfile,
@@ -41,10 +41,10 @@ from functions.core.domain import (
 )
 from functions.core.errors import BadRequest, ConcurrentUpdate, Conflict
 from functions.core.ids import derived_id
-from functions.core.persistence import save, transaction
+from functions.core.pagination import Page
+from functions.core.persistence import save
 from functions.core.queues import Queue
 from functions.invoices.domain import UsageRecord
-from functions.orders.adapters import SubscriptionRepository
 from functions.orders.domain import Subscription
 from functions.pricelist.domain import Product
 
@@ -55,6 +55,35 @@ if TYPE_CHECKING:
 PRICE_TTL_SECONDS = 60.0
 
 SKIPPED, APPLIED, STALE = "skipped", "applied", "stale"
+
+
+class Subscriptions(Protocol):
+    """What back ordering reads and writes of the subscriptions (the orders context's
+    repository)."""
+
+    def get(self, tenant_id: str, subscription_id: str) -> Subscription | None: ...
+
+    def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Subscription]: ...
+
+    def for_account(
+        self, tenant_id: str, account_id: str, limit: int, cursor: str | None
+    ) -> Page[Subscription]: ...
+
+    def create_once(self, sub: Subscription) -> bool: ...
+
+    def model(self, sub: Subscription) -> Any:
+        """The subscription as a write (conditional on the version read)."""
+        ...
+
+
+class Contacts(Protocol):
+    """What an upgrade reads and writes of the accounts' contacts (the parties' repository)."""
+
+    def contacts(
+        self, tenant_id: str, account_id: str, limit: int, cursor: str | None
+    ) -> Page[Contact]: ...
+
+    def add_contact_once(self, contact: Contact) -> bool: ...
 
 
 class ReplicationError(RuntimeError):
@@ -226,8 +255,8 @@ class BackorderService:
         self,
         tenancy: TenancyService,
         replicator: Replicator,
-        subscriptions: SubscriptionRepository,
-        jobs: JobRepository,
+        subscriptions: Subscriptions,
+        jobs: BackfillJobRepository,
         backfill_queue: Queue,
     ) -> None:
         self.tenancy = tenancy
@@ -256,13 +285,12 @@ class BackorderService:
                 created_at=rfc3339(now),
                 updated_at=rfc3339(now),
             )
-            with transaction(self.tenancy.settings) as tx:
-                if not child.backordering:
-                    activated = replace(
-                        child, backordering=True, backordering_activated_at=rfc3339(now)
-                    )
-                    tx.save(self.tenancy.tenants.model(activated))
-                tx.save(self.jobs.model(job), condition=JobModel.id.does_not_exist())
+            activated = (
+                None
+                if child.backordering
+                else replace(child, backordering=True, backordering_activated_at=rfc3339(now))
+            )
+            self.jobs.activate(activated, job)
             job = self._reload_job(job)
         if job.status != JOB_DONE:
             self._send(job)
@@ -302,7 +330,7 @@ class BackorderService:
                 applied += 1
         advanced = job.advanced(page.next_cursor, len(page.items), applied, rfc3339(now_utc()))
         try:
-            save(self.jobs.model(advanced))
+            self.jobs.save(advanced)
         except ConcurrentUpdate:
             # Either a duplicate message did this page meanwhile (the job moved on), or the job
             # only changed under us (its ``next_sent`` mark): then this page is not done yet and
@@ -319,7 +347,7 @@ class BackorderService:
             BackfillJob(tenant_id=job.tenant_id, job_id=job.id, cursor=job.cursor).model_dump()
         )
         with suppress(ConcurrentUpdate):  # the job moved on: its next message is not ours
-            save(self.jobs.model(replace(job, next_sent=True)))
+            self.jobs.save(replace(job, next_sent=True))
 
     def _reload_job(self, job: Job) -> Job:
         stored = self.jobs.get(job.tenant_id, job.id)
@@ -403,8 +431,8 @@ class UpgradeService:
         self,
         tenancy: TenancyService,
         catalogue: CatalogueService,
-        subscriptions: SubscriptionRepository,
-        account_items: AccountItemRepository,
+        subscriptions: Subscriptions,
+        account_items: Contacts,
         backordering: BackorderService,
     ) -> None:
         self.tenancy = tenancy

@@ -12,9 +12,9 @@ from functions.core.domain import Account, Tenant, in_scope
 from functions.core.errors import BadRequest, Conflict
 from functions.core.ids import new_id
 from functions.core.pagination import Page
+from functions.core.periods import monthly_period
 from functions.core.persistence import transaction
 from functions.core.settings import Settings
-from functions.invoices.domain import monthly_period
 from functions.orders import domain
 from functions.orders.adapters import OrderRepository, SubscriptionRepository
 from functions.orders.domain import Order, ProductRef, Subscription

@@ -395,3 +395,16 @@ class PriceListRepository:
 
 
 MODELS: tuple[type[BaseTable], ...] = (ProductModel, SkuModel, PriceListModel, PriceModel)
+
+
+# --- stream images (the propagation functions, ``handlers.py``) -----------------------------
+
+
+def price_of_image(image: dict[str, Any]) -> Price:
+    """The price entry a prices-stream record carries."""
+    return to_entity(PriceModel.from_raw_data(image), Price)
+
+
+def product_of_image(image: dict[str, Any]) -> Product:
+    """The product a products-stream record carries."""
+    return ProductModel.from_raw_data(image).entity()

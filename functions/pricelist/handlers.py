@@ -17,9 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from functions.composition import container
 from functions.core.handlers import new_image, old_image, queue_function, stream_function
-from functions.core.persistence import to_entity
-from functions.pricelist.adapters import PriceModel, ProductModel
-from functions.pricelist.domain import Price
+from functions.pricelist.adapters import price_of_image, product_of_image
 from functions.pricelist.schemas import PriceChange
 
 
@@ -28,8 +26,7 @@ def price_record(record: DynamoDBRecord) -> int:
     image = new_image(record)
     if image is None:
         return 0
-    entry = to_entity(PriceModel.from_raw_data(image), Price)
-    return container().propagator.price_changed(entry)
+    return container().propagator.price_changed(price_of_image(image))
 
 
 def product_record(record: DynamoDBRecord) -> int:
@@ -37,8 +34,8 @@ def product_record(record: DynamoDBRecord) -> int:
     if after is None:
         return 0
     return container().propagator.product_changed(
-        ProductModel.from_raw_data(before).entity() if before else None,
-        ProductModel.from_raw_data(after).entity(),
+        product_of_image(before) if before else None,
+        product_of_image(after),
     )
 
 

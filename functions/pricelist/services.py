@@ -6,9 +6,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from functions.core.adapters import AccountRepository, TenantRepository
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339
 from functions.core.domain import Account, Tenant
@@ -42,23 +41,36 @@ class Offer:
     margin_alerts: list[domain.MarginAlert]
 
 
-class CatalogueService:
-    def __init__(
-        self,
-        settings: Settings,
-        tenants: TenantRepository,
-        accounts: AccountRepository,
-        products: ProductRepository,
-        price_lists: PriceListRepository,
-    ) -> None:
-        self.settings = settings
-        self.tenants = tenants
-        self.accounts = accounts
+class Tenants(Protocol):
+    """What the catalogue reads and writes of the tenants (core's tenant repository)."""
+
+    def get(self, tenant_id: str) -> Tenant | None: ...
+
+    def model(self, tenant: Tenant) -> Any:
+        """The tenant as a write of a transaction."""
+        ...
+
+
+class Accounts(Protocol):
+    """What the catalogue reads of the accounts (core's account repository)."""
+
+    def get(self, tenant_id: str, account_id: str) -> Account | None: ...
+
+    def assignees(
+        self, tenant_id: str, price_list_id: str, limit: int, cursor: str | None
+    ) -> Page[str]:
+        """The child tenants a price list is assigned to (R5), a page at a time."""
+        ...
+
+
+class PriceLists:
+    """What the parties need of the price lists (``core.services.PriceListLookup``): a list's
+    currency and the R3 catalogue copy. It needs no tenancy, so the composition root builds it
+    before ``TenancyService``, and ``CatalogueService`` (which uses the tenancy) after both."""
+
+    def __init__(self, products: ProductRepository, price_lists: PriceListRepository) -> None:
         self.products = products
         self.price_lists = price_lists
-        self.tenancy: TenancyService  # set by the composition root (the two use each other)
-
-    # --- what the parties need (core.services.PriceListLookup) ---
 
     def price_list(
         self, tenant_id: str, price_list_id: str, *, field: str = "price_list_id"
@@ -104,6 +116,25 @@ class CatalogueService:
             )
         self.products.save_many(copies)
         return len(copies)
+
+
+class CatalogueService(PriceLists):
+    """The catalogue's use cases; the tenancy gives it the caller's tenant and account."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tenancy: TenancyService,
+        tenants: Tenants,
+        accounts: Accounts,
+        products: ProductRepository,
+        price_lists: PriceListRepository,
+    ) -> None:
+        super().__init__(products, price_lists)
+        self.settings = settings
+        self.tenancy = tenancy
+        self.tenants = tenants
+        self.accounts = accounts
 
     def default_at_cost(self, tenant_id: str, currency: str, *, created_at: str) -> str:
         """A tenant's default list selling every product it has at cost (a markup of 0 %):
@@ -481,8 +512,8 @@ class Propagator:
 
     def __init__(
         self,
-        tenants: TenantRepository,
-        accounts: AccountRepository,
+        tenants: Tenants,
+        accounts: Accounts,
         products: ProductRepository,
         price_lists: PriceListRepository,
         queue: Queue,
