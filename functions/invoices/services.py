@@ -157,13 +157,19 @@ class Draft:
 
 @dataclass(frozen=True)
 class Preview:
-    """An account's next invoices, rated now and stored nowhere (R26), with their combined
-    totals (``currency`` None when there is nothing to bill)."""
+    """An account's next invoices, rated now and stored nowhere (R26)."""
 
     billing: domain.Run
     drafts: list[Draft]
-    currency: str | None
-    totals: domain.Totals
+
+    @property
+    def currency(self) -> str | None:
+        """The invoices' currency (an account's are all in one); None with nothing to bill."""
+        return self.drafts[0].invoice.currency if self.drafts else None
+
+    @property
+    def totals(self) -> domain.Totals:
+        return domain.combined(d.invoice for d in self.drafts)
 
 
 class BillingService:
@@ -564,10 +570,7 @@ class BillingService:
         sub_ids = self._billed_for(tenant.id, account.id)
         rating = self._load(tenant, billing, {account.id: sub_ids})
         rating.existing = {}
-        drafts = self._drafts(rating, "preview", account.id, sub_ids)
-        invoices = [d.invoice for d in drafts]
-        currency = invoices[0].currency if invoices else None
-        return Preview(billing, drafts, currency, domain.combined(invoices))
+        return Preview(billing, self._drafts(rating, "preview", account.id, sub_ids))
 
     def _any_invoice(self, tenant_id: str, account_id: str, period: domain.Period) -> bool:
         page = self.repository.page(tenant_id, account_id, 1, None)

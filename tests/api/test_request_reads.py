@@ -33,7 +33,7 @@ def gets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
     yield calls
 
 
-def test_a_list_of_six_subscriptions_reads_the_tenant_once(api: Api, gets: Counter[str]) -> None:
+def test_r8_a_list_of_six_subscriptions_reads_the_tenant_once(api: Api, gets: Counter[str]) -> None:
     shop = Shop(api)
     for _ in range(6):
         shop.subscribe(shop.x, shop.e3)
@@ -43,7 +43,7 @@ def test_a_list_of_six_subscriptions_reads_the_tenant_once(api: Api, gets: Count
     assert gets["tenants"] <= 1, gets
 
 
-def test_an_account_hierarchy_reads_the_tenant_once_for_all_its_nodes(
+def test_r12_an_account_hierarchy_reads_the_tenant_once_for_all_its_nodes(
     api: Api, gets: Counter[str]
 ) -> None:
     shop = Shop(api)
@@ -60,7 +60,7 @@ def test_an_account_hierarchy_reads_the_tenant_once_for_all_its_nodes(
     assert gets["tenants"] <= 1, gets
 
 
-def test_the_catalogue_with_costs_reads_the_tenant_once(api: Api, gets: Counter[str]) -> None:
+def test_r10_the_catalogue_with_costs_reads_the_tenant_once(api: Api, gets: Counter[str]) -> None:
     """A tenant admin's product list shows each product's costs in the tenant's currency."""
     shop = Shop(api)
     gets.clear()

@@ -164,7 +164,7 @@ def _order(order_id: str, account_id: str, reseller_id: str | None) -> Any:
     )
 
 
-def test_an_order_of_its_resellers_own_account_has_one_index_copy() -> None:
+def test_r14_an_order_of_its_resellers_own_account_has_one_index_copy() -> None:
     """Issue 12: a provider's order of a mirrored change (bought by the tenant reseller account,
     in its own scope) and a lite reseller's own order are in ``by_account`` only; an order of a
     reseller's customer in both indexes; a direct customer's in ``by_account``."""
@@ -187,7 +187,7 @@ def test_an_order_of_its_resellers_own_account_has_one_index_copy() -> None:
     assert item.reseller_key is None
 
 
-def test_a_resellers_order_list_holds_its_own_and_its_customers_orders_in_id_order(
+def test_r10_a_resellers_order_list_holds_its_own_and_its_customers_orders_in_id_order(
     aws: None,
 ) -> None:
     """``GET /orders`` as a reseller: its customers' orders (``by_reseller``) and its own

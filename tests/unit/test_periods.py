@@ -18,12 +18,12 @@ def test_billing_re_exports_the_kernel_periods() -> None:
     assert billing.annual_period is annual_period
 
 
-def test_a_billing_day_past_the_month_end_is_its_last_day() -> None:
+def test_r21_a_billing_day_past_the_month_end_is_its_last_day() -> None:
     assert monthly_period(31, date(2026, 2, 14)) == Period(date(2026, 1, 31), date(2026, 2, 28))
     assert monthly_period(31, date(2026, 2, 28)) == Period(date(2026, 2, 28), date(2026, 3, 31))
     assert periods.months_after(2026, 1, -1) == (2025, 12)
 
 
-def test_an_empty_period_is_refused() -> None:
+def test_r21_an_empty_period_is_refused() -> None:
     with pytest.raises(ValueError):
         Period(date(2026, 1, 1), date(2026, 1, 1))
