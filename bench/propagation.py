@@ -190,15 +190,14 @@ def own_lists(children: list[Any]) -> None:
     """Each child's own list, made its default (as ``create_price_list`` does for a tenant's
     first list), selling its copy of E3 at 21.00; in batches, as
     ``tests/integration/test_backorder_convergence.py`` writes prices. Assigned to nobody."""
-    from functions import composition
     from functions.core.adapters import TenantModel
     from functions.core.clock import now_utc, rfc3339
     from functions.core.ids import new_id
+    from functions.core.persistence import entity_values
     from functions.pricelist import domain
     from functions.pricelist.adapters import PriceListModel, PriceModel
     from functions.pricelist.domain import PriceList
 
-    price_lists = composition.container().catalogue.price_lists
     now = rfc3339(now_utc())
     with (
         TenantModel.batch_write() as tenants,
@@ -214,7 +213,7 @@ def own_lists(children: list[Any]) -> None:
                 created_at=now,
                 version=1,
             )
-            lists.save(price_lists.model(own))
+            lists.save(PriceListModel(**entity_values(own)))
             tenants.save(TenantModel.of(replace(tenant, default_price_list_id=own.id, version=2)))
             entry = domain.new_price(
                 own,

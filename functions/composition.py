@@ -55,6 +55,7 @@ def build(settings: Settings) -> Container:
     from functions.backorder.adapters import BackfillJobRepository, BackorderRepository
     from functions.backorder.schemas import BACKFILL_QUEUE
     from functions.backorder.services import BackorderService, Replicator, UpgradeService
+    from functions.core import adapters as core
     from functions.core.adapters import (
         AccountItemRepository,
         AccountRepository,
@@ -62,7 +63,7 @@ def build(settings: Settings) -> Container:
         JobRepository,
         TenantRepository,
     )
-    from functions.core.persistence import bind
+    from functions.core.persistence import DynamoUnits, bind
     from functions.core.queues import Queue
     from functions.core.services import IdempotencyService, TenancyService
     from functions.invoices.adapters import (
@@ -73,22 +74,25 @@ def build(settings: Settings) -> Container:
         UsageRepository,
     )
     from functions.invoices.services import BillingService, UsageService
+    from functions.orders import adapters as orders_tables
     from functions.orders.adapters import OrderRepository, SubscriptionRepository
     from functions.orders.services import OrderService
+    from functions.pricelist import adapters as pricelist_tables
     from functions.pricelist.adapters import PriceListRepository, ProductRepository
     from functions.pricelist.schemas import PRICE_CHANGES_QUEUE
     from functions.pricelist.services import CatalogueService, PriceLists, Propagator
 
     bind(models(), settings)
+    units = DynamoUnits(settings, core.WRITERS | pricelist_tables.WRITERS | orders_tables.WRITERS)
     tenants, accounts = TenantRepository(), AccountRepository()
     products, price_lists = ProductRepository(settings), PriceListRepository()
     # The parties use the price lists (a currency, the R3 copy) and the catalogue uses the
     # parties (the caller's tenant and account): the lists alone first, then each once.
     lists = PriceLists(products, price_lists)
-    tenancy = TenancyService(settings, tenants, accounts, lists, AccountItemRepository())
-    catalogue = CatalogueService(settings, tenancy, tenants, accounts, products, price_lists)
+    tenancy = TenancyService(units, tenants, accounts, lists, AccountItemRepository())
+    catalogue = CatalogueService(units, tenancy, tenants, accounts, products, price_lists)
     subscriptions = SubscriptionRepository()
-    orders = OrderService(settings, tenancy, catalogue, subscriptions, OrderRepository())
+    orders = OrderService(units, tenancy, catalogue, subscriptions, OrderRepository())
     replicator = Replicator(BackorderRepository(tenants, accounts, products, price_lists))
     backordering = BackorderService(
         tenancy,
@@ -106,10 +110,10 @@ def build(settings: Settings) -> Container:
         backorder=replicator,
         backordering=backordering,
         propagator=Propagator(
-            tenants, accounts, products, price_lists, Queue(settings, PRICE_CHANGES_QUEUE)
+            tenants, accounts, products, price_lists, Queue(settings, PRICE_CHANGES_QUEUE), units
         ),
         upgrades=UpgradeService(
-            tenancy, catalogue, subscriptions, AccountItemRepository(), backordering
+            tenancy, catalogue, subscriptions, AccountItemRepository(), backordering, units
         ),
         usage=UsageService(orders, UsageRepository(), BillingRepository(settings)),
         billing=BillingService(

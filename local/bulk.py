@@ -60,7 +60,8 @@ def tenant_resellers(
     services = composition.container()
     provider = services.tenancy.tenants.get(provider_id)
     source = services.catalogue.products.get(provider_id, product_id)
-    assert provider is not None and source is not None
+    if provider is None or source is None:
+        raise SystemExit(f"no tenant {provider_id} or no product {product_id} in it")
     now = rfc3339(now_utc())
     made = []
     with (

@@ -15,6 +15,7 @@ from functions.core.adapters import (
     AccountRepository,
     JobModel,
     JobRepository,
+    TenantModel,
     TenantRepository,
 )
 from functions.core.domain import Account, Job, Tenant
@@ -172,20 +173,17 @@ class BackfillJobRepository:
     def get(self, tenant_id: str, job_id: str) -> Job | None:
         return self.jobs.get(tenant_id, job_id)
 
-    def model(self, job: Job) -> Any:
-        return self.jobs.model(job)
-
     def activate(self, activated: Tenant | None, job: Job) -> None:
         """All or nothing: the child switched on (``activated``; None if it is already) and its
         job created, unless one exists (a concurrent activation: the 409 of ``transaction``)."""
         with transaction(self.settings) as tx:
             if activated is not None:
-                tx.save(self.tenants.model(activated))
-            tx.save(self.jobs.model(job), condition=JobModel.id.does_not_exist())
+                tx.save(TenantModel.of(activated))
+            tx.save(JobModel.of(job), condition=JobModel.id.does_not_exist())
 
     def save(self, job: Job) -> None:
         """Conditional on the version read: a concurrent change is a 409 (``ConcurrentUpdate``)."""
-        save(self.jobs.model(job))
+        save(JobModel.of(job))
 
 
 # --- stream images (the back-ordering functions, ``handlers.py``) ----------------------------

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from functions.core.domain import CUSTOMER_KIND, Account, Contact
+from functions.core.errors import present
 from functions.core.ids import derived_id
 from functions.invoices.domain import UsageRecord
 from functions.orders.domain import Order, OrderLine, Subscription, recurring_amount
@@ -150,7 +151,8 @@ def mirror_subscription(
     Its history is the source's, each entry with the provider's product it came from
     (``products``, by the source's origin product id; the current product otherwise), so each
     tier prorates the same days (R22)."""
-    assert sub.version is not None and link.price_list_id is not None
+    version = present(sub.version, "the source's version")
+    price_list_id = present(link.price_list_id, "the reseller's price list")
     known = products or {}
     history = [
         {
@@ -176,7 +178,7 @@ def mirror_subscription(
         auto_renew=sub.auto_renew,
         currency=link.currency,
         unit_price=unit_price,
-        price_list_id=link.price_list_id,
+        price_list_id=price_list_id,
         created_at=now,
         updated_at=now,
         activation_date=sub.activation_date,
@@ -195,7 +197,7 @@ def mirror_subscription(
         last_change_date=sub.last_change_date,
         mirrored=True,
         source={"tenant_id": sub.tenant_id, "subscription_id": sub.id},
-        source_version=sub.version,
+        source_version=version,
         history=history,
     )
 
@@ -206,8 +208,8 @@ def provider_order(
     """R14: the provider's own order of one mirrored change (own id and number): buyer = the
     tenant reseller, for the end customer, dated at the change's effective date, at the
     reseller's prices."""
-    assert sub.version is not None
-    order_id = provider_order_id(link, sub.id, sub.version)
+    version = present(sub.version, "the source's version")
+    order_id = provider_order_id(link, sub.id, version)
     change = sub.last_change or "new"
     amount = recurring_amount(change, mirror)
     line = OrderLine(
@@ -236,7 +238,7 @@ def provider_order(
         price_list_id=mirror.price_list_id,
         reseller_account_id=link.reseller_account_id,
         end_customer_account_id=mirror.account_id,
-        source={"tenant_id": sub.tenant_id, "subscription_id": sub.id, "version": sub.version},
+        source={"tenant_id": sub.tenant_id, "subscription_id": sub.id, "version": version},
     )
 
 

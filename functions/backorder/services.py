@@ -39,11 +39,11 @@ from functions.core.domain import (
     TenantProfile,
     new_tenant_reseller,
 )
-from functions.core.errors import BadRequest, ConcurrentUpdate, Conflict
+from functions.core.errors import BadRequest, ConcurrentUpdate, Conflict, present
 from functions.core.ids import derived_id
 from functions.core.pagination import Page
-from functions.core.persistence import save
 from functions.core.queues import Queue
+from functions.core.units import Units
 from functions.invoices.domain import UsageRecord
 from functions.orders.domain import Subscription
 from functions.pricelist.domain import Product
@@ -58,7 +58,7 @@ SKIPPED, APPLIED, STALE = "skipped", "applied", "stale"
 
 
 class Subscriptions(Protocol):
-    """What back ordering reads and writes of the subscriptions (the orders context's
+    """What back ordering reads and creates of the subscriptions (the orders context's
     repository)."""
 
     def get(self, tenant_id: str, subscription_id: str) -> Subscription | None: ...
@@ -70,10 +70,6 @@ class Subscriptions(Protocol):
     ) -> Page[Subscription]: ...
 
     def create_once(self, sub: Subscription) -> bool: ...
-
-    def model(self, sub: Subscription) -> Any:
-        """The subscription as a write (conditional on the version read)."""
-        ...
 
 
 class Contacts(Protocol):
@@ -110,9 +106,9 @@ class Replicator:
         link = self._link(sub.tenant_id)
         if link is None or not domain.is_mirrored(link, sub):
             return SKIPPED
-        assert sub.origin_product_id is not None
+        origin_product_id = present(sub.origin_product_id, "a mirrored subscription's origin")
         account_mirror = self._ensure_account(link, sub.account_id)
-        product = self._product(link, sub.origin_product_id)
+        product = self._product(link, origin_product_id)
         now = rfc3339(now_utc())
         mirror = domain.mirror_subscription(
             link,
@@ -294,8 +290,7 @@ class BackorderService:
             job = self._reload_job(job)
         if job.status != JOB_DONE:
             self._send(job)
-        tenant = self.tenancy.tenants.get(tenant_id)
-        assert tenant is not None
+        tenant = present(self.tenancy.tenants.get(tenant_id), f"tenant {tenant_id}")
         return tenant, job
 
     def state(self, principal: Principal, tenant_id: str) -> tuple[Tenant, Job | None]:
@@ -350,8 +345,7 @@ class BackorderService:
             self.jobs.save(replace(job, next_sent=True))
 
     def _reload_job(self, job: Job) -> Job:
-        stored = self.jobs.get(job.tenant_id, job.id)
-        assert stored is not None
+        stored = present(self.jobs.get(job.tenant_id, job.id), f"job {job.id}")
         return stored
 
     def _child(self, principal: Principal, tenant_id: str) -> Tenant:
@@ -434,7 +428,9 @@ class UpgradeService:
         subscriptions: Subscriptions,
         account_items: Contacts,
         backordering: BackorderService,
+        units: Units,
     ) -> None:
+        self.units = units
         self.tenancy = tenancy
         self.catalogue = catalogue
         self.subscriptions = subscriptions
@@ -488,7 +484,7 @@ class UpgradeService:
         self.catalogue.copy_catalogue(provider.id, price_list.id, tenant_id)
         default = self.catalogue.default_at_cost(tenant_id, price_list.currency, created_at=now)
         if lite.child_tenant_id != tenant_id:
-            save(self.tenancy.accounts.model(replace(lite, child_tenant_id=tenant_id)))
+            self.units.save(replace(lite, child_tenant_id=tenant_id))
         tenant = replace(
             tenant,
             default_price_list_id=default,
@@ -497,10 +493,8 @@ class UpgradeService:
             propagation=body.propagation,
         )
         with suppress(ConcurrentUpdate):  # a concurrent request made it: go on from there
-            save(self.tenancy.tenants.model(tenant))
-        found = self.tenancy.tenants.get(tenant_id)
-        assert found is not None
-        return found
+            self.units.save(tenant)
+        return present(self.tenancy.tenants.get(tenant_id), f"tenant {tenant_id}")
 
     def _transfer_accounts(self, provider: Tenant, lite: Account, tenant: Tenant) -> Tenant:
         self._copy_accounts(provider, lite, tenant)
@@ -568,8 +562,9 @@ class UpgradeService:
                 accounts[sub.account_id] = self.tenancy.accounts.get(
                     tenant.id, derived_id("acc", tenant.id, sub.account_id)
                 )
-            account, product = accounts[sub.account_id], copies[sub.product_id]
-            assert account is not None and product is not None  # steps 2 and 3 made them
+            # steps 2 and 3 made them
+            account = present(accounts[sub.account_id], f"the copy of account {sub.account_id}")
+            product = present(copies[sub.product_id], f"the copy of product {sub.product_id}")
             pairs.append((sub, self._copy_subscription(tenant, sub, account, product, today, now)))
         return pairs
 
@@ -596,9 +591,7 @@ class UpgradeService:
         )
         if self.subscriptions.create_once(copy):
             return replace(copy, version=1)  # as the put stored it
-        existing = self.subscriptions.get(tenant.id, copy.id)
-        assert existing is not None
-        return existing
+        return present(self.subscriptions.get(tenant.id, copy.id), f"subscription {copy.id}")
 
     def _activate(
         self, principal: Principal, provider: Tenant, lite: Account, tenant: Tenant
@@ -612,15 +605,15 @@ class UpgradeService:
             )
             if account_copy is not None:
                 linked_account = domain.linked_account(customer, account_copy, lite.id)
-                save(self.tenancy.accounts.model(linked_account))
+                self.units.save(linked_account)
         today = today_in(tenant.time_zone).isoformat()
         for sub, copy in pairs:
             linked = domain.linked_subscription(sub, copy, today=today)
-            save(self.subscriptions.model(linked))
+            self.units.save(linked)
         account = self._account(provider.id, lite.id)
         if account.kind != TENANT_RESELLER:
             converted = replace(account, kind=TENANT_RESELLER, enable_reselling=True)
-            save(self.tenancy.accounts.model(converted))
+            self.units.save(converted)
         activated, _ = self.backordering.activate(principal, tenant.id)
         return self._done(activated, 4)
 
@@ -647,9 +640,7 @@ class UpgradeService:
         return self.tenancy.tenants.get(domain.upgraded_tenant_id(provider.id, lite.id))
 
     def _account(self, tenant_id: str, account_id: str) -> Account:
-        account = self.tenancy.accounts.get(tenant_id, account_id)
-        assert account is not None
-        return account
+        return present(self.tenancy.accounts.get(tenant_id, account_id), f"account {account_id}")
 
     def _customers(self, provider_id: str, lite_id: str) -> list[Account]:
         found: list[Account] = []
@@ -672,21 +663,13 @@ class UpgradeService:
                 return found
 
     def _done(self, tenant: Tenant, step: int) -> Tenant:
-        current = self.tenancy.tenants.get(tenant.id)
-        assert current is not None
+        current = present(self.tenancy.tenants.get(tenant.id), f"tenant {tenant.id}")
         if current.upgrade_step < step or current.upgrade_problems:
-            save(
-                self.tenancy.tenants.model(
-                    replace(
-                        current, upgrade_step=max(step, current.upgrade_step), upgrade_problems=[]
-                    )
-                )
+            self.units.save(
+                replace(current, upgrade_step=max(step, current.upgrade_step), upgrade_problems=[])
             )
-        found = self.tenancy.tenants.get(tenant.id)
-        assert found is not None
-        return found
+        return present(self.tenancy.tenants.get(tenant.id), f"tenant {tenant.id}")
 
     def _failed(self, tenant: Tenant, problems: list[dict[str, str]]) -> None:
-        current = self.tenancy.tenants.get(tenant.id)
-        assert current is not None
-        save(self.tenancy.tenants.model(replace(current, upgrade_problems=problems)))
+        current = present(self.tenancy.tenants.get(tenant.id), f"tenant {tenant.id}")
+        self.units.save(replace(current, upgrade_problems=problems))

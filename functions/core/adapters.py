@@ -180,9 +180,6 @@ class TenantRepository:
         items = [to_entity(item, Tenant) for item in found]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
-    def model(self, tenant: Tenant) -> TenantModel:
-        return TenantModel.of(tenant)
-
 
 class AccountRepository:
     def get(self, tenant_id: str, account_id: str) -> Account | None:
@@ -239,9 +236,6 @@ class AccountRepository:
         return Page(
             [to_entity(a, Account) for a in found], encode_cursor(result.last_evaluated_key)
         )
-
-    def model(self, account: Account) -> AccountModel:
-        return AccountModel.of(account)
 
 
 class IdempotencyRepository:
@@ -323,9 +317,6 @@ class JobRepository:
             return to_entity(JobModel.get(tenant_id, job_id, consistent_read=True), Job)
         except JobModel.DoesNotExist:
             return None
-
-    def model(self, job: Job) -> JobModel:
-        return JobModel.of(job)
 
 
 class AccountItemModel(BaseTable):
@@ -434,6 +425,9 @@ class AccountItemRepository:
         items = [to_entity(item, cls) for item in result]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
+
+#: What a unit of work (``functions.core.persistence.DynamoUnits``) writes each entity as.
+WRITERS: dict[type, Any] = {Tenant: TenantModel.of, Account: AccountModel.of, Job: JobModel.of}
 
 MODELS: tuple[type[BaseTable], ...] = (
     TenantModel,

@@ -5,7 +5,9 @@ Stdlib only, so the pure domains may raise them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -117,3 +119,16 @@ def path_not_found() -> NotFound:
     is made: the local gateway (``local/gateway.py``) and API Gateway's gateway responses
     (``infra/template.py``) alike."""
     return NotFound("no such path")
+
+
+class Missing(Exception):
+    """A record or value the code has just written, checked or derived is not there: a defect or
+    a deletion behind the code's back, never the client's doing (a 500, logged). Raised by
+    ``present`` where a type checker needs a value narrowed (``assert`` vanishes under -O)."""
+
+
+def present(value: T | None, what: str) -> T:
+    """``value``, which the caller knows is there; ``Missing`` naming ``what`` if it is not."""
+    if value is None:
+        raise Missing(f"{what} is missing")
+    return value

@@ -71,7 +71,8 @@ def parse_price(value: object, currency: str, *, field: str) -> Decimal:
     if amount >= MAX_AMOUNT:
         raise BadRequest(f"{field} must be below {MAX_AMOUNT}", field=field, code="out_of_range")
     exponent = amount.as_tuple().exponent
-    assert isinstance(exponent, int)  # finite, checked above
+    if not isinstance(exponent, int):  # a NaN or an infinity: refused above already
+        raise BadRequest(f"{field} must be a finite decimal number", field=field)
     if -exponent > minor_unit(currency):
         raise BadRequest(
             f"{field} has more decimals than {currency} allows ({minor_unit(currency)})",

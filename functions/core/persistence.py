@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -102,6 +102,56 @@ def transaction(settings: Settings) -> Iterator[TransactWrite]:
         if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
             raise ConcurrentUpdate() from error
         raise
+
+
+class DynamoUnit:
+    """A unit of work over DynamoDB (``functions.core.units.UnitOfWork``): the entities saved
+    are turned into items by the writer registered for their type and written on a clean exit
+    of the ``with`` block: one item with a version-conditional put, several in one
+    transaction. Nothing is written if the block raises."""
+
+    def __init__(self, settings: Settings, writers: Mapping[type, Callable[[Any], Model]]) -> None:
+        self.settings = settings
+        self.writers = writers
+        self.items: list[Model] = []
+
+    def save(self, entity: object) -> None:
+        writer = self.writers.get(type(entity))
+        if writer is None:
+            raise TypeError(f"no table is registered for {type(entity).__name__}")
+        self.items.append(writer(entity))
+
+    def __enter__(self) -> DynamoUnit:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if kind is None:
+            self.commit()
+
+    def commit(self) -> None:
+        items, self.items = self.items, []
+        if len(items) == 1:
+            save(items[0])
+        elif items:
+            with transaction(self.settings) as tx:
+                for item in items:
+                    tx.save(item)
+
+
+class DynamoUnits:
+    """``functions.core.units.Units`` over DynamoDB: the composition root registers each
+    context's ``WRITERS`` (entity type → its item) once."""
+
+    def __init__(self, settings: Settings, writers: Mapping[type, Callable[[Any], Model]]) -> None:
+        self.settings = settings
+        self.writers = dict(writers)
+
+    def __call__(self) -> DynamoUnit:
+        return DynamoUnit(self.settings, self.writers)
+
+    def save(self, entity: object) -> None:
+        with self() as unit:
+            unit.save(entity)
 
 
 def conditional_failed(error: PutError | UpdateError) -> bool:

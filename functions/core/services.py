@@ -19,11 +19,10 @@ from functions.core.adapters import (
 from functions.core.auth import PLATFORM_ADMIN, RESELLER, TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339
 from functions.core.domain import Account, Contact, Note, Tenant, TenantProfile
-from functions.core.errors import BadRequest, Conflict, Forbidden
+from functions.core.errors import BadRequest, Conflict, Forbidden, present
 from functions.core.ids import new_id
 from functions.core.pagination import Page
-from functions.core.persistence import save, transaction
-from functions.core.settings import Settings
+from functions.core.units import Units
 
 log = logging.getLogger("bss.core")
 
@@ -92,13 +91,13 @@ class IdempotencyService:
 class TenancyService:
     def __init__(
         self,
-        settings: Settings,
+        units: Units,
         tenants: TenantRepository,
         accounts: AccountRepository,
         price_lists: PriceListLookup,
         items: AccountItemRepository,
     ) -> None:
-        self.settings = settings
+        self.units = units
         self.tenants = tenants
         self.accounts = accounts
         self.price_lists = price_lists
@@ -141,7 +140,7 @@ class TenancyService:
             if body.price_list_id is not None:
                 raise BadRequest("a root tenant has no provider price list", field="price_list_id")
             tenant = domain.new_root_tenant(new_id("tnt"), profile, created_at=created_at)
-            save(self.tenants.model(tenant))
+            self.units.save(tenant)
             return self._reload(tenant.id)
         principal.require(TENANT_ADMIN)
         provider = self.tenant_of(principal)
@@ -171,15 +170,13 @@ class TenancyService:
         # The catalogue first (deterministic ids: a retry rewrites the same items), then the
         # tenant and its account together: the tenant appears with its whole catalogue.
         self.price_lists.copy_catalogue(provider.id, body.price_list_id, tenant.id)
-        with transaction(self.settings) as tx:
-            tx.save(self.tenants.model(tenant))
-            tx.save(self.accounts.model(account))
+        with self.units() as uow:
+            uow.save(tenant)
+            uow.save(account)
         return self._reload(tenant.id)
 
     def _reload(self, tenant_id: str) -> Tenant:
-        tenant = self.tenants.get(tenant_id)
-        assert tenant is not None
-        return tenant
+        return present(self.tenants.get(tenant_id), f"tenant {tenant_id}")
 
     def list_tenants(self, principal: Principal, limit: int, cursor: str | None) -> Page[Tenant]:
         if principal.role == PLATFORM_ADMIN:
@@ -198,7 +195,7 @@ class TenancyService:
                 raise BadRequest(f"{field} cannot be null", field=field)
         updated = dataclasses.replace(tenant, **changes)
         if updated != tenant:
-            save(self.tenants.model(updated))  # conditional on the version read: a race is a 409
+            self.units.save(updated)  # conditional on the version read: a race is a 409
         return self._reload(tenant_id)
 
     def get_tenant(self, principal: Principal, tenant_id: str) -> Tenant:
@@ -251,7 +248,7 @@ class TenancyService:
             separate_invoices=body.separate_invoices,
             price_list_id=body.price_list_id,
         )
-        save(self.accounts.model(account))
+        self.units.save(account)
         return self.account(principal, account.id)
 
     def list_accounts(
@@ -289,7 +286,7 @@ class TenancyService:
                 raise BadRequest(f"{field} cannot be null", field=field)
         updated = domain.update_account(account, changes)
         if updated != account:  # an empty or no-op PATCH writes nothing
-            save(self.accounts.model(updated))  # conditional on the version read: a race is a 409
+            self.units.save(updated)  # conditional on the version read: a race is a 409
         return self.account(principal, account_id)
 
     # --- contacts and notes (allowed on mirrored accounts: R15) ---

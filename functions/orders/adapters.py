@@ -291,9 +291,6 @@ class SubscriptionRepository:
             cursor,
         )
 
-    def model(self, sub: Subscription) -> SubscriptionModel:
-        return SubscriptionModel.of(sub)
-
     def create_once(self, sub: Subscription) -> bool:
         """Put a new subscription unless one with its (deterministic) id exists."""
         return put_if(SubscriptionModel.of(sub), SubscriptionModel.id.does_not_exist())
@@ -356,8 +353,8 @@ class OrderRepository:
         items = complete_items(OrderModel, page, what="OrderModel list")
         return Page([item.entity() for item in items], encode_cursor(last))
 
-    def model(self, order: Order) -> OrderModel:
-        return OrderModel.of(order)
 
+#: What a unit of work (``functions.core.persistence.DynamoUnits``) writes each entity as.
+WRITERS: dict[type, Any] = {Subscription: SubscriptionModel.of, Order: OrderModel.of}
 
 MODELS: tuple[type[BaseTable], ...] = (SubscriptionModel, OrderModel)

@@ -13,8 +13,7 @@ from functions.core.errors import BadRequest, Conflict
 from functions.core.ids import new_id
 from functions.core.pagination import Page
 from functions.core.periods import monthly_period
-from functions.core.persistence import transaction
-from functions.core.settings import Settings
+from functions.core.units import Units
 from functions.orders import domain
 from functions.orders.adapters import OrderRepository, SubscriptionRepository
 from functions.orders.domain import Order, ProductRef, Subscription
@@ -44,13 +43,13 @@ def _ref(product: Product) -> ProductRef:
 class OrderService:
     def __init__(
         self,
-        settings: Settings,
+        units: Units,
         tenancy: TenancyService,
         catalogue: CatalogueService,
         subscriptions: SubscriptionRepository,
         orders: OrderRepository,
     ) -> None:
-        self.settings = settings
+        self.units = units
         self.tenancy = tenancy
         self.catalogue = catalogue
         self.subscriptions = subscriptions
@@ -343,7 +342,7 @@ class OrderService:
 
     def _commit(self, subs: list[Subscription], orders: list[Order]) -> None:
         """Subscriptions (conditional on the version read) and their orders, all or nothing."""
-        with transaction(self.settings) as tx:
+        with self.units() as uow:
             for sub, order in zip(subs, orders, strict=True):
-                tx.save(self.subscriptions.model(domain.recorded(sub, order)))
-                tx.save(self.orders.model(order))
+                uow.save(domain.recorded(sub, order))
+                uow.save(order)

@@ -17,7 +17,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 
-from functions.core.errors import ConcurrentUpdate
+from functions.core.errors import ConcurrentUpdate, present
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import (
     BaseTable,
@@ -165,7 +165,7 @@ class ProductRepository:
         fields fails it: the caller reads again). A new copy holds its SKU in the same
         transaction (a copy's SKU never changes). False if the condition failed."""
         item = ProductModel.of(copy)
-        assert copy.source_version is not None
+        present(copy.source_version, f"the source version of copy {copy.id}")
         if previous is not None:
             condition = ProductModel.source_version.does_not_exist() | (
                 ProductModel.source_version < copy.source_version
@@ -274,9 +274,6 @@ class ProductRepository:
             for product in products:
                 batch.save(ProductModel.of(replace(product, version=product.version or 1)))
 
-    def model(self, product: Product) -> ProductModel:
-        return ProductModel.of(product)
-
 
 class PriceListRepository:
     def get(
@@ -295,15 +292,12 @@ class PriceListRepository:
         items = [to_entity(item, PriceList) for item in found]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
-    def model(self, price_list: PriceList) -> PriceListModel:
-        return PriceListModel(**entity_values(price_list))
-
     # --- prices ---
 
     def save_list(self, price_list: PriceList, entries: Iterable[Price]) -> None:
         """A list and its entries in batches, unconditionally (deterministic ids only)."""
         with PriceListModel.batch_write() as lists:
-            lists.save(self.model(price_list))
+            lists.save(_price_list_item(price_list))
         with PriceModel.batch_write() as prices:
             for entry in entries:
                 prices.save(PriceModel.of(entry))
@@ -390,9 +384,17 @@ class PriceListRepository:
             entries.append(to_entity(item, Price))
         return entries, None
 
-    def price_model(self, price: Price) -> PriceModel:
-        return PriceModel.of(price)
 
+def _price_list_item(price_list: PriceList) -> PriceListModel:
+    return PriceListModel(**entity_values(price_list))
+
+
+#: What a unit of work (``functions.core.persistence.DynamoUnits``) writes each entity as.
+WRITERS: dict[type, Any] = {
+    Product: ProductModel.of,
+    PriceList: _price_list_item,
+    Price: PriceModel.of,
+}
 
 MODELS: tuple[type[BaseTable], ...] = (ProductModel, SkuModel, PriceListModel, PriceModel)
 

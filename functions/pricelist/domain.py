@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from functions.core.errors import BadRequest, Conflict
+from functions.core.errors import BadRequest, Conflict, present
 from functions.core.money import format_money, parse_price, round_money
 
 LICENSE, USAGE, ADDON, RESELLER_PLAN = "license", "usage", "addon", "reseller_plan"
@@ -230,7 +230,7 @@ def new_price(
     if price is not None:
         fixed = parse_price(price, price_list.currency, field="price")
     else:
-        assert markup_percent is not None
+        markup_percent = present(markup_percent, "a price or a markup")
         markup = Decimal(markup_percent)
         if not Decimal(0) <= markup <= MAX_MARKUP:
             raise BadRequest(
@@ -258,9 +258,9 @@ def effective_price(entry: Price, product: Product, currency: str) -> Decimal:
     """The sell price: fixed, or cost × (1 + markup/100) rounded half-up (R4, R23)."""
     if entry.price is not None:
         return entry.price
-    assert entry.markup_percent is not None
+    markup = present(entry.markup_percent, "the entry's price or markup")
     cost = product.costs[entry.billing_cycle]
-    return round_money(cost * (1 + entry.markup_percent / 100), currency)
+    return round_money(cost * (1 + markup / 100), currency)
 
 
 def price_view(entries: list[Price], product: Product, currency: str) -> dict[str, str]:

@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339
 from functions.core.domain import Account, Tenant
-from functions.core.errors import BadRequest, ConcurrentUpdate, Forbidden
+from functions.core.errors import BadRequest, ConcurrentUpdate, Forbidden, present
 from functions.core.ids import derived_id, new_id
 from functions.core.money import format_money, minor_unit, parse_price
 from functions.core.pagination import Page
-from functions.core.persistence import save, transaction
 from functions.core.queues import Queue
-from functions.core.settings import Settings
+from functions.core.units import Units
 from functions.pricelist import domain
 from functions.pricelist.adapters import PriceListRepository, ProductRepository
 from functions.pricelist.domain import Price, PriceList, Product
@@ -42,13 +41,9 @@ class Offer:
 
 
 class Tenants(Protocol):
-    """What the catalogue reads and writes of the tenants (core's tenant repository)."""
+    """What the catalogue reads of the tenants (core's tenant repository)."""
 
     def get(self, tenant_id: str) -> Tenant | None: ...
-
-    def model(self, tenant: Tenant) -> Any:
-        """The tenant as a write of a transaction."""
-        ...
 
 
 class Accounts(Protocol):
@@ -123,7 +118,7 @@ class CatalogueService(PriceLists):
 
     def __init__(
         self,
-        settings: Settings,
+        units: Units,
         tenancy: TenancyService,
         tenants: Tenants,
         accounts: Accounts,
@@ -131,7 +126,7 @@ class CatalogueService(PriceLists):
         price_lists: PriceListRepository,
     ) -> None:
         super().__init__(products, price_lists)
-        self.settings = settings
+        self.units = units
         self.tenancy = tenancy
         self.tenants = tenants
         self.accounts = accounts
@@ -221,7 +216,7 @@ class CatalogueService(PriceLists):
         if updated.sku != product.sku:
             self._holding_sku(updated, lambda: self.products.change_sku(updated, product))
         elif updated != product:  # an empty or no-op PATCH writes nothing
-            save(self.products.model(updated))
+            self.units.save(updated)
         return self.offer(principal, product_id)
 
     def _holding_sku(self, product: Product, write: Callable[[], None]) -> None:
@@ -403,11 +398,11 @@ class CatalogueService(PriceLists):
             body.currency == tenant.currency
         )
         if becomes_default:  # the list and the tenant's pointer to it, together
-            with transaction(self.settings) as tx:
-                tx.save(self.price_lists.model(price_list))
-                tx.save(self.tenants.model(replace(tenant, default_price_list_id=price_list.id)))
+            with self.units() as uow:
+                uow.save(price_list)
+                uow.save(replace(tenant, default_price_list_id=price_list.id))
         else:
-            save(self.price_lists.model(price_list))
+            self.units.save(price_list)
         return self.get_price_list(principal, price_list.id)
 
     def get_price_list(self, principal: Principal, price_list_id: str) -> PriceList:
@@ -447,11 +442,13 @@ class CatalogueService(PriceLists):
             updated_at=rfc3339(now_utc()),
             previous=previous,
         )
-        save(self.price_lists.price_model(entry))
-        stored = self.price_lists.price(
-            price_list.tenant_id, price_list.id, product.id, body.billing_cycle
+        self.units.save(entry)
+        stored = present(
+            self.price_lists.price(
+                price_list.tenant_id, price_list.id, product.id, body.billing_cycle
+            ),
+            "the price just set",
         )
-        assert stored is not None
         self._refresh_margin_alerts(principal, product)
         return stored, domain.effective_price(stored, product, price_list.currency)
 
@@ -471,7 +468,7 @@ class CatalogueService(PriceLists):
         product = self.product(principal, product_id)
         retired = domain.retire_product(product)
         if retired != product:
-            save(self.products.model(retired))
+            self.units.save(retired)
         return self.offer(principal, product_id)
 
     def list_prices(
@@ -517,7 +514,9 @@ class Propagator:
         products: ProductRepository,
         price_lists: PriceListRepository,
         queue: Queue,
+        units: Units,
     ) -> None:
+        self.units = units
         self.tenants = tenants
         self.accounts = accounts
         self.products = products
@@ -656,11 +655,7 @@ class Propagator:
                 continue
             price = domain.effective_price(retail[cycle], offered.product, child.currency)
             if price != entry.price:
-                save(
-                    self.price_lists.price_model(
-                        replace(entry, price=price, updated_at=rfc3339(now_utc()))
-                    )
-                )
+                self.units.save(replace(entry, price=price, updated_at=rfc3339(now_utc())))
 
     def _assigned(self, tenant_id: str, price_list_id: str) -> bool:
         """Whether any tenant reseller has the list: a retail list, or one nobody is assigned

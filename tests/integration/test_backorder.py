@@ -656,7 +656,6 @@ def test_r11_a_backfill_page_whose_job_changed_under_it_fails_and_is_redone(
     from dataclasses import replace
 
     from functions.backorder.services import Replicator
-    from functions.core.persistence import save
 
     world = Reseller(api)
     world.subscribe(world.z, world.e3_copy)
@@ -671,7 +670,7 @@ def test_r11_a_backfill_page_whose_job_changed_under_it_fails_and_is_redone(
         monkeypatch.setattr(Replicator, "replicate", replicate)
         job = service.jobs.get(world.cloud, _job_id(world))
         assert job is not None
-        save(service.jobs.model(replace(job, next_sent=not job.next_sent)))
+        service.jobs.save(replace(job, next_sent=not job.next_sent))
         return replicate(self, sub)
 
     monkeypatch.setattr(Replicator, "replicate", bump_then_replicate)

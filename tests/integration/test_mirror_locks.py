@@ -131,7 +131,6 @@ def test_r20_a_provider_never_invoices_a_mirror_even_for_records_from_before_the
 
     from functions import composition
     from functions.core.domain import Account
-    from functions.core.persistence import save
 
     world, api = mirrored, mirrored.api
     tenancy = composition.container().tenancy
@@ -151,7 +150,7 @@ def test_r20_a_provider_never_invoices_a_mirror_even_for_records_from_before_the
         price_list_id=world.resell_list,
         version=None,
     )
-    save(tenancy.accounts.model(legacy))
+    tenancy.units.save(legacy)
     world.post(
         world.cloud_admin,
         "/subscriptions",

@@ -13,7 +13,7 @@ import pytest
 
 from functions import composition
 from functions.core.errors import ConcurrentUpdate
-from functions.core.persistence import save, table_resource, transaction
+from functions.core.persistence import table_resource
 from functions.orders.domain import ProductRef, order_for
 from tests.api.test_storefront import Shop
 from tests.conftest import Api, table_counts
@@ -62,9 +62,9 @@ def test_stale_write_is_a_409_never_a_lost_update(api: Api) -> None:
     tenants = container.tenancy.tenants
     tenant = tenants.get(shop.tenant["id"])
     assert tenant is not None
-    save(tenants.model(replace(tenant, name="first writer")))
+    container.tenancy.units.save(replace(tenant, name="first writer"))
     with pytest.raises(ConcurrentUpdate):
-        save(tenants.model(replace(tenant, name="stale writer")))
+        container.tenancy.units.save(replace(tenant, name="stale writer"))
     stored = tenants.get(tenant.id)
     assert stored is not None and stored.name == "first writer"
 
@@ -90,9 +90,9 @@ def test_a_failed_transaction_writes_nothing(api: Api) -> None:
         created_by="t",
         previous=sub,
     )
-    with pytest.raises(ConcurrentUpdate), transaction(composition.container().settings) as tx:
-        tx.save(orders.subscriptions.model(stale))
-        tx.save(orders.orders.model(order))
+    with pytest.raises(ConcurrentUpdate), orders.units() as uow:
+        uow.save(stale)
+        uow.save(order)
     assert table_counts() == before
     current = orders.subscriptions.get(shop.tenant["id"], sub.id)
     assert current is not None and current.quantity == 9
