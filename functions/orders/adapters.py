@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from itertools import islice
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -232,6 +232,8 @@ class OrderModel(BaseTable):
 
 _TABLE_KEYS = frozenset({"tenant_id", "id"})
 
+E = TypeVar("E")
+
 
 def _page(
     model: Any, index: Any, hash_name: str, hash_value: str, limit: int, cursor: str | None
@@ -245,27 +247,31 @@ def _page(
     return Page([item.entity() for item in items], encode_cursor(result.last_evaluated_key))
 
 
-class SubscriptionRepository:
-    def get(self, tenant_id: str, subscription_id: str) -> Subscription | None:
-        try:
-            return SubscriptionModel.get(tenant_id, subscription_id).entity()
-        except SubscriptionModel.DoesNotExist:
-            return None
+class _Records(Generic[E]):
+    """What subscriptions and orders share: by id, a tenant's in id order, an account's
+    (``by_account``). ``model`` is the table; ``entity()`` of an item gives an ``E``."""
 
-    def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Subscription]:
-        return _page(SubscriptionModel, SubscriptionModel, "tenant_id", tenant_id, limit, cursor)
+    model: Any
+
+    def get(self, tenant_id: str, record_id: str) -> E | None:
+        try:
+            found: E = self.model.get(tenant_id, record_id).entity()
+        except self.model.DoesNotExist:
+            return None
+        return found
+
+    def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[E]:
+        return _page(self.model, self.model, "tenant_id", tenant_id, limit, cursor)
 
     def for_account(
         self, tenant_id: str, account_id: str, limit: int, cursor: str | None
-    ) -> Page[Subscription]:
-        return _page(
-            SubscriptionModel,
-            SubscriptionModel.by_account,
-            "account_key",
-            f"{tenant_id}#{account_id}",
-            limit,
-            cursor,
-        )
+    ) -> Page[E]:
+        key = f"{tenant_id}#{account_id}"
+        return _page(self.model, self.model.by_account, "account_key", key, limit, cursor)
+
+
+class SubscriptionRepository(_Records[Subscription]):
+    model = SubscriptionModel
 
     def for_reseller(
         self, tenant_id: str, reseller_id: str, limit: int, cursor: str | None
@@ -296,27 +302,8 @@ class SubscriptionRepository:
         return put_if(SubscriptionModel.of(sub), SubscriptionModel.id.does_not_exist())
 
 
-class OrderRepository:
-    def get(self, tenant_id: str, order_id: str) -> Order | None:
-        try:
-            return OrderModel.get(tenant_id, order_id).entity()
-        except OrderModel.DoesNotExist:
-            return None
-
-    def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Order]:
-        return _page(OrderModel, OrderModel, "tenant_id", tenant_id, limit, cursor)
-
-    def for_account(
-        self, tenant_id: str, account_id: str, limit: int, cursor: str | None
-    ) -> Page[Order]:
-        return _page(
-            OrderModel,
-            OrderModel.by_account,
-            "account_key",
-            f"{tenant_id}#{account_id}",
-            limit,
-            cursor,
-        )
+class OrderRepository(_Records[Order]):
+    model = OrderModel
 
     def for_reseller(
         self, tenant_id: str, reseller_id: str, limit: int, cursor: str | None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from functions.core.schemas import OPTIONAL_LINE, Body, Id, ListQuery, Out
 
@@ -38,21 +39,53 @@ class CreateAddon(Body):
     )
 
 
+#: The fields each action takes besides ``action`` and ``effective_date``.
+ACTION_FIELDS: dict[str, frozenset[str]] = {
+    "change_quantity": frozenset({"quantity"}),
+    "upgrade": frozenset({"product_id"}),
+    "downgrade": frozenset({"product_id"}),
+}
+
+
 class SubscriptionAction(Body):
     """``quantity`` goes with ``change_quantity``; ``product_id`` with ``upgrade`` and
-    ``downgrade``; the other actions take nothing else."""
+    ``downgrade``; the other actions take nothing else; ``renew`` takes no
+    ``effective_date``."""
 
     action: Literal[
         "change_quantity", "upgrade", "downgrade", "suspend", "resume", "renew", "cancel"
     ]
-    quantity: Quantity | None = None
-    product_id: Id | None = None
+    quantity: Quantity | None = Field(default=None, validate_default=True)
+    product_id: Id | None = Field(default=None, validate_default=True)
     effective_date: dt.date | None = Field(
         default=None,
         description="a tenant admin may backdate a change (not renew) to a day from the start "
         "of the previous billing period, not before the subscription's last change; billing "
         "prorates from that day (R22). Default: today",
     )
+
+    @field_validator("quantity", "product_id", "effective_date")
+    @classmethod
+    def _taken_by_action(cls, value: object, info: ValidationInfo) -> object:
+        """A field the action needs is required, one it does not take is refused, each named
+        (400 ``missing_field`` / ``unknown_field``)."""
+        action = info.data.get("action")
+        if action is None:  # the action itself was refused: that is the problem to name
+            return value
+        name = str(info.field_name)
+        if name == "effective_date":
+            wanted, needed = action != "renew", False
+        else:
+            wanted = needed = name in ACTION_FIELDS.get(action, frozenset())
+        if needed and value is None:
+            raise PydanticCustomError(
+                "missing", "{action} needs {name}", {"action": action, "name": name}
+            )
+        if not wanted and value is not None:
+            raise PydanticCustomError(
+                "extra_forbidden", "{action} takes no {name}", {"action": action, "name": name}
+            )
+        return value
 
 
 class SubscriptionQuery(ListQuery):

@@ -4,7 +4,7 @@ transaction (R8–R10)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from functions.core.auth import RESELLER, TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
@@ -40,6 +40,35 @@ def _ref(product: Product) -> ProductRef:
     )
 
 
+class Scoped(Protocol):
+    """A record in an account's and its reseller's scope (R12)."""
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def reseller_account_id(self) -> str | None: ...
+
+
+R = TypeVar("R", bound=Scoped)
+
+
+class Records(Protocol[R]):
+    """What the listings read of subscriptions and orders alike (the repositories)."""
+
+    def get(self, tenant_id: str, record_id: str) -> R | None: ...
+
+    def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[R]: ...
+
+    def for_account(
+        self, tenant_id: str, account_id: str, limit: int, cursor: str | None
+    ) -> Page[R]: ...
+
+    def for_reseller(
+        self, tenant_id: str, reseller_id: str, limit: int, cursor: str | None
+    ) -> Page[R]: ...
+
+
 class OrderService:
     def __init__(
         self,
@@ -58,10 +87,7 @@ class OrderService:
     # --- reading ---
 
     def subscription(self, principal: Principal, subscription_id: str) -> Subscription:
-        sub = self.subscriptions.get(principal.tenant(), subscription_id)
-        if sub is None or not in_scope(principal, sub.account_id, sub.reseller_account_id):
-            raise hidden("subscription")
-        return sub
+        return self._visible(principal, self.subscriptions, subscription_id, "subscription")
 
     def today(self, principal: Principal) -> date:
         return today_in(self.tenancy.tenant_of(principal).time_zone)
@@ -69,40 +95,46 @@ class OrderService:
     def list_subscriptions(
         self, principal: Principal, account_id: str | None, limit: int, cursor: str | None
     ) -> Page[Subscription]:
-        tenant_id = principal.tenant()
-        if account_id is not None:
-            self.tenancy.account(principal, account_id)
-            return self.subscriptions.for_account(tenant_id, account_id, limit, cursor)
-        if principal.role == TENANT_ADMIN:
-            return self.subscriptions.page(tenant_id, limit, cursor)
-        if principal.role == RESELLER:
-            return self.subscriptions.for_reseller(
-                tenant_id, principal.account_id or "", limit, cursor
-            )
-        return self.subscriptions.for_account(tenant_id, principal.account_id or "", limit, cursor)
+        return self._listing(principal, self.subscriptions, account_id, limit, cursor)
 
     def list_addons(self, principal: Principal, subscription_id: str) -> Page[Subscription]:
         sub = self.subscription(principal, subscription_id)
         return self.subscriptions.addons(sub.tenant_id, sub.id)
 
     def order(self, principal: Principal, order_id: str) -> Order:
-        order = self.orders.get(principal.tenant(), order_id)
-        if order is None or not in_scope(principal, order.account_id, order.reseller_account_id):
-            raise hidden("order")
-        return order
+        return self._visible(principal, self.orders, order_id, "order")
 
     def list_orders(
         self, principal: Principal, account_id: str | None, limit: int, cursor: str | None
     ) -> Page[Order]:
+        return self._listing(principal, self.orders, account_id, limit, cursor)
+
+    def _visible(self, principal: Principal, records: Records[R], record_id: str, what: str) -> R:
+        """A subscription or order in the caller's scope (R12); any other is a 404 (R28)."""
+        record = records.get(principal.tenant(), record_id)
+        if record is None or not in_scope(principal, record.account_id, record.reseller_account_id):
+            raise hidden(what)
+        return record
+
+    def _listing(
+        self,
+        principal: Principal,
+        records: Records[R],
+        account_id: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[R]:
+        """One account's (in the caller's scope), else all the caller may see: the tenant's for
+        its admin, a reseller's customers' and its own, a customer's own (R12)."""
         tenant_id = principal.tenant()
         if account_id is not None:
             self.tenancy.account(principal, account_id)
-            return self.orders.for_account(tenant_id, account_id, limit, cursor)
+            return records.for_account(tenant_id, account_id, limit, cursor)
         if principal.role == TENANT_ADMIN:
-            return self.orders.page(tenant_id, limit, cursor)
+            return records.page(tenant_id, limit, cursor)
         if principal.role == RESELLER:
-            return self.orders.for_reseller(tenant_id, principal.account_id or "", limit, cursor)
-        return self.orders.for_account(tenant_id, principal.account_id or "", limit, cursor)
+            return records.for_reseller(tenant_id, principal.account_id or "", limit, cursor)
+        return records.for_account(tenant_id, principal.account_id or "", limit, cursor)
 
     # --- ordering ---
 
@@ -245,16 +277,7 @@ class OrderService:
         sub = self.subscription(principal, subscription_id)
         today = today_in(tenant.time_zone)
         now = rfc3339(now_utc())
-        action = body.action
-        for name in ("quantity", "product_id"):
-            wanted = (action == "change_quantity" and name == "quantity") or (
-                action in ("upgrade", "downgrade") and name == "product_id"
-            )
-            given = getattr(body, name) is not None
-            if wanted and not given:
-                raise BadRequest(f"{action} needs {name}", field=name, code="missing_field")
-            if given and not wanted:
-                raise BadRequest(f"{action} takes no {name}", field=name, code="unknown_field")
+        action = body.action  # with the fields it takes (``schemas.SubscriptionAction``)
         effective = self._effective(principal, tenant, sub, body, today)
         product = self.catalogue.products.get(tenant.id, sub.product_id)
         if product is None:
@@ -326,10 +349,6 @@ class OrderService:
         R22), never before the subscription's start or its last change."""
         if body.effective_date is None:
             return today
-        if body.action == "renew":
-            raise BadRequest(
-                "renew takes no effective_date", field="effective_date", code="unknown_field"
-            )
         if principal.role != TENANT_ADMIN:
             raise BadRequest(
                 "only a tenant admin may backdate a change",
