@@ -1,7 +1,8 @@
 """Billing (SPEC §6, R20–R26): usage records, the billing run and invoices. See
 ``docs/billing.md``.
 
-- ``domain.py``: rating, pure — who bills whom (R20), periods (R21), proration by days and
+- ``domain/``: the rules, pure, one module per concept (its ``__init__`` lists them and
+  re-exports every name) — who bills whom (R20), periods (R21), proration by days and
   reconciliation by linked credit lines (R22), rounding and tax (R23), the run's chunks and
   gapless numbers (R24), usage (R25), invoices and their totals (R26).
 - ``services.py``: ``UsageService`` (``POST``/``GET /usage``: a use recorded once per

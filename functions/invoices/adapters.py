@@ -17,7 +17,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondary
 
 from functions.core.adapters import AccountModel
 from functions.core.domain import Account
-from functions.core.errors import ConcurrentUpdate
+from functions.core.errors import ConcurrentUpdate, present
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import (
     BaseTable,
@@ -40,6 +40,7 @@ from functions.invoices.domain import (
     Invoice,
     InvoiceLine,
     Line,
+    LineKind,
     Period,
     UsageRecord,
 )
@@ -145,7 +146,13 @@ def line_values(line: InvoiceLine) -> dict[str, Any]:
 
 def invoice_line(values: dict[str, Any]) -> InvoiceLine:
     decimals = ("quantity", "unit_price", "proration", "amount")
-    return InvoiceLine(**{**values, **{name: Decimal(values[name]) for name in decimals}})
+    return InvoiceLine(
+        **{
+            **values,
+            **{name: Decimal(values[name]) for name in decimals},
+            "kind": LineKind(values["kind"]),
+        }
+    )
 
 
 def ledger_values(line: Line, invoice_id: str) -> dict[str, Any]:
@@ -168,7 +175,7 @@ def ledger_values(line: Line, invoice_id: str) -> dict[str, Any]:
 def ledger_line(values: dict[str, Any]) -> tuple[str, Line]:
     start, end = values["period"]
     return values["invoice_id"], Line(
-        kind=values["kind"],
+        kind=LineKind(values["kind"]),
         subscription_id=values["subscription_id"],
         product_id=values["product_id"],
         period=Period(date.fromisoformat(start), date.fromisoformat(end)),
@@ -551,13 +558,13 @@ class BillingRepository:
                         condition=SequenceModel.last == last,
                     )
                 for invoice in invoices:
-                    assert invoice.sequence is not None
+                    sequence_no = present(invoice.sequence, f"invoice {invoice.id}'s sequence")
                     tx.update(
                         InvoiceModel(tenant_id, invoice.id),
                         actions=[
                             InvoiceModel.status.set(invoice.status),
                             InvoiceModel.number.set(str(invoice.number)),
-                            InvoiceModel.sequence.set(invoice.sequence),
+                            InvoiceModel.sequence.set(sequence_no),
                             InvoiceModel.issued_at.set(str(invoice.issued_at)),
                         ],
                         condition=InvoiceModel.status == DRAFT,

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from functions.core.money import minor_unit, round_money
-from functions.invoices.domain import CREDIT, FACTOR_PLACES, Invoice, InvoiceLine
+from functions.invoices.domain import FACTOR_PLACES, Invoice, InvoiceLine, LineKind
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -337,7 +337,7 @@ def _row(pdf: FPDF, cells: Sequence[str], italic: bool) -> None:
 
 def _line_cells(line: InvoiceLine, currency: str) -> list[str]:
     description = line.description
-    if line.kind == CREDIT and not description.lower().startswith("credit"):
+    if line.kind == LineKind.CREDIT and not description.lower().startswith("credit"):
         description = f"Credit: {description}"
     customer = line.end_customer_name or line.end_customer_id
     return [
@@ -417,7 +417,7 @@ def render_pdf(invoice: Invoice, lines: Sequence[InvoiceLine], *, compress: bool
 
     _heading(pdf)
     for line in lines:
-        _row(pdf, _line_cells(line, invoice.currency), italic=line.kind == CREDIT)
+        _row(pdf, _line_cells(line, invoice.currency), italic=line.kind == LineKind.CREDIT)
     if not lines:
         _row(pdf, ["", "No lines in this period.", "", "", "", ""], italic=True)
     _totals(pdf, invoice)

@@ -14,7 +14,7 @@ from functions.core import clock
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
 from functions.core.domain import Account, Tenant
-from functions.core.errors import BadRequest, Conflict
+from functions.core.errors import BadRequest, Conflict, present
 from functions.core.pagination import Page
 from functions.core.settings import Settings
 from functions.invoices import domain
@@ -88,8 +88,10 @@ class UsageService:
         )
         if self.usage.record_once(record):
             return record
-        stored = self.usage.get(sub.tenant_id, sub.id, record.key)
-        assert stored is not None
+        # not written: a record under its key is there (a retry or a reuse of the key)
+        stored = present(
+            self.usage.get(sub.tenant_id, sub.id, record.key), f"usage record {record.key!r}"
+        )
         if not stored.same_use(record):
             raise Conflict(
                 f"key {record.key!r} was recorded with another quantity, unit or time",
