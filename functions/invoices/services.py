@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from functions.core import clock
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
-from functions.core.domain import Account, Tenant
+from functions.core.domain import Tenant
 from functions.core.errors import BadRequest, Conflict, present
 from functions.core.pagination import Page
 from functions.core.settings import Settings
@@ -28,13 +28,15 @@ from functions.invoices.adapters import (
 from functions.invoices.domain import (
     DRAFT,
     BillingRun,
+    Draft,
     Invoice,
     InvoiceLine,
     Line,
+    Preview,
+    RatingError,
     UsageRecord,
 )
 from functions.orders.domain import Subscription
-from functions.pricelist.domain import Price, Product, effective_price
 
 if TYPE_CHECKING:
     from functions.core.services import TenancyService
@@ -129,49 +131,6 @@ class UsageService:
 
 FINALIZE_CHUNKS = 20  # chunks numbered per Finalize invocation
 ISSUE_BATCH = 99  # drafts per transaction, with the sequence: DynamoDB's limit is 100 items
-
-
-class RatingError(Exception):
-    """An account that cannot be rated as it stands (a price or account gone): it fails alone,
-    is reported on the run, and is rated again by the next attempt (R24)."""
-
-
-@dataclass
-class _Rating:
-    """What rating one chunk (or one preview) reads, loaded by key up front."""
-
-    tenant: Tenant
-    billing: domain.Run
-    subs: dict[str, Subscription]
-    accounts: dict[str, Account]
-    ledgers: dict[str, list[tuple[str, Line]]]
-    products: dict[str, Product]
-    prices: dict[tuple[str, str, str], Price]
-    existing: dict[str, Invoice]
-
-
-@dataclass(frozen=True)
-class Draft:
-    invoice: Invoice
-    lines: list[InvoiceLine]
-    ledgers: dict[str, list[tuple[str, Line]]]
-
-
-@dataclass(frozen=True)
-class Preview:
-    """An account's next invoices, rated now and stored nowhere (R26)."""
-
-    billing: domain.Run
-    drafts: list[Draft]
-
-    @property
-    def currency(self) -> str | None:
-        """The invoices' currency (an account's are all in one); None with nothing to bill."""
-        return self.drafts[0].invoice.currency if self.drafts else None
-
-    @property
-    def totals(self) -> domain.Totals:
-        return domain.combined(d.invoice for d in self.drafts)
 
 
 class BillingService:
@@ -308,13 +267,13 @@ class BillingService:
         if run is None or tenant is None:
             raise RatingError(f"run {run_id} of {tenant_id} is gone")
         billing = domain.run_for(tenant.billing_day, date.fromisoformat(run.period_start))
-        rating = self._load(tenant, billing, chunk.accounts)
+        facts = self._load(tenant, billing, chunk.accounts)
         invoice_ids: list[str] = []
         failures: list[dict[str, str]] = []
         for account_id, sub_ids in chunk.accounts.items():
             try:
-                for draft in self._drafts(rating, run.id, account_id, sub_ids):
-                    if draft.invoice.id not in rating.existing:
+                for draft in self._drafts(facts, run.id, account_id, sub_ids):
+                    if draft.invoice.id not in facts.existing:
                         self.repository.put_draft(draft.invoice, draft.lines, draft.ledgers)
                     invoice_ids.append(draft.invoice.id)
             except (RatingError, BadRequest, Conflict, ValueError, KeyError) as error:
@@ -422,7 +381,9 @@ class BillingService:
 
     # --- rating ---
 
-    def _load(self, tenant: Tenant, billing: domain.Run, accounts: dict[str, list[str]]) -> _Rating:
+    def _load(
+        self, tenant: Tenant, billing: domain.Run, accounts: dict[str, list[str]]
+    ) -> domain.Facts:
         """Everything a chunk's rating reads, by key (BatchGetItem), before rating it."""
         repo = self.repository
         subs = repo.subscriptions(tenant.id, [s for ids in accounts.values() for s in ids])
@@ -435,9 +396,9 @@ class BillingService:
         invoice_ids = [
             domain.invoice_id(tenant.id, account_id, end_customer, billing.period)
             for account_id, ids in accounts.items()
-            for end_customer in _end_customers(billed.get(account_id), ids, subs)
+            for end_customer in domain.end_customers(billed.get(account_id), ids, subs)
         ]
-        return _Rating(
+        return domain.Facts(
             tenant=tenant,
             billing=billing,
             subs=subs,
@@ -456,107 +417,29 @@ class BillingService:
         )
 
     def _drafts(
-        self, rating: _Rating, run_id: str, account_id: str, sub_ids: Sequence[str]
+        self, facts: domain.Facts, run_id: str, account_id: str, sub_ids: Sequence[str]
     ) -> list[Draft]:
-        """R20: an account's invoices for the run's period (one per end customer if it asked
-        for separate invoices); an invoice that exists is returned as it is."""
-        tenant, billing = rating.tenant, rating.billing
-        account = rating.accounts.get(account_id)
-        if account is None:
-            raise RatingError(f"account {account_id} is gone")
-        domain.check_billable(account)
-        subs = [rating.subs[s] for s in sub_ids if s in rating.subs]
-        groups: dict[str | None, list[Subscription]] = {}
-        for sub in sorted(subs, key=lambda s: (self._name(rating, s.account_id), s.id)):
-            groups.setdefault(domain.end_customer(account, sub), []).append(sub)
-        drafts = []
-        for end_customer, members in groups.items():
-            invoice_id = domain.invoice_id(tenant.id, account.id, end_customer, billing.period)
-            existing = rating.existing.get(invoice_id)
-            if existing is not None:
-                drafts.append(Draft(existing, [], {}))
-                continue
-            rated: list[tuple[Line, domain.Named]] = []
-            ledgers: dict[str, list[tuple[str, Line]]] = {}
-            for sub in members:
-                if sub.currency != account.currency:
-                    raise RatingError(
-                        f"subscription {sub.id} is in {sub.currency}, the account in "
-                        f"{account.currency}"
-                    )
-                entries = [e for e in rating.ledgers.get(sub.id, []) if e[0] != invoice_id]
-                lines = self._rate(rating, sub, [line for _, line in entries])
-                rated += [(line, self._named(rating, sub, line)) for line in lines]
-                kept = [e for e in entries if e[1].period.end > billing.window.start]
-                if lines or len(kept) != len(entries):
-                    ledgers[sub.id] = kept + [(invoice_id, line) for line in lines]
-            if not rated:
-                continue
-            invoiced = domain.invoice_lines(rated)
-            invoice = domain.draft_invoice(
-                id=invoice_id,
-                tenant_id=tenant.id,
-                run_id=run_id,
-                account_id=account.id,
-                end_customer_id=end_customer,
-                currency=account.currency,
-                period=billing.period,
-                issuer={"tenant_id": tenant.id, "name": tenant.name, "country": tenant.country},
-                bill_to={
-                    "account_id": account.id,
-                    "name": account.name,
-                    "email": account.email,
-                    "country": (account.address or {}).get("country") or tenant.country,
-                    "address": account.address,
-                    "accounting_number": account.accounting_number,
-                },
-                lines=invoiced,
-                created_at=rfc3339(now_utc()),
-            )
-            drafts.append(Draft(invoice, invoiced, ledgers))
-        return drafts
+        """R20-R24: an account's invoices for the run's period (``domain.account_drafts``)."""
+        return domain.account_drafts(
+            facts,
+            run_id,
+            account_id,
+            sub_ids,
+            lambda sub, issued: self._rate(facts, sub, issued),
+            created_at=rfc3339(now_utc()),
+        )
 
-    def _rate(self, rating: _Rating, sub: Subscription, issued: list[Line]) -> list[Line]:
-        product = rating.products.get(sub.product_id)
-        metered = product is not None and product.type == "usage"
+    def _rate(self, facts: domain.Facts, sub: Subscription, issued: list[Line]) -> list[Line]:
+        """R21, R25: a subscription rated (``domain.rated``); a metered one with its usage of
+        the previous period, from local midnight to local midnight (R22)."""
         usage_total = Decimal(0)
-        if metered:
+        if domain.metered(facts, sub):
             start, end = (
-                _utc(day, rating.tenant.time_zone)
-                for day in (rating.billing.previous.start, rating.billing.previous.end)
+                _utc(day, facts.tenant.time_zone)
+                for day in (facts.billing.previous.start, facts.billing.previous.end)
             )
             usage_total = self.usage.total(sub.tenant_id, sub.id, start, end)
-
-        def price(product_id: str) -> Decimal:
-            entry = rating.prices.get((sub.price_list_id, product_id, sub.billing_cycle))
-            item = rating.products.get(product_id)
-            if (
-                entry is not None
-                and item is not None
-                and (entry.price is not None or sub.billing_cycle in item.costs)
-            ):
-                return effective_price(entry, item, sub.currency)
-            if product_id == sub.product_id:
-                return sub.unit_price  # not in the list any more: the price it was sold at
-            raise RatingError(f"no {sub.billing_cycle} price for {product_id}")
-
-        return domain.rate_subscription(
-            sub, rating.billing, issued, price, metered=metered, usage_total=usage_total
-        )
-
-    def _name(self, rating: _Rating, account_id: str) -> str:
-        account = rating.accounts.get(account_id)
-        return account.name if account else account_id
-
-    def _named(self, rating: _Rating, sub: Subscription, line: Line) -> domain.Named:
-        product = rating.products.get(line.product_id)
-        return domain.Named(
-            sku=product.sku if product else line.product_id,
-            product_name=product.name if product else line.product_id,
-            unit=product.unit if product else "",
-            end_customer_id=sub.account_id,
-            end_customer_name=self._name(rating, sub.account_id),
-        )
+        return domain.rated(facts, sub, issued, usage_total)
 
     # --- invoices ---
 
@@ -570,9 +453,8 @@ class BillingService:
         if self._any_invoice(tenant.id, account.id, billing.period):
             billing = domain.run_for(tenant.billing_day, billing.period.end)
         sub_ids = self._billed_for(tenant.id, account.id)
-        rating = self._load(tenant, billing, {account.id: sub_ids})
-        rating.existing = {}
-        return Preview(billing, self._drafts(rating, "preview", account.id, sub_ids))
+        facts = replace(self._load(tenant, billing, {account.id: sub_ids}), existing={})
+        return Preview(billing, self._drafts(facts, "preview", account.id, sub_ids))
 
     def _any_invoice(self, tenant_id: str, account_id: str, period: domain.Period) -> bool:
         page = self.repository.page(tenant_id, account_id, 1, None)
@@ -683,17 +565,6 @@ class BillingService:
 
 def _step(run: BillingRun) -> dict[str, Any]:
     return {"tenant_id": run.tenant_id, "run_id": run.id, "attempt": run.attempt}
-
-
-def _end_customers(
-    account: Account | None, sub_ids: Sequence[str], subs: dict[str, Subscription]
-) -> list[str | None]:
-    if account is None:
-        return [None]
-    return sorted(
-        {domain.end_customer(account, subs[s]) for s in sub_ids if s in subs},
-        key=lambda customer: customer or "",
-    )
 
 
 def _utc(day: date, time_zone: str) -> str:

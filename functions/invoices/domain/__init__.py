@@ -13,7 +13,9 @@ only. One module per concept; every public name is re-exported here, so ``domain
 - ``tax``: totals, rounding and tax (R23).
 - ``invoice``: the ``Invoice`` and its draft (R23, R26); ``numbering``: issued with a gapless
   number, or void (R24, R26).
-- ``assembly``: who bills whom, the end customer an invoice is for, its id (R20, R24).
+- ``assembly``: who bills whom, the end customer an invoice is for, its id (R20, R24); a
+  subscription rated at its prices (R7); ``account_drafts``, an account's invoices of a period
+  from facts loaded up front — grouping, currency and ledger rules (R20-R24).
 - ``runs``: the run of a period, the periods a tenant may run, its record and chunks (R24).
 - ``metering``: usage records and when a use may be dated (R25).
 """
@@ -21,7 +23,23 @@ only. One module per concept; every public name is re-exported here, so ``domain
 from __future__ import annotations
 
 from functions.core.periods import Period, annual_period, monthly_period
-from functions.invoices.domain.assembly import bill_to, check_billable, end_customer, invoice_id
+from functions.invoices.domain.assembly import (
+    Draft,
+    Facts,
+    Ledger,
+    Preview,
+    Rate,
+    RatingError,
+    account_drafts,
+    bill_to,
+    check_billable,
+    end_customer,
+    end_customers,
+    invoice_id,
+    metered,
+    price_of,
+    rated,
+)
 from functions.invoices.domain.charges import charge, credit, reconcile
 from functions.invoices.domain.history import (
     BILLED_STATUSES,
@@ -117,17 +135,24 @@ __all__ = [
     "BillingRun",
     "Change",
     "Chunk",
+    "Draft",
+    "Facts",
     "Invoice",
     "InvoiceLine",
+    "Ledger",
     "Line",
     "LineKind",
     "Named",
     "Period",
+    "Preview",
+    "Rate",
+    "RatingError",
     "Run",
     "Segment",
     "Step",
     "Totals",
     "UsageRecord",
+    "account_drafts",
     "annual_period",
     "bill_to",
     "billing_period",
@@ -142,15 +167,19 @@ __all__ = [
     "describe",
     "draft_invoice",
     "end_customer",
+    "end_customers",
     "invoice_id",
     "invoice_lines",
     "invoice_number",
     "issue",
+    "metered",
     "monthly_period",
     "next_period",
+    "price_of",
     "prorated",
     "proration",
     "rate_subscription",
+    "rated",
     "reconcile",
     "reconcile_usage",
     "run_for",
