@@ -3,12 +3,16 @@ invoices (R26)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from datetime import date
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints, create_model
 
 from functions.core.schemas import LINE, Body, Id, ListQuery, Out, Query
+from functions.invoices.domain import InvoiceLine, LineKind
 
 UsageKey = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/@-]+$")
@@ -90,26 +94,44 @@ class PreviewQuery(Query):
     account_id: Id
 
 
-class InvoiceLineOut(Out):
-    no: int
-    kind: str = Field(description="charge, credit (of the line it names) or usage")
-    subscription_id: str
-    product_id: str
-    sku: str
-    product_name: str
-    end_customer_id: str
-    end_customer_name: str
-    description: str
-    period_start: str
-    period_end: str
-    start: str = Field(description="first day billed")
-    end: str = Field(description="the day after the last day billed")
-    quantity: str
-    unit_price: str
-    proration: str = Field(description="days billed / days in the whole period")
-    amount: str
-    credits: str | None = Field(default=None, description="the key of the line it credits")
-    key: str
+#: The OpenAPI descriptions of an invoice line's fields; the fields themselves are declared once,
+#: by ``domain.InvoiceLine`` (``InvoiceLineOut`` is derived from it).
+LINE_DESCRIPTIONS = {
+    "kind": "charge, credit (of the line it names) or usage",
+    "start": "first day billed",
+    "end": "the day after the last day billed",
+    "proration": "days billed / days in the whole period",
+    "credits": "the key of the line it credits",
+}
+#: how the API writes a domain type: amounts and factors as strings (R23), a kind by its value
+_WIRE: dict[Any, Any] = {Decimal: str, LineKind: str}
+
+
+def out_model(name: str, record: type, descriptions: Mapping[str, str]) -> type[Out]:
+    """A response model with the fields of the dataclass ``record``, in its order, as the API
+    writes them (``_WIRE``), its defaults, and ``descriptions`` (each must name a field)."""
+    hints = get_type_hints(record)
+    fields = {f.name: f for f in dataclasses.fields(record)}
+    unknown = set(descriptions) - set(fields)
+    if unknown:
+        raise ValueError(f"descriptions of no field of {record.__name__}: {sorted(unknown)}")
+    definitions: dict[str, Any] = {
+        key: (
+            _WIRE.get(hints[key], hints[key]),
+            Field(
+                ... if f.default is dataclasses.MISSING else f.default,
+                description=descriptions.get(key),
+            ),
+        )
+        for key, f in fields.items()
+    }
+    return create_model(name, __base__=Out, __module__=__name__, **definitions)
+
+
+if TYPE_CHECKING:  # a model made at run time: the type checker sees its base
+    InvoiceLineOut = Out
+else:
+    InvoiceLineOut = out_model("InvoiceLineOut", InvoiceLine, LINE_DESCRIPTIONS)
 
 
 class InvoiceOut(Out):

@@ -62,7 +62,9 @@ class Line:
 
 @dataclass(frozen=True, kw_only=True)
 class InvoiceLine:
-    """A line as invoiced (R26): the rated line, with the product and end customer named."""
+    """A line as invoiced (R26): the rated line, with the product and end customer named. The
+    one declaration of its fields: the API's ``schemas.InvoiceLineOut`` is derived from them, in
+    this order (keyword-only, so ``credits`` may precede ``key`` as the API has always shown)."""
 
     no: int
     kind: LineKind
