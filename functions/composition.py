@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from functions.backorder.services import BackorderService, Replicator, UpgradeService
     from functions.core.persistence import BaseTable
     from functions.core.services import IdempotencyService, TenancyService
-    from functions.invoices.services import BillingService, UsageService
+    from functions.invoices.services import BillingService, InvoiceService, UsageService
     from functions.orders.services import OrderService
     from functions.pricelist.services import CatalogueService, Propagator
 
@@ -35,6 +35,7 @@ class Container:
     upgrades: UpgradeService
     usage: UsageService
     billing: BillingService
+    invoices: InvoiceService
 
 
 _lock = threading.Lock()
@@ -73,7 +74,7 @@ def build(settings: Settings) -> Container:
         Mailer,
         UsageRepository,
     )
-    from functions.invoices.services import BillingService, UsageService
+    from functions.invoices.services import BillingService, InvoiceService, Rater, UsageService
     from functions.orders import adapters as orders_tables
     from functions.orders.adapters import OrderRepository, SubscriptionRepository
     from functions.orders.services import OrderService
@@ -101,6 +102,9 @@ def build(settings: Settings) -> Container:
         BackfillJobRepository(settings, tenants, JobRepository()),
         Queue(settings, BACKFILL_QUEUE),
     )
+    invoices = BillingRepository(settings)  # the run's and the invoices' tables
+    rater = Rater(orders, UsageRepository(), invoices)
+    documents = _lazy(lambda: DocumentStore(_client(settings, "s3"), settings.documents_bucket))
     return Container(
         settings=settings,
         idempotency=IdempotencyService(IdempotencyRepository()),
@@ -119,17 +123,15 @@ def build(settings: Settings) -> Container:
         billing=BillingService(
             settings,
             tenancy,
-            orders,
-            UsageRepository(),
-            BillingRepository(settings),
+            invoices,
+            rater,
             launcher=_lazy(
                 lambda: Launcher(_client(settings, "stepfunctions"), settings.billing_state_machine)
             ),
-            documents=_lazy(
-                lambda: DocumentStore(_client(settings, "s3"), settings.documents_bucket)
-            ),
+            documents=documents,
             mailer=_lazy(lambda: Mailer(_client(settings, "ses"), settings.mail_from)),
         ),
+        invoices=InvoiceService(tenancy, orders, invoices, rater, documents=documents),
     )
 
 

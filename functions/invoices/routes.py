@@ -180,7 +180,7 @@ def invoice_out(
     paginated=True,
 )
 def list_invoices(call: Call) -> Page[InvoiceOut]:
-    page = call.container.billing.invoices(
+    page = call.container.invoices.invoices(
         call.principal,
         call.query.account_id,
         call.limit,
@@ -202,7 +202,7 @@ def list_invoices(call: Call) -> Page[InvoiceOut]:
 )
 def preview_invoice(call: Call) -> PreviewOut:
     account_id = call.query.account_id
-    preview = call.container.billing.preview(call.principal, account_id)
+    preview = call.container.invoices.preview(call.principal, account_id)
     url = call.container.settings.public_url
     invoices = [invoice_out(d.invoice, d.lines, url) for d in preview.drafts]
     currency, totals = preview.currency, preview.totals
@@ -231,7 +231,7 @@ def preview_invoice(call: Call) -> PreviewOut:
     response=InvoiceOut,
 )
 def get_invoice(call: Call) -> InvoiceOut:
-    invoice, lines = call.container.billing.invoice(call.principal, call.params["invoice_id"])
+    invoice, lines = call.container.invoices.invoice(call.principal, call.params["invoice_id"])
     return invoice_out(invoice, lines, call.container.settings.public_url)
 
 
@@ -244,7 +244,7 @@ def get_invoice(call: Call) -> InvoiceOut:
     errors=(404, 409),
 )
 def void_invoice(call: Call) -> InvoiceOut:
-    invoice = call.container.billing.void(call.principal, call.params["invoice_id"])
+    invoice = call.container.invoices.void(call.principal, call.params["invoice_id"])
     return invoice_out(invoice, None, call.container.settings.public_url)
 
 
@@ -263,5 +263,5 @@ def invoice_document(call: Call) -> Document | InvoiceOut:
     if call.media != PDF:
         return get_invoice(call)
     invoice_id = call.params["invoice_id"]
-    body = call.container.billing.document(call.principal, invoice_id)
+    body = call.container.invoices.document(call.principal, invoice_id)
     return Document(body=body, content_type=PDF, filename=f"{invoice_id}.pdf")
