@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 
 class UsageService:
+    """Usage records (R25): recorded once per key, read per subscription."""
+
     def __init__(
         self, orders: OrderService, usage: UsageRepository, runs: BillingRepository
     ) -> None:
