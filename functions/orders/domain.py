@@ -8,6 +8,7 @@ subscription started on the 31st runs [Jan 31, Feb 28), [Feb 28, Mar 31) … (R8
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -374,11 +375,32 @@ def renew(sub: Subscription, today: date, now: str) -> Subscription:
     return replace(sub, **{**settled, "status": status}, terms=terms, end_date=end.isoformat())
 
 
+#: the states a subscription may be cancelled from (and its add-ons with it)
+CANCELLABLE = (ACTIVE, INACTIVE, SUSPENDED)
+
+
 def cancel(sub: Subscription, today: date, now: str) -> Subscription:
     check_unlocked(sub)
-    require_state(sub, today, (ACTIVE, INACTIVE, SUSPENDED), "cancel")
+    require_state(sub, today, CANCELLABLE, "cancel")
     settled = _settle(sub, today, now)
     return replace(sub, **{**settled, "status": CANCELLED}, cancellation_date=today.isoformat())
+
+
+def cancel_with_addons(
+    base: Subscription, addons: Iterable[Subscription], effective: date, today: date, now: str
+) -> tuple[Subscription, list[Subscription]]:
+    """R8/R9: cancelling a base subscription cancels every add-on still live today (active,
+    inactive or suspended) with it, each from the base's day or its own last change if later
+    (a change is never dated before the add-on's history). An add-on alone is just cancelled.
+    Returns the cancelled base and the cancelled add-ons, in the order given."""
+    cancelled = cancel(base, effective, now)
+    if base.is_addon:
+        return cancelled, []
+    return cancelled, [
+        cancel(addon, max(effective, last_change_on(addon)), now)
+        for addon in addons
+        if addon.status_on(today) in CANCELLABLE
+    ]
 
 
 #: order types whose line carries no recurring charge

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from functions.core.auth import RESELLER, TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
 from functions.core.domain import Account, Tenant, in_scope
-from functions.core.errors import BadRequest, Conflict
+from functions.core.errors import BadRequest, Conflict, present
 from functions.core.ids import new_id
 from functions.core.pagination import Page
 from functions.core.periods import monthly_period
@@ -282,7 +282,8 @@ class OrderService:
         product = self.catalogue.products.get(tenant.id, sub.product_id)
         if product is None:
             raise Conflict("the subscription's product no longer exists")
-        extra: list[tuple[Subscription, Order]] = []
+        addons: list[Subscription] = []
+        cancelled: list[Subscription] = []
         if action == "change_quantity":
             updated, order_type = (
                 domain.change_quantity(sub, body.quantity, effective, now),
@@ -303,31 +304,9 @@ class OrderService:
         elif action == "renew":
             updated, order_type = domain.renew(sub, today, now), domain.RENEW
         else:
-            updated = domain.cancel(sub, effective, now)
+            addons = [] if sub.is_addon else self.subscriptions.addons(tenant.id, sub.id).items
+            updated, cancelled = domain.cancel_with_addons(sub, addons, effective, today, now)
             order_type = domain.ADDON_REMOVED if sub.is_addon else domain.CANCEL
-            if not sub.is_addon:
-                for addon in self.subscriptions.addons(tenant.id, sub.id).items:
-                    if addon.status_on(today) in (domain.ACTIVE, domain.INACTIVE, domain.SUSPENDED):
-                        addon_product = self.catalogue.products.get(tenant.id, addon.product_id)
-                        if addon_product is None:
-                            raise Conflict("an add-on's product no longer exists")
-                        on = max(effective, domain.last_change_on(addon))
-                        cancelled = domain.cancel(addon, on, now)
-                        extra.append(
-                            (
-                                cancelled,
-                                domain.order_for(
-                                    new_id("ord"),
-                                    domain.ADDON_REMOVED,
-                                    cancelled,
-                                    _ref(addon_product),
-                                    effective=on,
-                                    now=now,
-                                    created_by=principal.sub,
-                                    previous=addon,
-                                ),
-                            )
-                        )
         order = domain.order_for(
             new_id("ord"),
             order_type,
@@ -338,8 +317,28 @@ class OrderService:
             created_by=principal.sub,
             previous=sub,
         )
-        self._commit([updated] + [s for s, _ in extra], [order] + [o for _, o in extra])
+        before = {addon.id: addon for addon in addons}
+        removed = [self._addon_removed(principal, before[a.id], a, now) for a in cancelled]
+        self._commit([updated, *cancelled], [order, *removed])
         return self.subscription(principal, sub.id), order
+
+    def _addon_removed(
+        self, principal: Principal, before: Subscription, after: Subscription, now: str
+    ) -> Order:
+        """The ``addon_removed`` order (R9) of an add-on cancelled with its base."""
+        product = self.catalogue.products.get(after.tenant_id, after.product_id)
+        if product is None:
+            raise Conflict("an add-on's product no longer exists")
+        return domain.order_for(
+            new_id("ord"),
+            domain.ADDON_REMOVED,
+            after,
+            _ref(product),
+            effective=date.fromisoformat(present(after.cancellation_date, "cancellation date")),
+            now=now,
+            created_by=principal.sub,
+            previous=before,
+        )
 
     def _effective(
         self, principal: Principal, tenant: Tenant, sub: Subscription, body: Any, today: date

@@ -183,6 +183,34 @@ def test_r8_state_machine() -> None:
             action(cancelled, TODAY, NOW)
 
 
+def test_r8_r9_cancelling_a_base_cancels_its_live_addons_not_the_ended_ones() -> None:
+    base = subscribe(start=TODAY - timedelta(days=30))
+    live = replace(subscribe(TEAMS, parent=base, start=TODAY - timedelta(days=30)), id="sub_a")
+    later = replace(subscribe(TEAMS, parent=base, start=TODAY + timedelta(days=5)), id="sub_b")
+    suspended = domain.suspend(live, TODAY - timedelta(days=2), NOW)
+    paused = replace(suspended, id="sub_c", history=[domain.history_entry(suspended, "2026-11-20")])
+    gone = replace(domain.cancel(live, TODAY - timedelta(days=3), NOW), id="sub_d")
+    cancelled, addons = domain.cancel_with_addons(
+        base, [live, later, paused, gone], TODAY - timedelta(days=4), TODAY, NOW
+    )
+    assert (cancelled.status, cancelled.cancellation_date) == ("cancelled", "2026-11-18")
+    assert [(a.id, a.status) for a in addons] == [
+        ("sub_a", "cancelled"),
+        ("sub_b", "cancelled"),
+        ("sub_c", "cancelled"),
+    ]
+    # each from the base's day, or its own last change when that is later (never before it)
+    assert [a.cancellation_date for a in addons] == ["2026-11-18", "2026-11-27", "2026-11-20"]
+
+
+def test_r9_an_addon_cancelled_alone_takes_nothing_with_it() -> None:
+    base = subscribe()
+    addon = subscribe(TEAMS, parent=base)
+    cancelled, others = domain.cancel_with_addons(addon, [base], TODAY, TODAY, NOW)
+    assert cancelled.status == "cancelled"
+    assert others == []
+
+
 def test_r8_renew_adds_one_term_from_the_anchor_day() -> None:
     sub = subscribe(start=date(2026, 1, 31), auto_renew=False)
     renewed = domain.renew(sub, date(2026, 2, 10), NOW)
