@@ -448,12 +448,11 @@ class FakeProducts:
 
     def set_margin_alerts(self, product: Product, alerts: list[Any]) -> None:
         """An update of the alerts alone, on the version read (PynamoDB adds the version's
-        condition and increment to an update). The real one fails with PynamoDB's
-        ``UpdateError``, uncaught; here an ``AssertionError`` says where."""
+        condition and increment to an update): ``ConcurrentUpdate`` when it moved on."""
         table = self.tables.products
         stored = table.get(*table.key(product))
         if stored is None or not table.holds_version(product):
-            raise AssertionError(f"set_margin_alerts: {product.id} changed since it was read")
+            raise ConcurrentUpdate()
         table.put(table.bumped(dataclasses.replace(stored, margin_alerts=list(alerts))))
         self.tables.writes += 1
 

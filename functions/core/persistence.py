@@ -191,6 +191,17 @@ def upsert_actions(item: Model, *, keep_first: tuple[str, ...] = ()) -> list[Any
     return actions
 
 
+def update(item: Model, actions: list[Any], condition: Any = None) -> None:
+    """Update ``item`` with ``actions``, conditional on ``condition`` and the version it was
+    read at (PynamoDB adds it): a concurrent change in between is a 409 (``ConcurrentUpdate``)."""
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if conditional_failed(error):
+            raise ConcurrentUpdate() from error
+        raise
+
+
 def save(item: Model) -> None:
     """Put an item, conditional on the version it was read at (PynamoDB's VersionAttribute):
     a concurrent change in between is a 409, never a lost update."""

@@ -27,6 +27,7 @@ from functions.core.persistence import (
     put_if,
     to_entity,
     transaction,
+    update,
 )
 from functions.core.settings import Settings
 from functions.pricelist.domain import MarginAlert, Price, PriceList, Product
@@ -220,7 +221,8 @@ class ProductRepository:
             )
 
     def set_margin_alerts(self, product: Product, alerts: list[Any]) -> None:
-        """The alerts of a product after one of the tenant's own prices changed (R5)."""
+        """The alerts of a product after one of the tenant's own prices changed (R5); over the
+        version read (``ConcurrentUpdate`` when the product moved on)."""
         item = ProductModel.of(replace(product, margin_alerts=alerts))
         actions: list[Any] = [
             ProductModel.margin_alerts.set(item.margin_alerts)
@@ -228,7 +230,7 @@ class ProductRepository:
             else ProductModel.margin_alerts.remove(),
             ProductModel.margin_alert.set(True) if alerts else ProductModel.margin_alert.remove(),
         ]
-        item.update(actions=actions, condition=ProductModel.id.exists())
+        update(item, actions, ProductModel.id.exists())
 
     def get_many(self, tenant_id: str, product_ids: Iterable[str]) -> dict[str, Product]:
         keys = [(tenant_id, pid) for pid in dict.fromkeys(product_ids)]

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: how often the margin alerts are computed again over a product that moved on (R5, R29)
+_ALERT_ATTEMPTS = 3
+
+
 @dataclass(frozen=True)
 class Offer:
     """A product as one caller sees it: at its price list's prices; costs for its tenant admin."""
@@ -453,14 +457,26 @@ class CatalogueService(PriceLists):
         return stored, domain.effective_price(stored, product, price_list.currency)
 
     def _refresh_margin_alerts(self, principal: Principal, product: Product) -> None:
-        """R5: a fixed price set below the cost is flagged at once, one set above it clears."""
-        if not product.costs:
-            return
+        """R5: a fixed price set below the cost is flagged at once, one set above it clears.
+        The price is stored already: when the product moved on meanwhile (another price or a
+        rename, R29), the alerts are computed again over what is stored now, so they never lag
+        the prices."""
         currency = self.tenancy.tenant_of(principal).currency
-        prices = self.price_lists.entries_in_lists(product.tenant_id, currency, product.id)
-        alerts = domain.margin_alerts(product, prices)
-        if alerts != product.margin_alerts:
-            self.products.set_margin_alerts(product, alerts)
+        for attempt in range(1, _ALERT_ATTEMPTS + 1):
+            if not product.costs:
+                return
+            prices = self.price_lists.entries_in_lists(product.tenant_id, currency, product.id)
+            alerts = domain.margin_alerts(product, prices)
+            if alerts == product.margin_alerts:
+                return
+            try:
+                self.products.set_margin_alerts(product, alerts)
+                return
+            except ConcurrentUpdate:
+                fresh = self.products.get(product.tenant_id, product.id)
+                if fresh is None or attempt == _ALERT_ATTEMPTS:
+                    raise
+                product = fresh
 
     def retire_product(self, principal: Principal, product_id: str) -> Offer:
         """``DELETE /products/{id}`` (R4): no longer sold, off the storefront; subscriptions go

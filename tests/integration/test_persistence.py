@@ -69,6 +69,20 @@ def test_stale_write_is_a_409_never_a_lost_update(api: Api) -> None:
     assert stored is not None and stored.name == "first writer"
 
 
+def test_r5_margin_alerts_over_a_stale_product_are_a_409_not_a_500(api: Api) -> None:
+    """Two price changes on one product at once: the later alert write sees the product moved on
+    (its version) and answers 409 (R29), never an unhandled error."""
+    shop = Shop(api)
+    catalogue = composition.container().catalogue
+    product = catalogue.products.get(shop.tenant["id"], shop.e3["id"])
+    assert product is not None
+    catalogue.units.save(replace(product, name="renamed meanwhile"))
+    with pytest.raises(ConcurrentUpdate):
+        catalogue.products.set_margin_alerts(product, [])
+    stored = catalogue.products.get(product.tenant_id, product.id)
+    assert stored is not None and stored.name == "renamed meanwhile"
+
+
 def test_a_failed_transaction_writes_nothing(api: Api) -> None:
     """R9's order and its subscription change land together or not at all."""
     shop = Shop(api)

@@ -293,3 +293,29 @@ def test_r4_r5_a_fixed_price_below_cost_is_flagged_and_a_markup_follows_cost() -
     assert world.catalogue.offer(ADMIN, E3).margin_alerts == []
     assert world.catalogue.list_products(ADMIN, None, 50, None, margin_alert=True).items == []
     assert world.catalogue.offer(CUSTOMER_Z, E3).prices["monthly"] == "19.80"
+
+
+def test_r5_r29_alerts_follow_the_prices_when_the_product_moved_on_meanwhile() -> None:
+    """Another writer renames the product between the price's write and its alerts' write: the
+    alerts are computed again over the stored product, the rename is kept, nothing is lost."""
+    world = cloud()
+    entries_in_lists = world.catalogue.price_lists.entries_in_lists
+    renamed: list[bool] = []
+
+    def concurrent_rename(*args: Any) -> Any:
+        if not renamed:
+            renamed.append(True)
+            stored = world.catalogue.products.get(CLOUD, E3)
+            assert stored is not None
+            world.units.save(replace(stored, name="Office 365 E3 (renamed)"))
+        return entries_in_lists(*args)
+
+    world.catalogue.price_lists.entries_in_lists = concurrent_rename  # type: ignore[method-assign]
+    below = SetPrice.model_validate(
+        {"product_id": E3, "billing_cycle": "monthly", "price": "17.00"}
+    )
+    world.catalogue.set_price(ADMIN, RETAIL, below)
+    offer = world.catalogue.offer(ADMIN, E3)
+    assert offer.product.name == "Office 365 E3 (renamed)"
+    alert = MarginAlert(RETAIL, "monthly", Decimal("17.00"), Decimal("18.00"))
+    assert offer.margin_alerts == [alert]
