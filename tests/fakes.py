@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from functions.core.domain import Account, Contact, Note, Tenant
-from functions.core.errors import BadRequest, ConcurrentUpdate
+from functions.core.errors import BadRequest, ConcurrentUpdate, present
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.services import TenancyService
 from functions.orders.domain import Order, Subscription
@@ -43,12 +43,10 @@ from functions.pricelist.domain import Price, PriceList, Product
 from functions.pricelist.services import CatalogueService, PriceLists
 
 if TYPE_CHECKING:
-    from functions.core.adapters import AccountItemRepository, AccountRepository, TenantRepository
+    from functions.core import ports as core_ports
     from functions.core.units import UnitOfWork, Units
-    from functions.orders.adapters import OrderRepository, SubscriptionRepository
-    from functions.orders.services import Records
-    from functions.pricelist.adapters import PriceListRepository, ProductRepository
-    from functions.pricelist.services import Accounts, Tenants
+    from functions.orders import ports as orders_ports
+    from functions.pricelist import ports as pricelist_ports
 
 R = TypeVar("R")
 
@@ -318,6 +316,16 @@ class FakeAccounts:
             cursor=cursor,
         )
 
+    def create_once(self, account: Account) -> bool:
+        """A put conditional on the account's absence (and, as PynamoDB's, on its version: a
+        new one has none), stored at version 1; False if it is there."""
+        table = self.tables.accounts
+        if table.get(*table.key(account)) is not None or not table.holds_version(account):
+            return False
+        table.put(table.bumped(account))
+        self.tables.writes += 1
+        return True
+
     def assignees(
         self, tenant_id: str, price_list_id: str, limit: int, cursor: str | None
     ) -> Page[str]:
@@ -419,6 +427,25 @@ class FakeProducts:
 
     def get(self, tenant_id: str, product_id: str, *, consistent: bool = False) -> Product | None:
         return self.tables.products.get(tenant_id, product_id)
+
+    def write_copy(self, copy: Product, previous: Product | None) -> bool:
+        """A copy re-derived from its provider's offer (R5): over a stored copy, only if it
+        holds an older offer (``source_version``) at the version read; a new one only if absent,
+        holding its SKU in the same write. False if the condition failed."""
+        table = self.tables.products
+        offer = present(copy.source_version, f"the source version of copy {copy.id}")
+        stored = table.get(*table.key(copy))
+        if previous is not None:
+            older = stored is None or stored.source_version is None or stored.source_version < offer
+            if not (older and table.holds_version(copy)):
+                return False
+        elif stored is not None or not table.holds_version(copy):
+            return False
+        table.put(table.bumped(copy))
+        if previous is None:
+            self.tables.holders(copy.tenant_id, copy.sku).add(copy.id)
+        self.tables.writes += 1
+        return True
 
     def sku_holders(self, tenant_id: str, sku: str) -> set[str]:
         return set(self.tables.skus.get(tenant_id, {}).get(sku, ()))
@@ -710,9 +737,8 @@ class Fakes:
 
     @classmethod
     def build(cls, tables: Tables | None = None) -> Fakes:
-        """The three services over ``tables``, as ``composition.build`` makes them. Their
-        constructors take the DynamoDB repository classes, not Protocols, for the
-        repositories below: ``cast`` names the stand-in."""
+        """The three services over ``tables``, as ``composition.build`` makes them: their
+        constructors take the ports (``functions.<context>.ports``), which the fakes meet."""
         tables = tables or Tables()
         units = FakeUnits(tables)
         tenants, accounts, items = (
@@ -722,26 +748,10 @@ class Fakes:
         )
         products, price_lists = FakeProducts(tables), FakePriceLists(tables)
         subscriptions, orders = FakeSubscriptions(tables), FakeOrders(tables)
-        real_products = cast("ProductRepository", products)
-        real_price_lists = cast("PriceListRepository", price_lists)
-        lists = PriceLists(real_products, real_price_lists)
-        tenancy = TenancyService(
-            units,
-            cast("TenantRepository", tenants),
-            cast("AccountRepository", accounts),
-            lists,
-            cast("AccountItemRepository", items),
-        )
-        catalogue = CatalogueService(
-            units, tenancy, tenants, accounts, real_products, real_price_lists
-        )
-        ordering = OrderService(
-            units,
-            tenancy,
-            catalogue,
-            cast("SubscriptionRepository", subscriptions),
-            cast("OrderRepository", orders),
-        )
+        lists = PriceLists(products, price_lists)
+        tenancy = TenancyService(units, tenants, accounts, lists, items)
+        catalogue = CatalogueService(units, tenancy, tenants, accounts, products, price_lists)
+        ordering = OrderService(units, tenancy, catalogue, subscriptions, orders)
         return cls(
             tables,
             units,
@@ -758,13 +768,19 @@ class Fakes:
         )
 
 
-if TYPE_CHECKING:  # the fakes meet the Protocols the services declare (checked by mypy)
+if TYPE_CHECKING:  # the fakes meet the ports the services take (checked by mypy)
 
     def _protocols(fakes: Fakes) -> None:
         units: Units = fakes.units
         unit: UnitOfWork = fakes.units()
-        tenants: Tenants = fakes.tenants
-        accounts: Accounts = fakes.accounts
-        subscriptions: Records[Subscription] = fakes.subscriptions
-        orders: Records[Order] = fakes.orders
-        del units, unit, tenants, accounts, subscriptions, orders
+        tenants: core_ports.Tenants = fakes.tenants
+        accounts: core_ports.Accounts = fakes.accounts
+        items: core_ports.AccountItems = fakes.items
+        catalogue_tenants: pricelist_ports.Tenants = fakes.tenants
+        catalogue_accounts: pricelist_ports.Accounts = fakes.accounts
+        products: pricelist_ports.Products = fakes.products
+        price_lists: pricelist_ports.PriceListStore = fakes.price_lists
+        subscriptions: orders_ports.Subscriptions = fakes.subscriptions
+        orders: orders_ports.Orders = fakes.orders
+        del units, unit, tenants, accounts, items, catalogue_tenants, catalogue_accounts
+        del products, price_lists, subscriptions, orders

@@ -17,11 +17,11 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from functions.backorder import domain
-from functions.backorder.adapters import BackfillJobRepository, BackorderRepository
 from functions.backorder.domain import Link, ProviderProduct, Root
+from functions.backorder.ports import BackfillJobs, Backorders, Contacts, Subscriptions
 from functions.backorder.schemas import BackfillJob
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
@@ -33,7 +33,6 @@ from functions.core.domain import (
     MAX_CONTACTS,
     TENANT_RESELLER,
     Account,
-    Contact,
     Job,
     Tenant,
     TenantProfile,
@@ -41,8 +40,7 @@ from functions.core.domain import (
 )
 from functions.core.errors import BadRequest, ConcurrentUpdate, Conflict, present
 from functions.core.ids import derived_id
-from functions.core.pagination import Page
-from functions.core.queues import Queue
+from functions.core.ports import Queue
 from functions.core.units import Units
 from functions.invoices.domain import UsageRecord
 from functions.orders.domain import Subscription
@@ -57,40 +55,13 @@ PRICE_TTL_SECONDS = 60.0
 SKIPPED, APPLIED, STALE = "skipped", "applied", "stale"
 
 
-class Subscriptions(Protocol):
-    """What back ordering reads and creates of the subscriptions (the orders context's
-    repository)."""
-
-    def get(self, tenant_id: str, subscription_id: str) -> Subscription | None: ...
-
-    def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Subscription]: ...
-
-    def for_account(
-        self, tenant_id: str, account_id: str, limit: int, cursor: str | None
-    ) -> Page[Subscription]: ...
-
-    def create_once(self, sub: Subscription) -> bool: ...
-
-
-class Contacts(Protocol):
-    """What an upgrade reads and writes of the accounts' contacts (the parties' repository)."""
-
-    def contacts(
-        self, tenant_id: str, account_id: str, limit: int, cursor: str | None
-    ) -> Page[Contact]: ...
-
-    def add_contact_once(self, contact: Contact) -> bool: ...
-
-
 class ReplicationError(RuntimeError):
     """A change that cannot be mirrored as it stands: the record fails, is retried, and after
     the retry limit is set aside for a person (R18)."""
 
 
 class Replicator:
-    def __init__(
-        self, repository: BackorderRepository, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, repository: Backorders, clock: Callable[[], float] = time.monotonic) -> None:
         self.repository = repository
         self.clock = clock
         self._links: dict[str, Link] = {}
@@ -252,7 +223,7 @@ class BackorderService:
         tenancy: TenancyService,
         replicator: Replicator,
         subscriptions: Subscriptions,
-        jobs: BackfillJobRepository,
+        jobs: BackfillJobs,
         backfill_queue: Queue,
     ) -> None:
         self.tenancy = tenancy

@@ -7,36 +7,25 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from functions.core import domain
-from functions.core.adapters import (
-    AccountItemRepository,
-    AccountRepository,
-    IdempotencyRepository,
-    TenantRepository,
-)
 from functions.core.auth import PLATFORM_ADMIN, RESELLER, TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339
 from functions.core.domain import Account, Contact, Note, Tenant, TenantProfile
 from functions.core.errors import BadRequest, Conflict, Forbidden, present
 from functions.core.ids import new_id
 from functions.core.pagination import Page
+from functions.core.ports import (
+    AccountItems,
+    Accounts,
+    IdempotencyRecords,
+    PriceListLookup,
+    Tenants,
+)
 from functions.core.units import Units
 
 log = logging.getLogger("bss.core")
-
-
-class PriceListLookup(Protocol):
-    """What the parties need of the price lists (the pricelist context implements it)."""
-
-    def currency_of(self, tenant_id: str, price_list_id: str) -> str:
-        """The list's currency; a 400 naming ``price_list_id`` if the tenant has no such list."""
-        ...
-
-    def copy_catalogue(self, provider_id: str, price_list_id: str, child_id: str) -> int:
-        """R3: copy every product of the list into the child's catalogue, costs = list prices."""
-        ...
 
 
 class IdempotencyService:
@@ -44,7 +33,7 @@ class IdempotencyService:
     answer and does nothing twice; a different request under the same key is a 409. A failed
     request keeps nothing, so its retry runs again (a failure wrote nothing)."""
 
-    def __init__(self, records: IdempotencyRepository) -> None:
+    def __init__(self, records: IdempotencyRecords) -> None:
         self.records = records
 
     def run(
@@ -92,10 +81,10 @@ class TenancyService:
     def __init__(
         self,
         units: Units,
-        tenants: TenantRepository,
-        accounts: AccountRepository,
+        tenants: Tenants,
+        accounts: Accounts,
         price_lists: PriceListLookup,
-        items: AccountItemRepository,
+        items: AccountItems,
     ) -> None:
         self.units = units
         self.tenants = tenants

@@ -4,7 +4,7 @@ transaction (R8–R10)."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from functions.core.auth import RESELLER, TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
@@ -15,8 +15,8 @@ from functions.core.pagination import Page
 from functions.core.periods import monthly_period
 from functions.core.units import Units
 from functions.orders import domain
-from functions.orders.adapters import OrderRepository, SubscriptionRepository
 from functions.orders.domain import Order, ProductRef, Subscription
+from functions.orders.ports import Orders, R, Records, Subscriptions
 from functions.pricelist.domain import Product
 
 if TYPE_CHECKING:
@@ -40,43 +40,14 @@ def _ref(product: Product) -> ProductRef:
     )
 
 
-class Scoped(Protocol):
-    """A record in an account's and its reseller's scope (R12)."""
-
-    @property
-    def account_id(self) -> str: ...
-
-    @property
-    def reseller_account_id(self) -> str | None: ...
-
-
-R = TypeVar("R", bound=Scoped)
-
-
-class Records(Protocol[R]):
-    """What the listings read of subscriptions and orders alike (the repositories)."""
-
-    def get(self, tenant_id: str, record_id: str) -> R | None: ...
-
-    def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[R]: ...
-
-    def for_account(
-        self, tenant_id: str, account_id: str, limit: int, cursor: str | None
-    ) -> Page[R]: ...
-
-    def for_reseller(
-        self, tenant_id: str, reseller_id: str, limit: int, cursor: str | None
-    ) -> Page[R]: ...
-
-
 class OrderService:
     def __init__(
         self,
         units: Units,
         tenancy: TenancyService,
         catalogue: CatalogueService,
-        subscriptions: SubscriptionRepository,
-        orders: OrderRepository,
+        subscriptions: Subscriptions,
+        orders: Orders,
     ) -> None:
         self.units = units
         self.tenancy = tenancy

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339
@@ -15,11 +15,11 @@ from functions.core.errors import BadRequest, ConcurrentUpdate, Forbidden, prese
 from functions.core.ids import derived_id, new_id
 from functions.core.money import format_money, minor_unit, parse_price
 from functions.core.pagination import Page
-from functions.core.queues import Queue
+from functions.core.ports import Queue
 from functions.core.units import Units
 from functions.pricelist import domain
-from functions.pricelist.adapters import PriceListRepository, ProductRepository
 from functions.pricelist.domain import Price, PriceList, Product
+from functions.pricelist.ports import Accounts, PriceListStore, Products, Tenants
 from functions.pricelist.schemas import PriceChange
 
 if TYPE_CHECKING:
@@ -44,30 +44,12 @@ class Offer:
     margin_alerts: list[domain.MarginAlert]
 
 
-class Tenants(Protocol):
-    """What the catalogue reads of the tenants (core's tenant repository)."""
-
-    def get(self, tenant_id: str) -> Tenant | None: ...
-
-
-class Accounts(Protocol):
-    """What the catalogue reads of the accounts (core's account repository)."""
-
-    def get(self, tenant_id: str, account_id: str) -> Account | None: ...
-
-    def assignees(
-        self, tenant_id: str, price_list_id: str, limit: int, cursor: str | None
-    ) -> Page[str]:
-        """The child tenants a price list is assigned to (R5), a page at a time."""
-        ...
-
-
 class PriceLists:
-    """What the parties need of the price lists (``core.services.PriceListLookup``): a list's
+    """What the parties need of the price lists (``core.ports.PriceListLookup``): a list's
     currency and the R3 catalogue copy. It needs no tenancy, so the composition root builds it
     before ``TenancyService``, and ``CatalogueService`` (which uses the tenancy) after both."""
 
-    def __init__(self, products: ProductRepository, price_lists: PriceListRepository) -> None:
+    def __init__(self, products: Products, price_lists: PriceListStore) -> None:
         self.products = products
         self.price_lists = price_lists
 
@@ -126,8 +108,8 @@ class CatalogueService(PriceLists):
         tenancy: TenancyService,
         tenants: Tenants,
         accounts: Accounts,
-        products: ProductRepository,
-        price_lists: PriceListRepository,
+        products: Products,
+        price_lists: PriceListStore,
     ) -> None:
         super().__init__(products, price_lists)
         self.units = units
@@ -527,8 +509,8 @@ class Propagator:
         self,
         tenants: Tenants,
         accounts: Accounts,
-        products: ProductRepository,
-        price_lists: PriceListRepository,
+        products: Products,
+        price_lists: PriceListStore,
         queue: Queue,
         units: Units,
     ) -> None:

@@ -12,8 +12,8 @@ from functions.core.clock import now_utc, rfc3339, today_in
 from functions.core.errors import BadRequest, Conflict
 from functions.core.pagination import Page
 from functions.invoices import domain
-from functions.invoices.adapters import BillingRepository, DocumentStore
 from functions.invoices.domain import DRAFT, Invoice, InvoiceLine, Preview
+from functions.invoices.ports import BillingRecords, Documents
 from functions.invoices.services.rating import Rater
 
 if TYPE_CHECKING:
@@ -28,10 +28,10 @@ class InvoiceService:
         self,
         tenancy: TenancyService,
         orders: OrderService,
-        repository: BillingRepository,
+        repository: BillingRecords,
         rater: Rater,
         *,
-        documents: Callable[[], DocumentStore],
+        documents: Callable[[], Documents],
     ) -> None:
         self.tenancy = tenancy
         self.orders = orders

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from functions.core.clock import now_utc, rfc3339
 from functions.core.domain import Tenant
 from functions.invoices import domain
-from functions.invoices.adapters import BillingRepository, UsageRepository
 from functions.invoices.domain import Draft, Facts, Line
+from functions.invoices.ports import BillingRecords, Usage
 from functions.invoices.services.local_time import utc_midnight
 from functions.orders.domain import Subscription
 
@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 class Rater:
     """Rating (R20-R25) for the billing run and the preview alike."""
 
-    def __init__(
-        self, orders: OrderService, usage: UsageRepository, repository: BillingRepository
-    ) -> None:
+    def __init__(self, orders: OrderService, usage: Usage, repository: BillingRecords) -> None:
         self.orders = orders
         self.usage = usage
         self.repository = repository

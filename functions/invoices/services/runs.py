@@ -18,7 +18,6 @@ from functions.core.errors import BadRequest, Conflict
 from functions.core.pagination import Page
 from functions.core.settings import Settings
 from functions.invoices import domain
-from functions.invoices.adapters import BillingRepository, DocumentStore, Launcher, Mailer
 from functions.invoices.domain import (
     DRAFT,
     BillingRun,
@@ -28,6 +27,7 @@ from functions.invoices.domain import (
     Line,
     RatingError,
 )
+from functions.invoices.ports import BillingRecords, Documents, Launcher, Mailer
 from functions.invoices.services.rating import Rater
 from functions.orders.domain import Subscription
 
@@ -47,11 +47,11 @@ class BillingService:
         self,
         settings: Settings,
         tenancy: TenancyService,
-        repository: BillingRepository,
+        repository: BillingRecords,
         rater: Rater,
         *,
         launcher: Callable[[], Launcher],
-        documents: Callable[[], DocumentStore],
+        documents: Callable[[], Documents],
         mailer: Callable[[], Mailer],
     ) -> None:
         self.settings = settings

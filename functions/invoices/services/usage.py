@@ -13,8 +13,8 @@ from functions.core.clock import now_utc, rfc3339, today_in
 from functions.core.errors import BadRequest, Conflict, present
 from functions.core.pagination import Page
 from functions.invoices import domain
-from functions.invoices.adapters import BillingRepository, UsageRepository
 from functions.invoices.domain import UsageRecord
+from functions.invoices.ports import Runs, Usage
 from functions.invoices.services.local_time import midnight
 from functions.orders.domain import Subscription
 from functions.pricelist.domain import USAGE as METERED
@@ -26,9 +26,7 @@ if TYPE_CHECKING:
 class UsageService:
     """Usage records (R25): recorded once per key, read per subscription."""
 
-    def __init__(
-        self, orders: OrderService, usage: UsageRepository, runs: BillingRepository
-    ) -> None:
+    def __init__(self, orders: OrderService, usage: Usage, runs: Runs) -> None:
         self.orders = orders
         self.usage = usage
         self.runs = runs
