@@ -19,7 +19,7 @@ from functions.core.api import Api, Call
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
 from functions.core.routes import tenant_out
 
-if TYPE_CHECKING:  # the services import PynamoDB: keep it off the cold-start import
+if TYPE_CHECKING:  # types only: a route module loads its service when first called
     from functions.backorder.services import Node, Upgrade
     from functions.core.domain import Job, Tenant
 

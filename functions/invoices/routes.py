@@ -25,7 +25,7 @@ from functions.invoices.schemas import (
     UsageQuery,
 )
 
-if TYPE_CHECKING:  # the services import PynamoDB: keep it off the cold-start import
+if TYPE_CHECKING:  # types only: a route module loads its service when first called
     from functions.invoices.domain import BillingRun, Invoice, InvoiceLine, UsageRecord
 
 api = Api("billing")

@@ -24,7 +24,7 @@ from functions.pricelist.schemas import (
     UpdateProduct,
 )
 
-if TYPE_CHECKING:  # the services import PynamoDB: keep it off the cold-start import
+if TYPE_CHECKING:  # types only: a route module loads its service when first called
     from functions.pricelist.services import Offer
 
 api = Api("catalogue")

@@ -310,7 +310,7 @@ def test_r5_r29_alerts_follow_the_prices_when_the_product_moved_on_meanwhile() -
             world.units.save(replace(stored, name="Office 365 E3 (renamed)"))
         return entries_in_lists(*args)
 
-    world.catalogue.price_lists.entries_in_lists = concurrent_rename  # type: ignore[method-assign]
+    world.catalogue.price_lists.entries_in_lists = concurrent_rename  # type: ignore[method-assign,assignment]
     below = SetPrice.model_validate(
         {"product_id": E3, "billing_cycle": "monthly", "price": "17.00"}
     )
