@@ -253,6 +253,26 @@ def query(
     return Page(items, encode_cursor(last))
 
 
+def tenant_page(
+    rows: Iterable[R],
+    tenant_id: str,
+    limit: int,
+    cursor: str | None,
+    keep: Callable[[R], bool] | None = None,
+) -> Page[R]:
+    """A Query of a table's tenant partition in id order (its keys ``tenant_id``, ``id``)."""
+    return query(
+        rows,
+        lambda row: {"tenant_id": tenant_id, "id": cast(Any, row).id},
+        partition={"tenant_id": tenant_id},
+        names=frozenset({"tenant_id", "id"}),
+        sort="id",
+        limit=limit,
+        cursor=cursor,
+        keep=keep,
+    )
+
+
 # --- core: tenants, accounts, contacts and notes --------------------------------------------------
 
 
@@ -288,15 +308,7 @@ class FakeAccounts:
         return self.tables.accounts.get(tenant_id, account_id)
 
     def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Account]:
-        return query(
-            self.tables.accounts.partition(tenant_id),
-            lambda a: {"tenant_id": a.tenant_id, "id": a.id},
-            partition={"tenant_id": tenant_id},
-            names=frozenset({"tenant_id", "id"}),
-            sort="id",
-            limit=limit,
-            cursor=cursor,
-        )
+        return tenant_page(self.tables.accounts.partition(tenant_id), tenant_id, limit, cursor)
 
     def children(
         self, tenant_id: str, parent_account_id: str, limit: int, cursor: str | None
@@ -490,15 +502,12 @@ class FakeProducts:
     def page(
         self, tenant_id: str, limit: int, cursor: str | None, *, margin_alert: bool = False
     ) -> Page[Product]:
-        return query(
+        return tenant_page(
             self.tables.products.partition(tenant_id),
-            lambda p: {"tenant_id": p.tenant_id, "id": p.id},
-            partition={"tenant_id": tenant_id},
-            names=frozenset({"tenant_id", "id"}),
-            sort="id",
-            limit=limit,
-            cursor=cursor,
-            keep=(lambda p: bool(p.margin_alerts)) if margin_alert else None,
+            tenant_id,
+            limit,
+            cursor,
+            (lambda p: bool(p.margin_alerts)) if margin_alert else None,
         )
 
     def all(self, tenant_id: str) -> list[Product]:
@@ -527,15 +536,7 @@ class FakePriceLists:
         return self.tables.price_lists.get(tenant_id, price_list_id)
 
     def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[PriceList]:
-        return query(
-            self.tables.price_lists.partition(tenant_id),
-            lambda p: {"tenant_id": p.tenant_id, "id": p.id},
-            partition={"tenant_id": tenant_id},
-            names=frozenset({"tenant_id", "id"}),
-            sort="id",
-            limit=limit,
-            cursor=cursor,
-        )
+        return tenant_page(self.tables.price_lists.partition(tenant_id), tenant_id, limit, cursor)
 
     def save_list(self, price_list: PriceList, entries: Iterable[Price]) -> None:
         """Unconditional puts, at the versions given."""
@@ -638,15 +639,7 @@ class _Records(Generic[R]):
         return self.table.get(tenant_id, record_id)
 
     def page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[R]:
-        return query(
-            self.table.partition(tenant_id),
-            lambda r: {"tenant_id": tenant_id, "id": cast(Any, r).id},
-            partition={"tenant_id": tenant_id},
-            names=frozenset({"tenant_id", "id"}),
-            sort="id",
-            limit=limit,
-            cursor=cursor,
-        )
+        return tenant_page(self.table.partition(tenant_id), tenant_id, limit, cursor)
 
     def for_account(
         self, tenant_id: str, account_id: str, limit: int, cursor: str | None
