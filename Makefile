@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: run test test-fast lint typecheck package bench chaos soak clean
+.PHONY: run test test-fast test-browser chromium lint typecheck package bench chaos soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,28 @@ run: $(STAMP)
 ## Every test: lint, types, unit, integration, API, end to end; in JOBS processes (pytest-xdist,
 ## one per core by default), a test file per process at a time (a file's fixtures are built once).
 JOBS ?= auto
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck chromium
 	$(PY) -m pytest -n $(JOBS) --dist loadfile
+
+## The browser tests alone (tests/browser): a real headless Chromium, driven by Playwright,
+## against the local platform; screenshots in build/screenshots/.
+test-browser: $(STAMP) chromium
+	$(PY) -m pytest tests/browser
+
+## The browser the browser tests drive: Debian's chromium (Playwright's own builds are never
+## downloaded), installed by apt when missing (root, or sudo). BSS_CHROMIUM=<path> drives another.
+BSS_CHROMIUM ?= /usr/bin/chromium
+export BSS_CHROMIUM
+chromium:
+	@if [ -x "$(BSS_CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$(BSS_CHROMIUM)" != /usr/bin/chromium ]; then \
+	  echo "BSS_CHROMIUM=$(BSS_CHROMIUM) is not an executable" >&2; exit 1; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null; then sudo=sudo; \
+	else echo "chromium is missing: apt-get install chromium needs root or sudo" >&2; exit 1; fi; \
+	echo "installing Debian's chromium for the browser tests"; \
+	$$sudo apt-get update -q && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 ## Quick feedback while coding: the unit and API tests only (no lint, no end to end).
 test-fast: $(STAMP)
