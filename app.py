@@ -21,12 +21,23 @@ from functions.entrypoints import FUNCTIONS
 from functions.invoices.routes import api as billing
 from functions.orders.routes import api as storefront
 from functions.pricelist.routes import api as catalogue
+from functions.storefront.routes import api as plans
+from functions.storefront.routes import domains, pages
 
 app = Chalice(app_name="bss")
 app.experimental_feature_flags.update({"BLUEPRINTS"})
-app.api.binary_types.append("application/pdf")  # invoice documents (R26)
-for context in (tenancy, catalogue, storefront, backorder, billing):
+app.api.binary_types.extend(
+    [
+        "application/pdf",  # invoice documents (R26)
+        "image/png",  # storefront logos (R30)
+        "image/jpeg",
+        "multipart/form-data",  # a logo's upload
+    ]
+)
+for context in (tenancy, catalogue, storefront, backorder, billing, plans):
     app.register_blueprint(context.blueprint)
+app.register_blueprint(pages.blueprint)  # the storefront pages, /store/{alias}/… (R30)
+app.register_blueprint(domains)  # a Standard storefront's custom domain root
 app.register_middleware(error_object, "http")  # Chalice's own 405/415 … as SPEC §9 errors
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from functions.invoices.services import BillingService, InvoiceService, UsageService
     from functions.orders.services import OrderService
     from functions.pricelist.services import CatalogueService, Propagator
+    from functions.storefront.services import StorefrontService
 
 
 T = TypeVar("T")
@@ -36,6 +37,7 @@ class Container:
     usage: UsageService
     billing: BillingService
     invoices: InvoiceService
+    storefronts: StorefrontService
 
 
 _lock = threading.Lock()
@@ -48,8 +50,9 @@ def models() -> tuple[type[BaseTable], ...]:
     from functions.invoices import adapters as invoices
     from functions.orders import adapters as orders
     from functions.pricelist import adapters as pricelist
+    from functions.storefront import adapters as storefront
 
-    return core.MODELS + pricelist.MODELS + orders.MODELS + invoices.MODELS
+    return core.MODELS + pricelist.MODELS + orders.MODELS + invoices.MODELS + storefront.MODELS
 
 
 def build(settings: Settings) -> Container:
@@ -82,15 +85,24 @@ def build(settings: Settings) -> Container:
     from functions.pricelist.adapters import PriceListRepository, ProductRepository
     from functions.pricelist.schemas import PRICE_CHANGES_QUEUE
     from functions.pricelist.services import CatalogueService, PriceLists, Propagator
+    from functions.storefront import adapters as storefront_tables
+    from functions.storefront.adapters import LogoStore, StorefrontRepository
+    from functions.storefront.services import StorefrontService, TenantStorefronts
 
     bind(models(), settings)
-    units = DynamoUnits(settings, core.WRITERS | pricelist_tables.WRITERS | orders_tables.WRITERS)
+    units = DynamoUnits(
+        settings,
+        core.WRITERS | pricelist_tables.WRITERS | orders_tables.WRITERS | storefront_tables.WRITERS,
+    )
     tenants, accounts = TenantRepository(), AccountRepository()
     products, price_lists = ProductRepository(settings), PriceListRepository()
     # The parties use the price lists (a currency, the R3 copy) and the catalogue uses the
     # parties (the caller's tenant and account): the lists alone first, then each once.
     lists = PriceLists(products, price_lists)
-    tenancy = TenancyService(units, tenants, accounts, lists, AccountItemRepository())
+    storefronts = StorefrontRepository()
+    tenancy = TenancyService(
+        units, tenants, accounts, lists, AccountItemRepository(), TenantStorefronts(storefronts)
+    )
     catalogue = CatalogueService(units, tenancy, tenants, accounts, products, price_lists)
     subscriptions = SubscriptionRepository()
     orders = OrderService(units, tenancy, catalogue, subscriptions, OrderRepository())
@@ -105,6 +117,7 @@ def build(settings: Settings) -> Container:
     invoices = BillingRepository(settings)  # the run's and the invoices' tables
     rater = Rater(orders, UsageRepository(), invoices)
     documents = _lazy(lambda: DocumentStore(_client(settings, "s3"), settings.documents_bucket))
+    mailer = _lazy(lambda: Mailer(_client(settings, "ses"), settings.mail_from))
     return Container(
         settings=settings,
         idempotency=IdempotencyService(IdempotencyRepository()),
@@ -129,9 +142,20 @@ def build(settings: Settings) -> Container:
                 lambda: Launcher(_client(settings, "stepfunctions"), settings.billing_state_machine)
             ),
             documents=documents,
-            mailer=_lazy(lambda: Mailer(_client(settings, "ses"), settings.mail_from)),
+            mailer=mailer,
         ),
         invoices=InvoiceService(tenancy, orders, invoices, rater, documents=documents),
+        storefronts=StorefrontService(
+            secret=settings.jwt_secret,
+            public_url=settings.public_url,
+            units=units,
+            storefronts=storefronts,
+            tenancy=tenancy,
+            catalogue=catalogue,
+            orders=orders,
+            logos=_lazy(lambda: LogoStore(_client(settings, "s3"), settings.documents_bucket)),
+            mailer=mailer,
+        ),
     )
 
 

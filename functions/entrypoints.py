@@ -16,6 +16,7 @@ from types import MappingProxyType
 _BACKORDER = "functions.backorder.handlers"
 _PRICELIST = "functions.pricelist.handlers"
 _INVOICES = "functions.invoices.handlers"
+_STOREFRONT = "functions.storefront.handlers"
 
 #: function name → the module holding the handler of the same name
 FUNCTIONS: Mapping[str, str] = MappingProxyType(
@@ -37,6 +38,8 @@ FUNCTIONS: Mapping[str, str] = MappingProxyType(
         "billing_render": _INVOICES,
         "billing_close": _INVOICES,
         "billing_schedule": _INVOICES,
+        # reseller plans (R27): a plan subscription's change → the reseller's storefront
+        "plans_stream": _STOREFRONT,
     }
 )
 

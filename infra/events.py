@@ -72,6 +72,8 @@ def wired(*sources: S) -> tuple[S, ...]:
 STREAMS: tuple[StreamSource, ...] = wired(
     # back ordering: a reseller tenant's subscription changes → mirrors and provider orders
     StreamSource(function="subscriptions_stream", table="subscriptions"),
+    # reseller plans (R27): a lite reseller's plan subscription → its storefront
+    StreamSource(function="plans_stream", table="subscriptions"),
     # back ordering: a mirrored account's synced fields follow its source (R12)
     StreamSource(function="accounts_stream", table="accounts"),
     # back ordering: a use of a mirrored subscription → its mirror (R25)

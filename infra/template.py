@@ -362,6 +362,22 @@ def billing_statements(function: str | None) -> list[dict[str, Any]]:
     return []
 
 
+#: the storefronts' function: mails the sign-in link of a newly provisioned storefront (R27)
+PLANS_FUNCTION = "plans_stream"
+
+
+def storefront_statements(function: str | None) -> list[dict[str, Any]]:
+    """What the storefronts need beyond the tables (``None``: the API): the API stores and serves
+    logos (the documents bucket, under ``storefront/``) and mails sign-in links (R30); the plans'
+    stream function mails the link of a storefront it opens (R27)."""
+    mail = _statement("SendSignInMail", MAIL_ACTIONS, mail_identities())
+    if function is None:
+        return [_statement("WriteLogos", PUT_DOCUMENT_ACTIONS, [documents_objects()]), mail]
+    if function == PLANS_FUNCTION:
+        return [mail]
+    return []
+
+
 def role_policies(
     role: str,
     models: Sequence[type[BaseTable]],
@@ -732,11 +748,16 @@ def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
     parts += sorted(billing_resources(billing.definition()).items())
     # the API sends jobs (source_statements(None, ...)) and starts billing runs; each consumer
     # gets what its sources need, each billing function what its step needs
-    api_statements = source_statements(None, streams, queues) + billing_statements(None)
+    api_statements = (
+        source_statements(None, streams, queues)
+        + billing_statements(None)
+        + storefront_statements(None)
+    )
     parts.append((API_ROLE, role_patch(API_ROLE, models, api_statements)))
     parts.append((REST_API, api_patch()))
     for function in consumers(streams, queues):
         statements = source_statements(function, streams, queues)
+        statements += storefront_statements(function)
         parts.append((role_id(function), role_patch(role_id(function), models, statements)))
         properties = {
             "Timeout": consumer_timeout(function, queues),

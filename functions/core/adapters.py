@@ -19,7 +19,12 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.exceptions import DeleteError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
 
 from functions.core.domain import Account, Contact, Job, Note, Tenant
 from functions.core.errors import BadRequest
@@ -68,6 +73,7 @@ class TenantModel(BaseTable):
     propagation = UnicodeAttribute(default="full")
     overwrite_sell_prices = BooleanAttribute(default=False)
     overwrite_names = BooleanAttribute(default=False)
+    reseller_plans = BooleanAttribute(default=False)
     upgrade_from = UnicodeAttribute(null=True)
     upgrade_step = NumberAttribute(default=0)
     upgrade_problems = ListAttribute(of=MapAttribute, null=True)
@@ -101,6 +107,18 @@ class AccountsByAssignedList(GlobalSecondaryIndex["AccountModel"]):
     id = UnicodeAttribute(range_key=True)
 
 
+class AccountsByEmail(GlobalSecondaryIndex["AccountModel"]):
+    """Sparse: an account's own (not mirrored) email, lower-cased, for a storefront's sign-in
+    by email (R30). Keys only: a sign-in reads the few accounts found."""
+
+    class Meta:
+        index_name = "by_email"
+        projection = KeysOnlyProjection()
+
+    email_key = UnicodeAttribute(hash_key=True)  # {tenant_id}#{email, lower case}
+    id = UnicodeAttribute(range_key=True)
+
+
 class AccountModel(BaseTable):
     base_name = "accounts"
     streamed = True
@@ -109,6 +127,7 @@ class AccountModel(BaseTable):
     id = UnicodeAttribute(range_key=True)
     parent_key = UnicodeAttribute(null=True)  # sparse: only accounts under a lite reseller
     assigned_key = UnicodeAttribute(null=True)  # sparse: only tenant reseller accounts
+    email_key = UnicodeAttribute(null=True)  # sparse: accounts (not mirrors) with an email
     name = UnicodeAttribute()
     kind = UnicodeAttribute()
     currency = UnicodeAttribute()
@@ -130,6 +149,7 @@ class AccountModel(BaseTable):
     version = VersionAttribute()
     by_parent = AccountsByParent()
     by_assigned_list = AccountsByAssignedList()
+    by_email = AccountsByEmail()
 
     @classmethod
     def of(cls, account: Account) -> AccountModel:
@@ -143,7 +163,21 @@ class AccountModel(BaseTable):
             if account.child_tenant_id and account.price_list_id
             else None
         )
-        return cls(parent_key=parent_key, assigned_key=assigned_key, **entity_values(account))
+        email_key = (
+            email_key_of(account.tenant_id, account.email)
+            if account.email and not account.mirrored
+            else None
+        )
+        return cls(
+            parent_key=parent_key,
+            assigned_key=assigned_key,
+            email_key=email_key,
+            **entity_values(account),
+        )
+
+
+def email_key_of(tenant_id: str, email: str) -> str:
+    return f"{tenant_id}#{email.strip().lower()}"
 
 
 class IdempotencyModel(BaseTable):
@@ -225,6 +259,18 @@ class AccountRepository:
                     item.id,
                 )
         return Page(children, encode_cursor(result.last_evaluated_key))
+
+    def by_email(self, tenant_id: str, email: str, limit: int = 10) -> list[Account]:
+        """The tenant's own (not mirrored) accounts whose email is ``email`` (any case), at
+        most ``limit``: one Query of the sparse index, one BatchGet (R30's sign-in)."""
+        keys = [
+            (item.tenant_id, item.id)
+            for item in AccountModel.by_email.query(email_key_of(tenant_id, email), limit=limit)
+        ]
+        if not keys:
+            return []
+        found = [to_entity(item, Account) for item in AccountModel.batch_get(keys)]
+        return sorted(found, key=lambda account: account.id)
 
     def children(
         self, tenant_id: str, parent_account_id: str, limit: int, cursor: str | None

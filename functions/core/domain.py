@@ -43,6 +43,10 @@ class Tenant:
     propagation: str = "full"
     overwrite_sell_prices: bool = False  # R5 option: the default list's fixed prices follow
     overwrite_names: bool = False  # R5 option: product names follow the provider's
+    #: R27: the reseller add-on: this tenant's lite resellers may take a reseller plan (Free,
+    #: Standard) and run a storefront of their own; set by its provider (the platform admin for
+    #: a root tenant)
+    reseller_plans: bool = False
     #: a tenant made by upgrading a lite reseller (R19): that account, the last step done
     #: (1-4) and the problems of a failed step
     upgrade_from: str | None = None
@@ -261,6 +265,12 @@ def check_open_hierarchy(parent: Account) -> None:
 
 def update_account(account: Account, changes: dict[str, Any]) -> Account:
     """Apply a client's changes; a mirror's synced fields belong to its reseller (R15)."""
+    if "enable_reselling" in changes and account.kind != LITE_RESELLER:
+        raise BadRequest(
+            "only a lite reseller's reselling is switched (R27)",
+            field="enable_reselling",
+            code="invalid_value",
+        )
     if account.mirrored:
         locked = sorted(set(changes) & set(SYNCED_FIELDS))
         if locked:

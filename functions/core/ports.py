@@ -41,6 +41,17 @@ class Accounts(Protocol):
         """Put a new account unless one with its (deterministic) id exists."""
         ...
 
+    def by_email(self, tenant_id: str, email: str, limit: int = 10) -> list[Account]:
+        """The tenant's own (not mirrored) accounts with this email, any case (R30)."""
+        ...
+
+
+class StorefrontOpener(Protocol):
+    """What else is written with a new tenant, in the same unit of work: its own storefront
+    (R30; ``functions.storefront.services.TenantStorefronts``, wired by the composition root)."""
+
+    def __call__(self, tenant: Tenant) -> list[object]: ...
+
 
 class AccountItems(Protocol):
     """Contacts and notes of an account (``adapters.AccountItemRepository``)."""

@@ -87,8 +87,9 @@ def get_tenant(call: Call) -> TenantOut:
 @api.route(
     "/tenants/{tenant_id}",
     "PATCH",
-    summary="The provider's settings for one of its tenant resellers: price-list propagation (R5)",
-    roles=(TENANT_ADMIN,),
+    summary="The provider's settings for one of its tenant resellers: price-list propagation "
+    "(R5), the reseller add-on (R27; the platform admin's for a root tenant)",
+    roles=(TENANT_ADMIN, PLATFORM_ADMIN),
     body=UpdateTenant,
     response=TenantOut,
     errors=(400, 403, 404, 409),

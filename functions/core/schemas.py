@@ -166,6 +166,10 @@ class UpdateTenant(Body):
     propagation: Literal["full", "partial"] | None = None
     overwrite_sell_prices: bool | None = None
     overwrite_names: bool | None = None
+    reseller_plans: bool | None = Field(
+        default=None,
+        description="R27: the reseller add-on: its lite resellers may take a reseller plan",
+    )
 
 
 class TenantOut(Out):
@@ -184,6 +188,7 @@ class TenantOut(Out):
     propagation: str
     overwrite_sell_prices: bool
     overwrite_names: bool
+    reseller_plans: bool
     upgrade_from: str | None = Field(
         default=None, description="made by upgrading this lite reseller account (R19)"
     )
@@ -228,6 +233,10 @@ class UpdateAccount(Body):
     address: Address | None = None
     separate_invoices: bool | None = None
     price_list_id: Id | None = None
+    enable_reselling: bool | None = Field(
+        default=None,
+        description="a lite reseller (tenant_admin only): may take a reseller plan (R27)",
+    )
 
 
 class AccountListQuery(ListQuery):

@@ -21,9 +21,10 @@ from functions.core.ports import (
     Accounts,
     IdempotencyRecords,
     PriceListLookup,
+    StorefrontOpener,
     Tenants,
 )
-from functions.core.units import Units
+from functions.core.units import UnitOfWork, Units
 
 log = logging.getLogger("bss.core")
 
@@ -85,8 +86,12 @@ class TenancyService:
         accounts: Accounts,
         price_lists: PriceListLookup,
         items: AccountItems,
+        opener: StorefrontOpener | None = None,
     ) -> None:
+        """``opener``: what is written with each new tenant (its storefront); None in the
+        tests of the parties alone."""
         self.units = units
+        self.opener = opener
         self.tenants = tenants
         self.accounts = accounts
         self.price_lists = price_lists
@@ -129,7 +134,9 @@ class TenancyService:
             if body.price_list_id is not None:
                 raise BadRequest("a root tenant has no provider price list", field="price_list_id")
             tenant = domain.new_root_tenant(new_id("tnt"), profile, created_at=created_at)
-            self.units.save(tenant)
+            with self.units() as uow:
+                uow.save(tenant)
+                self._open(uow, tenant)
             return self._reload(tenant.id)
         principal.require(TENANT_ADMIN)
         provider = self.tenant_of(principal)
@@ -162,7 +169,13 @@ class TenancyService:
         with self.units() as uow:
             uow.save(tenant)
             uow.save(account)
+            self._open(uow, tenant)
         return self._reload(tenant.id)
+
+    def _open(self, uow: UnitOfWork, tenant: Tenant) -> None:
+        """The tenant's own storefront, written with it (a taken alias races: a 409)."""
+        for entity in self.opener(tenant) if self.opener else []:
+            uow.save(entity)
 
     def _reload(self, tenant_id: str) -> Tenant:
         return present(self.tenants.get(tenant_id), f"tenant {tenant_id}")
@@ -182,6 +195,9 @@ class TenancyService:
         for field, value in changes.items():
             if value is None:
                 raise BadRequest(f"{field} cannot be null", field=field)
+        if tenant.is_root:  # no provider: only the platform's add-on applies (R27)
+            for field in sorted(set(changes) - {"reseller_plans"}):
+                raise BadRequest(f"a root tenant has no provider to follow: {field}", field=field)
         updated = dataclasses.replace(tenant, **changes)
         if updated != tenant:
             self.units.save(updated)  # conditional on the version read: a race is a 409
@@ -260,7 +276,7 @@ class TenancyService:
         account = self.account(principal, account_id)
         changes = body.model_dump(exclude_unset=True)
         if principal.role != TENANT_ADMIN:
-            for field in ("price_list_id", "separate_invoices"):
+            for field in ("price_list_id", "separate_invoices", "enable_reselling"):
                 if field in changes:
                     raise Forbidden(f"only a tenant admin sets {field}", field=field)
             if principal.role == RESELLER and account.id == principal.account_id:
@@ -270,7 +286,7 @@ class TenancyService:
                 account.currency,
                 self.price_lists.currency_of(account.tenant_id, changes["price_list_id"]),
             )
-        for field in ("name", "separate_invoices"):
+        for field in ("name", "separate_invoices", "enable_reselling"):
             if field in changes and changes[field] is None:
                 raise BadRequest(f"{field} cannot be null", field=field)
         updated = domain.update_account(account, changes)

@@ -168,6 +168,70 @@ class ProductRef:
     origin_product_id: str | None = None
 
 
+RESELLER_PLAN = "reseller_plan"  # a product type of the catalogue (R27)
+
+
+def check_plan_order(
+    *,
+    plans_enabled: bool,
+    reseller: bool,
+    enable_reselling: bool,
+    plan: str | None,
+    quantity: int,
+    current_plan_ids: list[str],
+) -> None:
+    """R27: who may take a reseller plan. The provider tenant has the reseller add-on
+    (``plans_enabled``), the account is a lite reseller with "enable reselling", the plan is
+    Free or Standard (Basic is the state without a plan subscription), one licence, and the
+    account holds no other plan (plans are switched by upgrade or downgrade). 409 naming the
+    reason otherwise."""
+    if not plans_enabled:
+        raise Conflict(
+            "this tenant does not offer reseller plans (its provider has not enabled them)",
+            code="reseller_plans_disabled",
+            field="product_id",
+        )
+    if not reseller or not enable_reselling:
+        raise Conflict(
+            "only a lite reseller with reselling enabled takes a reseller plan",
+            code="reselling_not_enabled",
+            field="account_id",
+        )
+    if plan == "basic":
+        raise Conflict(
+            "Basic is every reseller's plan without a plan subscription: cancel the plan "
+            "subscription to return to it",
+            code="basic_is_default",
+            field="product_id",
+        )
+    if quantity != 1:
+        raise BadRequest("a reseller plan is one licence", field="quantity", code="out_of_range")
+    if current_plan_ids:
+        raise Conflict(
+            "the reseller already has a plan: switch it with an upgrade or a downgrade",
+            code="plan_exists",
+            field="product_id",
+            details={"subscription_id": current_plan_ids[0]},
+        )
+
+
+def check_plan_switch(current_type: str, new_type: str, new_plan: str | None) -> None:
+    """R27: a plan subscription switches to another Free or Standard plan only; no other
+    subscription becomes a plan."""
+    if (current_type == RESELLER_PLAN) != (new_type == RESELLER_PLAN):
+        raise Conflict(
+            "a reseller plan switches to another reseller plan only",
+            code="incompatible_product",
+            field="product_id",
+        )
+    if new_plan == "basic":
+        raise Conflict(
+            "Basic is the plan without a plan subscription: cancel to return to it",
+            code="basic_is_default",
+            field="product_id",
+        )
+
+
 def new_subscription(
     subscription_id: str,
     *,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from functions.core.auth import RESELLER, TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
-from functions.core.domain import Account, Tenant, in_scope
+from functions.core.domain import LITE_RESELLER, Account, Tenant, in_scope
 from functions.core.errors import BadRequest, Conflict, present
 from functions.core.ids import new_id
 from functions.core.pagination import Page
@@ -135,6 +135,15 @@ class OrderService:
         tenant = self.tenancy.tenant_of(principal)
         account = self._buyer(principal, body.account_id)
         product = self._product(principal, tenant, body.product_id)
+        if product.type == domain.RESELLER_PLAN:
+            domain.check_plan_order(
+                plans_enabled=tenant.reseller_plans,
+                reseller=account.kind == LITE_RESELLER,
+                enable_reselling=account.enable_reselling,
+                plan=product.plan,
+                quantity=body.quantity,
+                current_plan_ids=self.plan_subscriptions(tenant, account.id),
+            )
         return self._order_new(
             principal,
             tenant,
@@ -147,6 +156,26 @@ class OrderService:
             start=body.start_date,
             auto_renew=body.auto_renew,
         )
+
+    def plan_subscriptions(self, tenant: Tenant, account_id: str) -> list[str]:
+        """The account's reseller plan subscriptions not cancelled or expired (R27): its own
+        subscriptions (a lite reseller buys few for itself) and their products."""
+        today = today_in(tenant.time_zone)
+        found: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = self.subscriptions.for_account(tenant.id, account_id, 100, cursor)
+            for sub in page.items:
+                if sub.account_id != account_id or sub.is_addon:
+                    continue
+                if sub.status_on(today) in (domain.CANCELLED, domain.EXPIRED):
+                    continue
+                product = self.catalogue.products.get(tenant.id, sub.product_id)
+                if product is not None and product.type == domain.RESELLER_PLAN:
+                    found.append(sub.id)
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
 
     def add_addon(
         self, principal: Principal, subscription_id: str, body: Any
@@ -262,7 +291,9 @@ class OrderService:
             )
         elif action in ("upgrade", "downgrade"):
             domain.check_unlocked(sub)
+            current_type = product.type
             product = self._product(principal, tenant, body.product_id)
+            domain.check_plan_switch(current_type, product.type, product.plan)
             account = self._buyer(principal, sub.account_id)
             _, unit_price = self.catalogue.buyer_price(tenant, account, product, sub.billing_cycle)
             updated, order_type = domain.change_product(

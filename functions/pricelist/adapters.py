@@ -65,6 +65,7 @@ class ProductModel(BaseTable):
     origin_product_id = UnicodeAttribute(null=True)
     costs = CycleAmounts(null=True)
     addon_for = ListAttribute(of=UnicodeAttribute, default=list)
+    plan = UnicodeAttribute(null=True)
     source_version = NumberAttribute(null=True)
     costs_changed_at = UnicodeAttribute(null=True)
     margin_alerts = ListAttribute(of=MarginAlertMap, null=True)

@@ -14,6 +14,10 @@ PRODUCT_TYPES = (LICENSE, USAGE, ADDON, RESELLER_PLAN)
 MONTHLY, ANNUAL = "monthly", "annual"
 BILLING_CYCLES = (MONTHLY, ANNUAL)
 ACTIVE, DISCONTINUED = "active", "discontinued"
+#: R27: what a ``reseller_plan`` product grants: Basic (the default, no storefront of its own),
+#: Free (a storefront), Standard (a storefront with branding)
+BASIC, FREE, STANDARD = "basic", "free", "standard"
+PLAN_LEVELS = (BASIC, FREE, STANDARD)
 PRODUCT_STATUSES = (ACTIVE, DISCONTINUED)
 
 MAX_MARKUP = Decimal("1000")
@@ -50,6 +54,8 @@ class Product:
     origin_product_id: str | None = None
     costs: dict[str, Decimal] = field(default_factory=dict)
     addon_for: list[str] = field(default_factory=list)
+    #: a ``reseller_plan`` product: the plan it grants (``PLAN_LEVELS``, R27); None otherwise
+    plan: str | None = None
     #: a copy: the provider's offer it was last derived from (``Offered.version``, R5, R6)
     source_version: int | None = None
     #: a copy: when its costs last changed (R7: from the next period not yet invoiced)
@@ -118,6 +124,15 @@ def new_product(
 ) -> Product:
     """A tenant's own product (R1)."""
     cycles = _cycles(billing_cycles)
+    plan = details.get("plan")
+    if type == RESELLER_PLAN and plan is None:
+        raise BadRequest(
+            "a reseller plan names the plan it grants: basic, free or standard (R27)",
+            field="plan",
+            code="missing_field",
+        )
+    if type != RESELLER_PLAN and plan is not None:
+        raise BadRequest("only a reseller_plan product grants a plan", field="plan")
     if type == ADDON and not addon_for:
         raise BadRequest(
             "an add-on names the products it attaches to", field="addon_for", code="missing_field"
@@ -161,7 +176,16 @@ def check_sku_free(sku: str, holders: set[str], product_id: str) -> None:
 
 
 #: what a tenant may not change on a product copied from its provider (R4)
-INHERITED_FIELDS = ("sku", "type", "billing_cycles", "unit", "costs", "addon_for", "status")
+INHERITED_FIELDS = (
+    "sku",
+    "type",
+    "billing_cycles",
+    "unit",
+    "costs",
+    "addon_for",
+    "status",
+    "plan",
+)
 
 
 def update_product(product: Product, changes: dict[str, Any]) -> Product:
@@ -174,6 +198,12 @@ def update_product(product: Product, changes: dict[str, Any]) -> Product:
                     code="inherited_product",
                     field=name,
                 )
+    if "type" in changes and (changes["type"] == RESELLER_PLAN) != (product.type == RESELLER_PLAN):
+        raise BadRequest(
+            "a reseller plan stays a reseller plan, and no other product becomes one (R27)",
+            field="type",
+            code="invalid_value",
+        )
     if "billing_cycles" in changes:
         changes = {**changes, "billing_cycles": _cycles(changes["billing_cycles"])}
     return replace(product, **changes)
@@ -205,6 +235,7 @@ def copy_for_child(
         origin_product_id=source.id,
         costs=dict(costs),
         addon_for=addon_for,
+        plan=source.plan,
     )
 
 

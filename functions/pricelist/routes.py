@@ -50,6 +50,7 @@ def product_out(offer: Offer) -> ProductOut:
             else None
         ),
         addon_for=p.addon_for,
+        plan=p.plan,
         currency=offer.price_list.currency if offer.price_list else None,
         prices=offer.prices,
         costs=offer.costs,

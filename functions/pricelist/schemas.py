@@ -41,6 +41,9 @@ class CreateProduct(Body):
     visible: bool = True
     costs: CycleMoney | None = None
     addon_for: list[Id] = Field(default_factory=list, max_length=50)
+    plan: Literal["basic", "free", "standard"] | None = Field(
+        default=None, description="a reseller_plan product: the plan it grants (R27)"
+    )
 
 
 class UpdateProduct(Body):
@@ -87,6 +90,7 @@ class ProductOut(Out):
     status: str
     origin: Origin | None
     addon_for: list[str]
+    plan: str | None = Field(default=None, description="a reseller_plan: the plan it grants")
     currency: str | None = Field(description="currency of `prices` (and `costs`)")
     prices: dict[str, str] = Field(description="the caller's price per billing cycle")
     costs: dict[str, str] | None = Field(

@@ -180,6 +180,7 @@ class CatalogueService(PriceLists):
             description=body.description,
             categories=list(body.categories),
             visible=body.visible,
+            plan=body.plan,
         )
         self._holding_sku(product, lambda: self.products.create_own(product))
         return self.offer(principal, product.id)
@@ -251,18 +252,26 @@ class CatalogueService(PriceLists):
         if principal.role == TENANT_ADMIN:
             page = self.products.page(tenant_id, limit, cursor, margin_alert=margin_alert)
             return Page(self._offers(page.items, price_list, principal, tenant), page.next_cursor)
+        return self.shop_window(tenant, price_list, limit, cursor)
+
+    def shop_window(
+        self, tenant: Tenant, price_list: PriceList | None, limit: int, cursor: str | None
+    ) -> Page[Offer]:
+        """The visible, sellable products of ``price_list`` at its prices (R10): what a
+        reseller or customer sees, and an anonymous storefront visitor at the storefront's
+        list (R30). One Query of the list's entries, one BatchGet of their products."""
         if price_list is None:
             return Page([])
         entries, next_cursor = self.price_lists.products_page(
-            tenant_id, price_list.id, limit, cursor
+            tenant.id, price_list.id, limit, cursor
         )
-        products = self.products.get_many(tenant_id, (e.product_id for e in entries))
+        products = self.products.get_many(tenant.id, (e.product_id for e in entries))
         shown = [
             products[pid]
             for pid in dict.fromkeys(e.product_id for e in entries)
             if pid in products and products[pid].visible and products[pid].sellable
         ]
-        return Page(self._offers(shown, price_list, principal, tenant, entries), next_cursor)
+        return Page(self._offers(shown, price_list, None, tenant, entries), next_cursor)
 
     def _offered(self, price_list: PriceList, product: Product) -> bool:
         return (
@@ -278,7 +287,7 @@ class CatalogueService(PriceLists):
         self,
         products: list[Product],
         price_list: PriceList | None,
-        principal: Principal,
+        principal: Principal | None,
         tenant: Tenant,
         entries: list[Price] | None = None,
     ) -> list[Offer]:
@@ -294,7 +303,8 @@ class CatalogueService(PriceLists):
             for entry in entries:
                 by_product.setdefault(entry.product_id, []).append(entry)
         # costs (and margin alerts) are the tenant admin's, in the tenant's own currency
-        currency = tenant.currency if principal.role == TENANT_ADMIN else None
+        admin = principal is not None and principal.role == TENANT_ADMIN
+        currency = tenant.currency if admin else None
         offers = []
         for product in products:
             prices = (

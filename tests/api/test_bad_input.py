@@ -74,6 +74,10 @@ PERIOD_START = datetime.now(ZoneInfo("Europe/Berlin")).date().replace(day=1).iso
 
 BODY_TARGETS: dict[tuple[str, str], Target] = {
     ("POST", "/billing-runs"): Target("{a.admin}", "/billing-runs", {"period_start": PERIOD_START}),
+    ("POST", "/reseller-plans"): Target(
+        "{a.admin}", "/reseller-plans", {"account_id": "{a.lite}", "product_id": "{a.base}"}
+    ),
+    ("PATCH", "/storefront"): Target("{a.admin}", "/storefront", {"primary_color": "#1f4e8c"}),
     ("POST", "/tenants"): Target(
         "{a.admin}",
         "/tenants",
@@ -218,6 +222,7 @@ BODY_TARGETS: dict[tuple[str, str], Target] = {
 
 QUERY_TARGETS: dict[tuple[str, str], Target] = {
     ("GET", "/billing-runs"): Target("{a.admin}", "/billing-runs"),
+    ("GET", "/reseller-plans"): Target("{a.admin}", "/reseller-plans?account_id={a.lite}"),
     ("GET", "/invoices"): Target("{a.admin}", "/invoices?account_id={a.z}"),
     ("GET", "/invoices/preview"): Target("{a.admin}", "/invoices/preview?account_id={a.z}"),
     ("GET", "/tenants"): Target("{a.admin}", "/tenants"),
@@ -240,6 +245,9 @@ PUBLIC_PATHS = ("/health", "/openapi.json")
 #: a valid request of every non-public route without a query model (for ``?unknown=1``)
 NO_QUERY_PATHS: dict[tuple[str, str], str] = {
     ("POST", "/billing-runs"): "/billing-runs",
+    ("POST", "/reseller-plans"): "/reseller-plans",
+    ("GET", "/storefront"): "/storefront",
+    ("PATCH", "/storefront"): "/storefront",
     ("GET", "/billing-runs/{run_id}"): "/billing-runs/{a.run}",
     ("GET", "/invoices/{invoice_id}"): "/invoices/{a.invoice_z}",
     ("GET", "/invoices/{invoice_id}/document"): "/invoices/{a.invoice_z}/document",

@@ -161,11 +161,10 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
             {"overwrite_names": True},
         ),
         Probe(
-            "the platform (role)",
+            "the platform: a child tenant is not its to see",
             "{platform}",
             "/tenants/{a.child}",
             {"overwrite_names": True},
-            403,
         ),
         Probe(
             "a reseller of A (role)",
@@ -215,6 +214,24 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         Probe("B reads A's (not its child)", "{b.admin}", "/tenants/{a.id}/backordering"),
         Probe("the platform (role)", "{platform}", "/tenants/{a.child}/backordering", status=403),
         Probe("a customer of A (role)", "{a.as_x}", "/tenants/{a.child}/backordering", status=403),
+    ],
+    ("GET", "/reseller-plans"): [
+        Probe("B reads A's reseller's plans", "{b.admin}", "/reseller-plans?account_id={a.lite}"),
+        Probe("L2 reads L's plans", "{a.as_lite2}", "/reseller-plans?account_id={a.lite}"),
+    ],
+    ("POST", "/reseller-plans"): [
+        Probe(
+            "B puts A's reseller on a plan",
+            "{b.admin}",
+            "/reseller-plans",
+            {"account_id": "{a.lite}", "product_id": "{a.base}"},
+        ),
+        Probe(
+            "L2 puts L on a plan",
+            "{a.as_lite2}",
+            "/reseller-plans",
+            {"account_id": "{a.lite}", "product_id": "{a.base}"},
+        ),
     ],
     ("GET", "/accounts/{account_id}/hierarchy"): [
         Probe("B reads A's reseller tree", "{b.admin}", "/accounts/{a.lite}/hierarchy"),
@@ -579,6 +596,8 @@ EXEMPT: dict[tuple[str, str], str] = {
     "parameter",
     ("POST", "/billing-runs"): "runs the caller's own tenant; the body names no resource",
     ("GET", "/billing-runs"): "lists the caller's own tenant's runs; no resource parameter",
+    ("GET", "/storefront"): "the caller's own storefront; no resource parameter",
+    ("PATCH", "/storefront"): "the caller's own storefront; the body names no resource",
 }
 
 

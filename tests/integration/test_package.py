@@ -454,7 +454,9 @@ def test_billing_run_invokes_the_deployed_functions_and_the_schedule_starts_it(
 @pytest.mark.package
 def test_billing_permissions_where_the_steps_need_them(deployed: Deployed) -> None:
     """Starting runs: the API and billing_schedule. Documents: billing_render writes them, the
-    API reads them. Mail: billing_render, as MailFrom only. Nobody else has any of it."""
+    API reads them (and writes storefront logos, R30). Mail: billing_render, the API (sign-in
+    links) and plans_stream (a new storefront's link), as MailFrom only. Nobody else has any
+    of it."""
     from infra import billing, template
     from infra.events import QUEUES, STREAMS
 
@@ -464,8 +466,10 @@ def test_billing_permissions_where_the_steps_need_them(deployed: Deployed) -> No
         {"states:DescribeExecution"}, [template.execution_arns()]
     )
     render = billing.TASKS["BillingRenderFunctionArn"]
+    mail = _pairs({"ses:SendEmail", "ses:SendRawEmail"}, template.mail_identities())
     expected = {
-        "api": starts | _pairs({"s3:GetObject"}, [objects]),
+        "api": starts | _pairs({"s3:GetObject", "s3:PutObject"}, [objects]) | mail,
+        template.PLANS_FUNCTION: mail,
         billing.SCHEDULE_FUNCTION: starts,
         render: _pairs({"s3:PutObject"}, [objects])
         | _pairs({"ses:SendEmail", "ses:SendRawEmail"}, template.mail_identities()),

@@ -1,0 +1,1 @@
+"""Storefronts and reseller plans (R27, R30): the white-label shop pages and their rules."""
