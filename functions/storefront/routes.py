@@ -5,6 +5,7 @@ as the API with the signed-in visitor as the caller."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from functions.storefront.schemas import (
     UpdateStorefront,
 )
 from functions.storefront.services import LinkRefused, PlanView
+from functions.storefront.tokens import nonce
 from functions.storefront.web import Page, Pages, Raw, Redirect, Visit, security_headers
 
 api = Api("reseller plans")
@@ -220,6 +222,7 @@ def _context(visit: Visit, title: str, **extra: Any) -> dict[str, Any]:
         "can_brand": _can_brand(visit),
         "title": title,
         "flash": DONE.get(visit.query.get("done", "")),
+        "form_key": nonce(),  # each rendered form's own (``Visit.once``)
         "error": None,
         **extra,
     }
@@ -325,8 +328,12 @@ def checkout(visit: Visit) -> Redirect:
     if domain_name:
         values["characteristics"] = {"domain": domain_name}
     body = _validated(CreateSubscription, values)
-    visit.app.orders.create_subscription(visit.principal, body)
-    return Redirect(f"{visit.base}/subscriptions?done=ordered")
+
+    def order() -> str:
+        visit.app.orders.create_subscription(visit.principal, body)
+        return f"{visit.base}/subscriptions?done=ordered"
+
+    return visit.once(order)
 
 
 @dataclass(frozen=True)
@@ -397,29 +404,34 @@ def subscription_action(visit: Visit) -> Redirect:
     sub_id = visit.params["subscription_id"]
     action = visit.form.get("action", "")
     orders = visit.app.orders
+    principal = visit.principal
+    run: Callable[[], object]
     if action == "change_quantity":
         body = _validated(
             SubscriptionAction,
             {"action": action, "quantity": _quantity(visit.form.get("quantity"))},
         )
-        orders.act(visit.principal, sub_id, body)
-        done = "quantity"
+        run, done = (lambda: orders.act(principal, sub_id, body)), "quantity"
     elif action == "cancel":
-        orders.act(visit.principal, sub_id, _validated(SubscriptionAction, {"action": "cancel"}))
-        done = "cancelled"
+        cancel = _validated(SubscriptionAction, {"action": "cancel"})
+        run, done = (lambda: orders.act(principal, sub_id, cancel)), "cancelled"
     elif action == "add_addon":
-        body = _validated(
+        addon = _validated(
             CreateAddon,
             {
                 "product_id": visit.form.get("product_id", ""),
                 "quantity": _quantity(visit.form.get("quantity")),
             },
         )
-        orders.add_addon(visit.principal, sub_id, body)
-        done = "addon"
+        run, done = (lambda: orders.add_addon(principal, sub_id, addon)), "addon"
     else:
         raise BadRequest("action: change_quantity, add_addon or cancel", field="action")
-    return Redirect(f"{visit.base}/subscriptions?done={done}")
+
+    def change() -> str:
+        run()
+        return f"{visit.base}/subscriptions?done={done}"
+
+    return visit.once(change)
 
 
 @dataclass(frozen=True)
@@ -533,8 +545,13 @@ def plan(visit: Visit) -> Page:
 def choose_plan(visit: Visit) -> Redirect:
     if visit.principal.role != RESELLER:
         raise Forbidden("this page is a reseller's")
-    visit.app.storefronts.choose_plan(visit.principal, None, visit.form.get("product_id", ""))
-    return Redirect(f"{visit.base}/plan?done=plan")
+    product_id = visit.form.get("product_id", "")
+
+    def choose() -> str:
+        visit.app.storefronts.choose_plan(visit.principal, None, product_id)
+        return f"{visit.base}/plan?done=plan"
+
+    return visit.once(choose)
 
 
 def _brander(visit: Visit) -> None:

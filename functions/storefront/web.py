@@ -10,6 +10,8 @@ answer to a refusal: a page naming the problem with the status of the API's answ
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -79,6 +81,25 @@ class Visit:
     @property
     def csrf(self) -> str:
         return self.app.storefronts.csrf(self.seed)
+
+    def once(self, act: Callable[[], str]) -> Redirect:
+        """Run a form's change once: its ``form_key`` (a fresh key per rendered form) is the
+        request's ``Idempotency-Key`` (SPEC §9), so a double click or a resent form places
+        one order, and answers the first answer's page. ``act`` returns where to go."""
+        key = self.form.get("form_key", "")
+        if not key:
+            return Redirect(act())
+        fields = sorted((k, v) for k, v in self.form.items() if k not in ("csrf", "form_key"))
+        fingerprint = hashlib.sha256(
+            json.dumps([self.front.alias, self.params, fields]).encode()
+        ).hexdigest()
+        _, answer = self.app.idempotency.run(
+            scope=self.principal.scope_key(),
+            key=f"page#{key[:200]}",
+            fingerprint=fingerprint,
+            action=lambda: (303, {"location": act()}),
+        )
+        return Redirect(str(answer["location"]))
 
 
 @dataclass(frozen=True)

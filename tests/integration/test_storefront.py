@@ -341,19 +341,18 @@ def test_r30_a_customer_orders_changes_and_cancels_on_its_resellers_storefront(s
     assert "11.00" in home and "13.00" not in home  # Cloud Lite's list, not Cloud's retail
     assert "Customer &lt;X&gt;" in home and "Customer <X>" not in home  # escaped
     product = page(shop, f"/store/cloud-lite/products/{shop.products['m365']}", cookie)
-    ordered = post_form(
-        shop,
-        "/store/cloud-lite/orders",
-        {
-            "product_id": shop.products["m365"],
-            "billing_cycle": MONTHLY,
-            "quantity": "3",
-            "domain": "x.example",
-            "csrf": csrf_of(product),
-        },
-        cookie,
-    )
+    form = {
+        "product_id": shop.products["m365"],
+        "billing_cycle": MONTHLY,
+        "quantity": "3",
+        "domain": "x.example",
+        "csrf": csrf_of(product),
+        "form_key": re.search(r'name="form_key" value="([^"]+)"', text(product)).group(1),
+    }
+    ordered = post_form(shop, "/store/cloud-lite/orders", form, cookie)
     assert ordered.status_code == 303, text(ordered)
+    again = post_form(shop, "/store/cloud-lite/orders", form, cookie)  # a double click
+    assert (again.status_code, again.headers["Location"]) == (303, ordered.headers["Location"])
     x = token("customer", shop.cloud, shop.x)
     (sub,) = ok(shop.api.call("GET", "/subscriptions", x))["items"]
     assert (sub["quantity"], sub["characteristics"]) == (3, {"domain": "x.example"})
