@@ -338,6 +338,16 @@ class FakeAccounts:
         self.tables.writes += 1
         return True
 
+    def by_email(self, tenant_id: str, email: str, limit: int = 10) -> list[Account]:
+        """The sparse by-email index: own (not mirrored) accounts, any case (R30)."""
+        wanted = email.strip().lower()
+        found = [
+            a
+            for a in self.tables.accounts.partition(tenant_id)
+            if a.email and not a.mirrored and a.email.strip().lower() == wanted
+        ]
+        return found[:limit]
+
     def assignees(
         self, tenant_id: str, price_list_id: str, limit: int, cursor: str | None
     ) -> Page[str]:
