@@ -32,6 +32,17 @@ _ENV_NAMES = {
     "customer_x": "TOKEN_CUSTOMER_X",
     "customer_z": "TOKEN_CUSTOMER_Z",
 }
+#: the demo's storefronts (``Demo.storefronts`` keys) as the banner names them
+_STOREFRONTS = {
+    "cloud": "Cloud",
+    "resell": "Cloud Resell",
+    "lite": "Cloud Lite",
+}
+_STOREFRONT_NOTES = {
+    "cloud": "Cloud's own",
+    "resell": "Cloud Resell's own",
+    "lite": "Cloud Lite's, its Standard plan: logo and colours",
+}
 
 
 def banner(platform: Platform) -> str:
@@ -74,6 +85,11 @@ def banner(platform: Platform) -> str:
             f"{backfill.get('mirrored', 0)} subscriptions mirrored into Cloud by the backfill; "
             "every change flows up"
         )
+        if platform.demo.storefronts.get("lite"):
+            lines.append(
+                "            Cloud Lite on the Standard reseller plan: a storefront of its own, "
+                "with its logo and colours (below)"
+            )
     validity = (
         f"kept from the last run, valid until {platform.tokens_until:%Y-%m-%d %H:%M} UTC"
         if platform.tokens_until is not None
@@ -83,6 +99,7 @@ def banner(platform: Platform) -> str:
     for t in platform.role_tokens:
         lines.append(f"  # {t.role}: {t.label}")
         lines.append(f"  export {_ENV_NAMES.get(t.key, t.key.upper())}={t.token}")
+    lines += _storefront_lines(platform)
     example = "customer_x" if "customer_x" in platform.tokens else "platform_admin"
     path = "/products" if example == "customer_x" else "/tenants"
     lines += [
@@ -139,6 +156,32 @@ def banner(platform: Platform) -> str:
         ]
     lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)
+
+
+def _storefront_lines(platform: Platform) -> list[str]:
+    """The storefronts' pages and a fresh sign-in link per demo user (R27, R30)."""
+    pages = platform.storefronts
+    if not pages:
+        return []
+    width = max(len(_STOREFRONTS.get(key, key)) for key in pages) + 2
+    lines = ["", "Storefronts (pages of the API's server, /store/<alias>/):"]
+    for key, url in pages.items():
+        note = _STOREFRONT_NOTES.get(key)
+        lines.append(
+            f"  {_STOREFRONTS.get(key, key):<{width}}{url}" + (f"  ({note})" if note else "")
+        )
+    mail = f"mail lands in {platform.mail_dir}" if platform.mail_dir else "mail stays in moto's SES"
+    lines += [
+        "",
+        "Sign-in links (single use, valid 15 min; a new one: the storefront's sign-in page, "
+        f"{mail}):",
+    ]
+    for link in platform.sign_in_links:
+        lines.append(f"  # {link.label} on {link.alias}, as {link.email}")
+        lines.append(f"  {link.url}")
+    if not platform.sign_in_links:
+        lines.append("  (none: the demo has no storefront accounts)")
+    return lines
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:

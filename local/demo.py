@@ -6,9 +6,14 @@ gets them through the "Cloud Resell list" (R3); inside Cloud Resell's BSS the li
 directly. At go-live, once all of that is set up, Cloud activates back ordering for Cloud
 Resell (R11): the backfill mirrors Cloud Resell's paid sales of Cloud's products into Cloud's
 BSS (Cloud Resell → Cloud Lite → X; Cloud Resell → Z), and from then on every change flows up
-through the subscriptions stream. Both need the event runner (``local/runner.py``) to be
-delivering; ``load`` waits for the backfill to finish. Every POST carries an
-``Idempotency-Key``; any failed call stops the load with the request and the response.
+through the subscriptions stream. Before that, Cloud offers the reseller plans (R27: Basic,
+Free, Standard), the add-on is enabled for Cloud and Cloud Resell, and Cloud Resell's admin
+activates Standard for Cloud Lite: the subscriptions stream provisions Cloud Lite's white-label
+storefront (R30; Cloud and Cloud Resell have theirs from their creation) and emails its
+sign-in link; Cloud Lite then sets its colours. All of that needs the event runner
+(``local/runner.py``) to be delivering; ``load`` waits for the storefront and the backfill.
+Every POST carries an ``Idempotency-Key``; any failed call stops the load with the request and
+the response.
 """
 
 from __future__ import annotations
@@ -122,6 +127,8 @@ class ProductSpec:
     costs: dict[str, str]
     category: str
     addon_for: tuple[str, ...] = ()
+    #: a ``reseller_plan`` product: the plan it grants (basic, free, standard; R27)
+    plan: str | None = None
 
 
 PRODUCTS = (
@@ -196,7 +203,46 @@ PRODUCTS = (
         {MONTHLY: "0.00"},
         "Microsoft 365",
     ),
+    # R27: the reseller plans Cloud offers its resellers' lite resellers (copied down the tree
+    # like any product); Standard brings a white-label storefront with branding
+    ProductSpec(
+        "plan_basic",
+        "BSS-PLAN-BASIC",
+        "Reseller plan Basic",
+        "reseller_plan",
+        (MONTHLY,),
+        "plan",
+        {MONTHLY: "0.00"},
+        "Reseller plans",
+        plan="basic",
+    ),
+    ProductSpec(
+        "plan_free",
+        "BSS-PLAN-FREE",
+        "Reseller plan Free",
+        "reseller_plan",
+        (MONTHLY,),
+        "plan",
+        {MONTHLY: "0.00"},
+        "Reseller plans",
+        plan="free",
+    ),
+    ProductSpec(
+        "plan_standard",
+        "BSS-PLAN-STANDARD",
+        "Reseller plan Standard",
+        "reseller_plan",
+        (MONTHLY,),
+        "plan",
+        {MONTHLY: "49.00"},
+        "Reseller plans",
+        plan="standard",
+    ),
 )
+#: the plan Cloud Resell's admin activates for Cloud Lite, and the colours Cloud Lite gives its
+#: storefront (white text on both reads at 4.5:1 or better)
+LITE_PLAN = "plan_standard"
+LITE_COLORS = {"primary_color": "#0b5d3b", "accent_color": "#7a2e0e"}
 
 
 @dataclass(frozen=True)
@@ -267,11 +313,16 @@ class Demo:
     #: product ids by ``ProductSpec.key``: Cloud's own, and Cloud Resell's copies
     cloud_products: dict[str, str]
     resell_products: dict[str, str]
-    #: subscription ids: ``x_e3``, ``x_teams_phone``, ``z_standard``, ``y_trial``
+    #: subscription ids: ``x_e3``, ``x_teams_phone``, ``z_standard``, ``y_trial`` and Cloud
+    #: Lite's reseller plan ``lite_standard`` (R27)
     subscriptions: dict[str, str]
     #: Cloud Resell's back ordering in Cloud (``GET /tenants/{resell_id}/backordering``): active,
     #: with the R11 backfill's progress (``status``, ``mirrored``, …)
     backordering: dict[str, Any] = field(default_factory=dict)
+    #: storefront aliases (R30) by key: ``cloud`` and ``resell`` (each tenant's own, opened with
+    #: it), ``lite`` (Cloud Lite's, provisioned by its Standard plan); pages at
+    #: ``/store/{alias}/``
+    storefronts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -343,6 +394,30 @@ def role_tokens(
             demo.z_id,
         ),
     ]
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A demo user the banner prints a storefront sign-in link for (R30): the account (a
+    ``Demo`` attribute, in Cloud Resell), the storefront (a ``Demo.storefronts`` key) and the
+    role it signs in with there. The link goes to the account's email."""
+
+    key: str
+    label: str
+    account: str
+    storefront: str
+    role: str
+
+
+SIGN_INS = (
+    SignIn("lite_reseller", "Cloud Lite's user (reseller)", "lite_id", "lite", RESELLER),
+    SignIn("customer_x", "Cloud Customer X (Cloud Lite's customer)", "x_id", "lite", CUSTOMER),
+    SignIn(
+        "customer_z", "Cloud End-Customer Z (Cloud Resell's customer)", "z_id", "resell", CUSTOMER
+    ),
+)
+#: who sets Cloud Lite's logo (``local/logo.py``; no JSON route: the platform calls the service)
+LITE_USER = "user@cloud-lite.example"
 
 
 # --- the load ------------------------------------------------------------------------------
@@ -431,6 +506,7 @@ class _Loader:
                     "categories": [spec.category],
                     "costs": spec.costs,
                     "addon_for": [cloud_products[key] for key in spec.addon_for],
+                    **({"plan": spec.plan} if spec.plan else {}),
                 },
                 f"product-{spec.key}",
             )
@@ -480,7 +556,7 @@ class _Loader:
             },
             "account-cloud-lite",
         )
-        lite_user = self.token(RESELLER, "user@cloud-lite.example", resell["id"], lite["id"])
+        lite_user = self.token(RESELLER, LITE_USER, resell["id"], lite["id"])
         customers = {}
         for key, name, street, postal_code, city in (
             ("x", "Cloud Customer X", "Leopoldstraße 5", "80802", "München"),
@@ -554,6 +630,29 @@ class _Loader:
             "subscription-y-trial",
         )["subscription"]
 
+        # Reseller plans (R27): Cloud's provider (the platform admin) and Cloud, Cloud Resell's,
+        # enable the reseller add-on; Cloud Resell's admin activates Standard for Cloud Lite.
+        # Its storefront is provisioned by the subscriptions stream (with a sign-in email);
+        # then Cloud Lite brands it. Before go-live, so the backfill mirrors the plan into
+        # Cloud's BSS like any paid subscription (R13).
+        self.enable_plans(cloud["id"], platform)
+        self.enable_plans(resell["id"], cloud_admin)
+        plan = self.post(
+            "/reseller-plans",
+            resell_admin,
+            {"account_id": lite["id"], "product_id": resell_products[LITE_PLAN]},
+            "reseller-plan-cloud-lite",
+        )
+        if not plan.get("subscription_id"):
+            raise DemoError(f"demo data: Cloud Lite's plan has no subscription: {plan}")
+        lite_front = self.storefront_ready(lite_user, "Cloud Lite")
+        self.http.call("PATCH", "/storefront", token=lite_user, body=LITE_COLORS)
+        storefronts = {
+            "cloud": self.http.call("GET", "/storefront", token=cloud_admin)["alias"],
+            "resell": self.http.call("GET", "/storefront", token=resell_admin)["alias"],
+            "lite": lite_front["alias"],
+        }
+
         # Go-live: Cloud activates back ordering for Cloud Resell (R11); the backfill is queued.
         self.activate_backordering(resell["id"], cloud_admin)
         backordering = self.backfilled(resell["id"], cloud_admin)
@@ -574,9 +673,39 @@ class _Loader:
                 "x_teams_phone": x_teams["id"],
                 "z_standard": z_standard["id"],
                 "y_trial": y_trial["id"],
+                "lite_standard": plan["subscription_id"],
             },
             backordering=backordering,
+            storefronts=storefronts,
         )
+
+    def enable_plans(self, tenant_id: str, provider: str) -> None:
+        """R27: the reseller add-on of ``tenant_id``, switched on by its provider."""
+        self.http.call(
+            "PATCH", f"/tenants/{tenant_id}", token=provider, body={"reseller_plans": True}
+        )
+
+    def storefront_ready(self, reseller: str, name: str) -> dict[str, Any]:
+        """The reseller's storefront once the plan's provisioning opened it (the event runner
+        delivers the subscriptions stream to ``plans_stream``): 404 until then."""
+        deadline = time.monotonic() + self.backfill_timeout
+        while True:
+            status, answer = self.http.request("GET", "/storefront", token=reseller)
+            if status == 200 and isinstance(answer, dict) and answer.get("status") == "active":
+                return answer
+            if status not in (200, 404):
+                raise DemoError(
+                    f"demo data: GET /storefront as {name}'s user answered {status}\n"
+                    f"  response: {json.dumps(answer, indent=2)}"
+                )
+            if time.monotonic() > deadline:
+                raise DemoError(
+                    f"demo data: {name}'s storefront was not provisioned within "
+                    f"{self.backfill_timeout:.0f} s of its plan's activation (is the event runner "
+                    "delivering the subscriptions stream to plans_stream?)\n"
+                    f"  GET /storefront answered {status}: {json.dumps(answer, indent=2)}"
+                )
+            time.sleep(0.05)
 
     def activate_backordering(self, tenant_id: str, provider_admin: str) -> dict[str, Any]:
         result: dict[str, Any] = self.http.call(

@@ -22,6 +22,12 @@ saved under ``.local/`` (``BSS_LOCAL_DIR``) on a clean stop and every 30 s while
 restored on the next start before anything is delivered; ``RESET=1`` starts afresh. The banner
 says which it did.
 
+Storefronts (R27, R30): the demo gives Cloud Lite a Standard plan, so three storefronts serve
+pages under ``/store/{alias}/``; a fresh demo's Cloud Lite gets a logo (``local/logo.py``), and
+every start mints a single-use sign-in link per demo user for the banner (withdrawing those of
+the last start). What the app mails through SES is written to ``.local/mail/``
+(``local/mail.py``).
+
 Tests use it in-process too::
 
     with start_platform(0, seed=True) as platform:
@@ -33,6 +39,7 @@ The command line and the banner it prints are in ``local/cli.py``.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -43,10 +50,13 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from local import demo as demo_data
+from local import logo as demo_logo
+from local import mail as local_mail
 from local import moto_guard, stepfunctions
 from local import runner as event_runner
 from local import state as local_state
@@ -75,6 +85,11 @@ SCHEDULE_INTERVAL_S = 3600.0
 STOP_BUDGET_S = 2.5
 #: saved bearer tokens are printed again while they have at least this long to live
 TOKEN_REUSE_MIN_S = 3600
+#: under the state directory: the mail sent through SES, as files (``local/mail.py``)
+MAIL_DIR = "mail"
+#: under the state directory: the nonces of the sign-in links the banner printed last, which
+#: the next start withdraws as it prints new ones
+LINKS_FILE = "sign-in-links.json"
 
 
 # --- moto --------------------------------------------------------------------------------------
@@ -282,6 +297,122 @@ class _Billing:
             logging.getLogger(__name__).warning("cannot restore moto's settings: %s", error)
 
 
+# --- the storefronts (R27, R30): the demo's logo, sign-in links, the mail folder --------------
+
+
+@dataclass(frozen=True)
+class SignInLink:
+    """A single-use storefront sign-in link the banner prints for a demo user
+    (``local.demo.SIGN_INS``), as the emailed one would be."""
+
+    key: str
+    label: str
+    #: the storefront it signs in to
+    alias: str
+    #: the account's email, the address the link is for
+    email: str
+    url: str
+    expires: datetime
+    #: the link's record (its nonce), for the next start to withdraw it
+    tenant_id: str = ""
+    account_id: str = ""
+    nonce: str = ""
+
+
+def _set_demo_logo(demo: demo_data.Demo) -> None:
+    """Cloud Lite's logo (``local/logo.py``), set as its user would in the storefront: the
+    logo has no JSON route, so through the service, in process."""
+    from functions.composition import container
+    from functions.core.auth import RESELLER, Principal
+
+    principal = Principal(
+        sub=demo_data.LITE_USER, role=RESELLER, tenant_id=demo.resell_id, account_id=demo.lite_id
+    )
+    try:
+        container().storefronts.set_logo(principal, demo_logo.demo_logo())
+    except Exception as error:
+        raise demo_data.DemoError(
+            f"demo data: Cloud Lite's storefront logo could not be set ({type(error).__name__}: "
+            f"{error})"
+        ) from error
+
+
+def _mint_links(demo: demo_data.Demo, secret: str) -> list[SignInLink]:
+    """A new single-use sign-in link (valid 15 minutes) per demo user of ``SIGN_INS``, minted
+    by the storefront service as the emailed ones are (each records its nonce). None for a
+    demo without storefronts."""
+    from functions.composition import container
+    from functions.storefront import tokens
+
+    services = container()
+    links = []
+    for spec in demo_data.SIGN_INS:
+        alias = demo.storefronts.get(spec.storefront)
+        if alias is None:
+            continue
+        account = services.tenancy.accounts.get(demo.resell_id, getattr(demo, spec.account))
+        if account is None or not account.email:
+            continue
+        front = services.storefronts.resolve(alias)
+        url = services.storefronts.link_url(front, account, spec.role, account.email)
+        link = tokens.LoginLink.of(
+            tokens.verify(secret, tokens.LINK, url.rsplit("token=", 1)[-1], time.time())
+        )
+        links.append(
+            SignInLink(
+                key=spec.key,
+                label=spec.label,
+                alias=alias,
+                email=account.email,
+                url=url,
+                expires=datetime.fromtimestamp(link.expires, UTC),
+                tenant_id=link.tenant_id,
+                account_id=link.account_id,
+                nonce=link.nonce,
+            )
+        )
+    return links
+
+
+def _save_links(path: Path, links: list[SignInLink]) -> None:
+    entries = [
+        {"tenant_id": link.tenant_id, "account_id": link.account_id, "nonce": link.nonce}
+        for link in links
+    ]
+    temporary = path.with_name(f"{path.name}.tmp")
+    temporary.write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
+    os.chmod(temporary, 0o600)
+    temporary.replace(path)
+
+
+def _withdraw_links(path: Path) -> int:
+    """The links the last start printed stop working: their nonces' records are deleted (a
+    link without its record signs nobody in). The restored tables hold as many records as
+    before the new links: a restart adds nothing. How many were withdrawn."""
+    from functions.storefront.adapters import StorefrontModel, owner_key
+
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError) as error:
+        logging.getLogger(__name__).warning("cannot read %s: %s", path, error)
+        return 0
+    withdrawn = 0
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            key = owner_key(entry["tenant_id"], entry["account_id"])
+            record = StorefrontModel.get(key, f"login#{entry['nonce']}")
+        except StorefrontModel.DoesNotExist:
+            continue
+        except (KeyError, TypeError) as error:
+            logging.getLogger(__name__).warning("%s: not a link: %r (%s)", path, entry, error)
+            continue
+        record.delete()
+        withdrawn += 1
+    return withdrawn
+
+
 # --- the platform ------------------------------------------------------------------------------
 
 
@@ -321,12 +452,24 @@ class Platform:
     tokens_until: datetime | None = None
     #: what the stop did: how long it took, and whether the state was saved
     stop_message: str = ""
+    #: a fresh single-use storefront sign-in link per demo user, minted at this start
+    sign_in_links: list[SignInLink] = field(default_factory=list)
+    #: where the mail sent through SES is written, as the banner shows it ("": nowhere)
+    mail_dir: str = ""
     _saver: local_state.Saver | None = None
     _store: local_state.Store | None = None
+    _mail: local_mail.MailDrop | None = None
 
     @property
     def openapi_url(self) -> str:
         return f"{self.url}/openapi.json"
+
+    @property
+    def storefronts(self) -> dict[str, str]:
+        """The demo's storefront pages by ``Demo.storefronts`` key: cloud, resell, lite."""
+        if self.demo is None:
+            return {}
+        return {key: f"{self.url}/store/{alias}/" for key, alias in self.demo.storefronts.items()}
 
     @property
     def tokens(self) -> dict[str, str]:
@@ -348,6 +491,7 @@ class Platform:
             self._saved_env,
             saver=self._saver,
             store=self._store,
+            mail=self._mail,
         )
         took = f"the stop took {time.monotonic() - started:.1f} s"
         self.stop_message = f"{saved} ({took})" if saved else f"{took[0].upper()}{took[1:]}"
@@ -374,6 +518,7 @@ def _stop_all(
     *,
     saver: local_state.Saver | None = None,
     store: local_state.Store | None = None,
+    mail: local_mail.MailDrop | None = None,
 ) -> str:
     """Stop everything, within ``STOP_BUDGET_S`` for what is in flight; with a ``saver``, save
     the state once the API and the runner are stopped and before moto is. What the saving did."""
@@ -395,6 +540,8 @@ def _stop_all(
         runner.stop(timeout=left())  # before moto: a batch in flight finishes against it
     if trim is not None:
         trim.stop()
+    if mail is not None:
+        mail.stop()  # after the runner: what its last batches mailed is written
     if saver is not None:
         try:
             saver.save(force=True, final=True)
@@ -490,8 +637,17 @@ def _state_line(store: local_state.Store, loaded: local_state.Loaded) -> str:
     return f"{loaded.reason}: fresh demo data"
 
 
+def _shown_dir(path: Path) -> str:
+    shown = local_state.shown(path)
+    return shown if shown.endswith("/") else f"{shown}/"
+
+
 def start_platform(
-    port: int = DEFAULT_PORT, *, seed: bool = True, store: local_state.Store | None = None
+    port: int = DEFAULT_PORT,
+    *,
+    seed: bool = True,
+    store: local_state.Store | None = None,
+    mail_dir: Path | None = None,
 ) -> Platform:
     """Start moto, create the tables, queues and the billing run's state machine, bucket and
     sender, start the event runner, serve the API on 127.0.0.1:``port`` (0: a free port) and,
@@ -501,7 +657,12 @@ def start_platform(
 
     With a ``store`` (``make run``: ``local/state.py``), the state it saved is restored into
     moto and the runner's checkpoints before the runner starts, in place of the demo (unless
-    the store says reset), and saved again while running and on ``stop``."""
+    the store says reset), and saved again while running and on ``stop``.
+
+    The mail sent through SES is written to ``mail_dir`` (``local/mail.py``; by default the
+    store's ``mail/``, none without a store). With demo data, fresh or restored, a new
+    storefront sign-in link is minted per demo user (``Platform.sign_in_links``); a store
+    withdraws those of its last start. A fresh demo's Cloud Lite gets its logo."""
     started = time.monotonic()
     secret, generated = resolve_secret()
     _check_port_free(port)
@@ -512,7 +673,7 @@ def start_platform(
             store.acquire()
         except local_state.StateError as error:
             raise PlatformError(str(error)) from None
-    moto = seeder = public = runner = trim = billing = None
+    moto = seeder = public = runner = trim = billing = mail = None
     saved_env: dict[str, str | None] | None = None
     try:
         if store is not None:
@@ -529,6 +690,14 @@ def start_platform(
             local_state.apply_backends(snapshot.backends, region)
         trim = _IteratorTrim()
         trim.start()
+        if mail_dir is None and store is not None:
+            mail_dir = store.path / MAIL_DIR
+        if mail_dir is not None:
+            # a fresh demo: the mail of the data it replaces goes (its links lead nowhere)
+            mail = local_mail.MailDrop(
+                mail_dir, local_mail.moto_sent_messages(region), fresh=snapshot is None
+            )
+            mail.start()
         billing = _Billing(moto_endpoint)
         state_machine = billing.create(region)
         saved_env = _set_environ(
@@ -562,6 +731,15 @@ def start_platform(
             seeder.stop()
             seeder = None
             runner.wait_idle(timeout=30)  # what the demo set off (mirrors, orders) is delivered
+            _set_demo_logo(demo)
+        sign_in_links: list[SignInLink] = []
+        if demo is not None:
+            links_file = store.path / LINKS_FILE if store is not None else None
+            if links_file is not None and snapshot is not None:
+                _withdraw_links(links_file)
+            sign_in_links = _mint_links(demo, secret)
+            if links_file is not None:
+                _save_links(links_file, sign_in_links)
         billing.start_schedule(region)  # its first call bills whoever is due today
         role_tokens, tokens_until = _kept_tokens(snapshot, demo, secret)
 
@@ -589,7 +767,7 @@ def start_platform(
     except BaseException:
         if seeder is not None:
             seeder.stop()
-        _stop_all(public, runner, trim, billing, moto, saved_env, store=store)
+        _stop_all(public, runner, trim, billing, moto, saved_env, store=store, mail=mail)
         raise
     return Platform(
         url=public.url,
@@ -613,8 +791,11 @@ def start_platform(
         state=_state_line(store, loaded) if store is not None else "",
         secret_kept=secret_kept,
         tokens_until=tokens_until,
+        sign_in_links=sign_in_links,
+        mail_dir=_shown_dir(mail.directory) if mail is not None else "",
         _saver=saver,
         _store=store,
+        _mail=mail,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -82,6 +83,27 @@ def send(method: str, url: str, token: str, body: dict[str, Any] | None = None) 
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
+
+
+def fetch(url: str, accept: str = "text/html") -> tuple[int, str, bytes]:
+    """A storefront page or file, without a token: status, content type, body."""
+    request = urllib.request.Request(url, headers={"Accept": accept})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers.get("Content-Type", ""), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type", ""), error.read()
+
+
+def banner_of(running: Running) -> str:
+    """The banner, once printed (just after /health answers)."""
+    deadline = time.monotonic() + 10
+    while "Ctrl-C stops." not in running.output():
+        assert time.monotonic() < deadline, running.output()
+        time.sleep(0.1)
+    text = running.output()
+    start = text.index("BSS local platform ready")
+    return text[start : text.index("Ctrl-C stops.", start)]
 
 
 def start(port: int, log: IO[bytes]) -> Running:
@@ -227,6 +249,70 @@ def test_make_run_serves_the_demo_data_and_stops_on_ctrl_c(log: IO[bytes]) -> No
         assert page["items"]
         assert all(s["account_id"] == z["id"] for s in page["items"])
         assert sub["id"] not in {s["id"] for s in page["items"]}
+
+        # R27, R30: Cloud Lite's Standard plan, provisioned before the platform was ready: its
+        # storefront is active and branded (colours, the logo the platform set).
+        status, plans = get(f"{url}/reseller-plans?account_id={lite['id']}", resell_admin)
+        assert status == 200, plans
+        assert plans["current_plan"] == "standard" and plans["subscription_id"]
+        front = plans["storefront"]
+        assert (front["alias"], front["status"], front["plan"]) == (
+            "cloud-lite",
+            "active",
+            "standard",
+        )
+        assert (front["primary_color"], front["accent_color"], front["logo"]) == (
+            "#0b5d3b",
+            "#7a2e0e",
+            True,
+        )
+        assert front["url"] == f"{url}/store/cloud-lite/"
+        status, kind, html = fetch(f"{url}/store/cloud-lite/")
+        assert (status, kind.split(";")[0]) == (200, "text/html"), html[:500]
+        assert b"Cloud Lite" in html
+        status, kind, png = fetch(f"{url}/store/cloud-lite/logo", "image/png,image/*")
+        assert (status, kind, png[:8]) == (200, "image/png", b"\x89PNG\r\n\x1a\n")
+        for alias in ("cloud", "cloud-resell"):  # every tenant's own, from its creation
+            assert fetch(f"{url}/store/{alias}/")[0] == 200
+
+        # The plan subscription is mirrored into Cloud like any paid one (R13): on Cloud's
+        # Standard plan product.
+        cloud_admin = mint(TENANT_ADMIN, cloud["id"], sub="cloud-admin")
+        status, page = get(f"{url}/products?limit=100", cloud_admin)
+        assert status == 200
+        cloud_standard = by_name(page["items"])["Reseller plan Standard"]
+        assert (cloud_standard["type"], cloud_standard["plan"]) == ("reseller_plan", "standard")
+        status, page = get(f"{url}/subscriptions?limit=100", cloud_admin)
+        assert status == 200
+        mirrored = [s for s in page["items"] if s["product_id"] == cloud_standard["id"]]
+        assert len(mirrored) == 1, page["items"]
+        assert mirrored[0]["mirrored"] is True
+        assert mirrored[0]["source"]["subscription_id"] == plans["subscription_id"]
+
+        # The banner: the three storefronts and a fresh sign-in link per demo user; the welcome
+        # mail of the provisioning is in the state directory's mail folder.
+        banner = banner_of(running)
+        assert "Storefronts" in banner
+        for alias in ("cloud", "cloud-resell", "cloud-lite"):
+            assert f" {url}/store/{alias}/ " in banner or f" {url}/store/{alias}/\n" in banner
+        mail_dir = Path(log.name).parent / "local-state" / "mail"
+        assert (
+            "Sign-in links (single use, valid 15 min; a new one: the storefront's sign-in page, "
+            f"mail lands in {mail_dir}/)"
+        ) in banner
+        links = re.findall(
+            rf"^  ({re.escape(url)}/store/([a-z-]+)/login/confirm\?token=\S+)$", banner, re.M
+        )
+        assert [alias for _, alias in links] == ["cloud-lite", "cloud-lite", "cloud-resell"]
+        for label in ("Cloud Lite's user", "Cloud Customer X", "Cloud End-Customer Z"):
+            assert f"  # {label}" in banner
+        status, kind, confirm = fetch(links[1][0])  # X's: the confirmation page, not used yet
+        assert (status, kind.split(";")[0]) == (200, "text/html"), confirm[:500]
+        welcome = [p for p in sorted(mail_dir.iterdir()) if "billing@cloud-lite.example" in p.name]
+        assert welcome, sorted(mail_dir.iterdir())
+        text = welcome[0].read_text(encoding="utf-8")
+        assert "Subject: Your storefront Cloud Lite is ready" in text
+        assert f"{url}/store/cloud-lite/login/confirm?token=" in text
     finally:
         code = running.interrupt()
     output = running.output()
