@@ -70,7 +70,7 @@ package: $(STAMP)
 ## `make bench BILLING_SUBS="1000 10000"` (~1.5 min).
 BILLING_SUBS ?= 10000 100000
 bench: $(STAMP)
-	$(PY) -m bench import_cost backorder propagation documents
+	$(PY) -m bench import_cost backorder propagation documents storefront
 	$(PY) -m bench billing --subs $(BILLING_SUBS)
 
 ## The model-based back-ordering convergence test at length: ≥ 2,000 examples (half an hour).

@@ -19,6 +19,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench.billing",
     "bench.documents",
     "bench.cold_request",
+    "bench.storefront",
 )
 
 
