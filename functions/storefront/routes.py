@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -16,6 +17,7 @@ from functions.core.api import Api, Call
 from functions.core.auth import RESELLER, TENANT_ADMIN
 from functions.core.clock import today_in
 from functions.core.errors import BadRequest, Forbidden
+from functions.orders.domain import Subscription
 from functions.orders.routes import order_out
 from functions.orders.schemas import CreateAddon, CreateSubscription, SubscriptionAction
 from functions.storefront.domain import Storefront
@@ -259,13 +261,7 @@ def catalogue(visit: Visit) -> Page:
 @pages.page("/products/{product_id}")
 def product(visit: Visit) -> Page:
     product_id = visit.params["product_id"]
-    offers, cursor = [], None
-    for _ in range(4):  # the product and its add-ons, from the visitor's catalogue
-        page = visit.app.storefronts.window(visit.front, visit.session, 100, cursor)
-        offers.extend(page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            break
+    offers = visit.app.storefronts.catalogue_of(visit.front, visit.session)
     found = next((o for o in offers if o.product.id == product_id), None)
     if found is None or found.product.type == "reseller_plan":
         from functions.core.auth import hidden
@@ -354,40 +350,56 @@ class _Sub:
     addon_choices: list[tuple[str, str]]
 
 
+SUBSCRIPTIONS_PAGE = 30
+
+
+def _sub_row(
+    s: Subscription,
+    today: date,
+    product_name: str,
+    account_name: str,
+    addon_choices: list[tuple[str, str]] | None = None,
+) -> _Sub:
+    status = s.status_on(today)
+    return _Sub(
+        id=s.id,
+        product_name=product_name,
+        account_name=account_name,
+        quantity=s.quantity,
+        billing_cycle=s.billing_cycle,
+        status=status,
+        start_date=s.start_date,
+        end_date=s.end_date,
+        unit_price=f"{s.unit_price:.2f}",
+        currency=s.currency,
+        domain=s.characteristics.get("domain"),
+        is_addon=s.is_addon,
+        can_change=status in ("active", "inactive") and not s.mirrored,
+        addon_choices=addon_choices or [],
+    )
+
+
 @pages.page("/subscriptions")
 def subscriptions(visit: Visit) -> Page:
+    """The visitor's subscriptions (a reseller's: its customers' too), a page at a time; each
+    changed on its own page. Reads: the listing (the API's), one BatchGet of their products."""
     principal = visit.principal
     app = visit.app
     tenant = app.tenancy.tenant_of(principal)
     today = today_in(tenant.time_zone)
-    page = app.orders.list_subscriptions(principal, None, 100, _cursor(visit))
+    page = app.orders.list_subscriptions(principal, None, SUBSCRIPTIONS_PAGE, _cursor(visit))
     subs = sorted(page.items, key=lambda s: (s.parent_subscription_id or s.id, s.is_addon, s.id))
     products = app.catalogue.products.get_many(tenant.id, {s.product_id for s in subs})
     names = dict(_buyers(visit))
-    window = app.storefronts.window(visit.front, visit.session, 100, None).items
-    addons = [o.product for o in window if o.product.type == "addon"]
-    rows = []
-    for s in subs:
-        status = s.status_on(today)
-        product_ = products.get(s.product_id)
-        rows.append(
-            _Sub(
-                id=s.id,
-                product_name=product_.name if product_ else s.product_id,
-                account_name=names.get(s.account_id, s.account_id),
-                quantity=s.quantity,
-                billing_cycle=s.billing_cycle,
-                status=status,
-                start_date=s.start_date,
-                end_date=s.end_date,
-                unit_price=f"{s.unit_price:.2f}",
-                currency=s.currency,
-                domain=s.characteristics.get("domain"),
-                is_addon=s.is_addon,
-                can_change=status in ("active", "inactive") and not s.mirrored,
-                addon_choices=[(a.id, a.name) for a in addons if s.product_id in a.addon_for],
-            )
+    rows = [
+        _sub_row(
+            s,
+            today,
+            products[s.product_id].name if s.product_id in products else s.product_id,
+            names.get(s.account_id, s.account_id),
         )
+        for s in subs
+    ]
     return Page(
         "subscriptions.html",
         _context(
@@ -397,6 +409,31 @@ def subscriptions(visit: Visit) -> Page:
             next_url=_next(visit, "/subscriptions", page.next_cursor),
         ),
     )
+
+
+@pages.page("/subscriptions/{subscription_id}")
+def subscription(visit: Visit) -> Page:
+    """One subscription with its changes: quantity, an add-on (those of the visitor's
+    catalogue that attach to its product), cancel."""
+    principal = visit.principal
+    app = visit.app
+    sub = app.orders.subscription(principal, visit.params["subscription_id"])
+    tenant = app.tenancy.tenant_of(principal)
+    product_ = app.catalogue.products.get(tenant.id, sub.product_id)
+    account = app.tenancy.account(principal, sub.account_id)
+    addons = (
+        []
+        if sub.is_addon
+        else app.storefronts.addons_for(visit.front, visit.session, sub.product_id)
+    )
+    row = _sub_row(
+        sub,
+        today_in(tenant.time_zone),
+        product_.name if product_ else sub.product_id,
+        account.name,
+        [(o.product.id, o.product.name) for o in addons],
+    )
+    return Page("subscription.html", _context(visit, row.product_name, s=row))
 
 
 @pages.page("/subscriptions/{subscription_id}", ("POST",))

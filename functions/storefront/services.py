@@ -46,8 +46,8 @@ log = logging.getLogger("bss.storefront")
 
 #: how many accounts one email signs in to at most (an address shared by a few accounts)
 MAX_ACCOUNTS_PER_EMAIL = 3
-#: how far ``/reseller-plans`` looks for plan products in a catalogue (pages of 100)
-MAX_PLAN_PAGES = 20
+#: how far ``/reseller-plans`` and a product's page read a catalogue (pages of 100)
+MAX_PLAN_PAGES = MAX_CATALOGUE_PAGES = 20
 
 
 def free_alias(storefronts: Storefronts, name: str) -> str:
@@ -369,6 +369,30 @@ class StorefrontService:
                 list_id = reseller.price_list_id
         price_list = self.catalogue.price_lists.get(tenant.id, list_id) if list_id else None
         return self.catalogue.shop_window(tenant, price_list, limit, cursor)
+
+    def catalogue_of(self, front: Storefront, session: Session | None) -> list[Offer]:
+        """The visitor's whole catalogue (pages of 100, at most ``MAX_CATALOGUE_PAGES``): a
+        product's page finds the product and the add-ons that attach to it."""
+        offers: list[Offer] = []
+        cursor: str | None = None
+        for _ in range(MAX_CATALOGUE_PAGES):
+            page = self.window(front, session, 100, cursor)
+            offers.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return offers
+
+    def addons_for(
+        self, front: Storefront, session: Session | None, product_id: str
+    ) -> list[Offer]:
+        """The add-ons of the visitor's catalogue that attach to ``product_id`` (an add-on
+        names its bases, R1: found by reading the catalogue)."""
+        return [
+            o
+            for o in self.catalogue_of(front, session)
+            if o.product.type == "addon" and product_id in o.product.addon_for
+        ]
 
     # --- branding (Standard, and a tenant's own) ---
 

@@ -405,8 +405,13 @@ class _Store:
     alias: str
     branded: bool
     logo: bool
+    #: the stylesheet's and logo's URLs carry it: a branding change is seen at once, while
+    #: both are cached (``public, max-age``)
+    version: int = 0
 
 
 def _store(front: Storefront) -> _Store:
     shown = front.shown_branding
-    return _Store(front.name, front.alias, front.branded, shown.logo_key is not None)
+    return _Store(
+        front.name, front.alias, front.branded, shown.logo_key is not None, front.version or 0
+    )

@@ -359,7 +359,14 @@ def test_r30_a_customer_orders_changes_and_cancels_on_its_resellers_storefront(s
     assert ordered.headers["Location"] == "/store/cloud-lite/subscriptions?done=ordered"
     subs = page(shop, ordered.headers["Location"], cookie)
     assert "Your order is placed." in text(subs) and "x.example" in text(subs)
-    csrf = csrf_of(subs)
+    detail = page(shop, f"/store/cloud-lite/subscriptions/{sub['id']}", cookie)
+    assert detail.status_code == 200 and "Teams Phone" in text(detail)  # its add-on to take
+    lite = sign_in(shop, "cloud-lite", fresh_link(shop, "cloud-lite", "user@lite.example"))
+    assert page(shop, f"/store/cloud-lite/subscriptions/{sub['id']}", lite).status_code == 200
+    z = sign_in(shop, "cloud", fresh_link(shop, "cloud", "it@z.example"))
+    foreign = page(shop, f"/store/cloud/subscriptions/{sub['id']}", z)  # X's, as Z (R28)
+    assert foreign.status_code == 404 and "x.example" not in text(foreign)
+    csrf = csrf_of(detail)
     bad = post_form(
         shop,
         f"/store/cloud-lite/subscriptions/{sub['id']}",
