@@ -32,7 +32,6 @@ naming each figure that misses its goal; ``make bench`` fails with it.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -43,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import backorder
 from bench.meter import ENV, SECRET, Meter, Tally, environment, metered
 
 PRODUCTS = 200  # licences and add-ons
@@ -150,31 +150,9 @@ def breakdown(requests: Counter[tuple[str, str]]) -> str:
 # --- the world -----------------------------------------------------------------------------------
 
 
-class Http:
-    """The app through Chalice's test client: JSON calls, and raw page views."""
-
-    def __init__(self) -> None:
-        from chalice.test import Client
-
-        from app import app
-
-        self._client = Client(app)
-        self.client = self._client.__enter__()
-
-    def close(self) -> None:
-        self._client.__exit__(None, None, None)
-
-    def call(self, method: str, path: str, token: str, body: Any = None) -> Any:
-        response = self.client.http.request(
-            method,
-            path,
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-            body=json.dumps(body).encode() if body is not None else b"",
-        )
-        text = response.body.decode() if response.body else ""
-        if response.status_code >= 300:
-            raise RuntimeError(f"{method} {path}: {response.status_code} {text}")
-        return json.loads(text) if text else None
+class Http(backorder.Http):
+    """The app through Chalice's test client: JSON calls (back ordering's bench's), and raw
+    page views."""
 
     def get(self, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
         response = self.client.http.request("GET", path, headers=headers)
