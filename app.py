@@ -23,6 +23,7 @@ from functions.orders.routes import api as storefront
 from functions.pricelist.routes import api as catalogue
 from functions.storefront.routes import api as plans
 from functions.storefront.routes import domains, pages
+from functions.storefront.web import page_errors
 
 app = Chalice(app_name="bss")
 app.experimental_feature_flags.update({"BLUEPRINTS"})
@@ -38,6 +39,7 @@ for context in (tenancy, catalogue, storefront, backorder, billing, plans):
     app.register_blueprint(context.blueprint)
 app.register_blueprint(pages.blueprint)  # the storefront pages, /store/{alias}/… (R30)
 app.register_blueprint(domains)  # a Standard storefront's custom domain root
+app.register_middleware(page_errors, "http")  # … and under /store/ as pages (R30)
 app.register_middleware(error_object, "http")  # Chalice's own 405/415 … as SPEC §9 errors
 
 

@@ -26,6 +26,19 @@ from chalice.local import ChaliceRequestHandler, LocalGateway
 
 from functions.core.api import MAX_BODY_BYTES
 from functions.core.errors import ApiError, BadRequest, PayloadTooLarge, path_not_found
+from functions.storefront.web import framework_page, is_page
+
+
+def page_answer(status: int, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A storefront page's answer (R30) where the API answers its error object."""
+    body, page_headers = framework_page(status)
+    return {
+        "statusCode": status,
+        "headers": {**page_headers, **(headers or {})},
+        "multiValueHeaders": {},
+        "body": body,
+        "isBase64Encoded": False,
+    }
 
 
 def answer(error: ApiError, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -49,6 +62,8 @@ class Gateway(LocalGateway):
         try:
             event = self._generate_lambda_event(method, path, headers, body)
         except ValueError:  # no route has this path
+            if is_page(path.split("?")[0]):
+                return page_answer(404)
             return answer(path_not_found())
         return self._app_object(event, context)
 
@@ -80,7 +95,10 @@ class GatewayHandler(ChaliceRequestHandler):
             super()._generic_handle()
             return
         self.close_connection = True  # the body is left unread
-        response = answer(refused, {"Connection": "close"})
+        if is_page(self.path.split("?")[0]):
+            response = page_answer(refused.status, {"Connection": "close"})
+        else:
+            response = answer(refused, {"Connection": "close"})
         self._send_http_response(response["statusCode"], response["headers"], response["body"])
 
     # chalice's handler binds these to its own ``_generic_handle``

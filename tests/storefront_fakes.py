@@ -39,6 +39,8 @@ class FakeStorefronts:
         self.domains: Table[DomainEntry] = Table(lambda d: (f"platform#domain#{d.domain}", ""))
         #: (tenant, account, nonce) → used at (None: not used)
         self.links: dict[tuple[str, str, str], str | None] = {}
+        #: (tenant, account, nonce) → the link's expiry
+        self.expiries: dict[tuple[str, str, str], int] = {}
         tables.writers.update(
             {Storefront: self.fronts, AliasEntry: self.aliases, DomainEntry: self.domains}
         )
@@ -64,6 +66,16 @@ class FakeStorefronts:
 
     def record_link(self, tenant_id: str, account_id: str, nonce: str, expires: int) -> None:
         self.links.setdefault((tenant_id, account_id, nonce), None)
+        self.expiries[(tenant_id, account_id, nonce)] = expires
+
+    def live_links(self, tenant_id: str, account_id: str, now: int, limit: int = 20) -> int:
+        return sum(
+            1
+            for (tenant, account, nonce), expires in self.expiries.items()
+            if (tenant, account) == (tenant_id, account_id)
+            and expires > now
+            and self.links[(tenant, account, nonce)] is None
+        )
 
     def use_link(self, tenant_id: str, account_id: str, nonce: str, now: str) -> bool:
         key = (tenant_id, account_id, nonce)

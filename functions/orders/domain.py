@@ -215,6 +215,18 @@ def check_plan_order(
         )
 
 
+def check_plan_licence(
+    product_type: str, quantity: int | None = None, *, addon: bool = False
+) -> None:
+    """R27: a plan subscription stays one licence, with no add-ons."""
+    if product_type != RESELLER_PLAN:
+        return
+    if addon:
+        raise BadRequest("a reseller plan takes no add-ons", field="subscription_id")
+    if quantity is not None and quantity != 1:
+        raise BadRequest("a reseller plan is one licence", field="quantity", code="out_of_range")
+
+
 def check_plan_switch(current_type: str, new_type: str, new_plan: str | None) -> None:
     """R27: a plan subscription switches to another Free or Standard plan only; no other
     subscription becomes a plan."""

@@ -193,6 +193,9 @@ class OrderService:
         ]
         if len(active) >= domain.MAX_ADDONS:
             raise Conflict(f"a subscription carries at most {domain.MAX_ADDONS} add-ons")
+        base = self.catalogue.products.get(tenant.id, parent.product_id)
+        if base is not None:
+            domain.check_plan_licence(base.type, addon=True)
         account = self._buyer(principal, parent.account_id)
         product = self._product(principal, tenant, body.product_id)
         return self._order_new(
@@ -285,6 +288,7 @@ class OrderService:
         addons: list[Subscription] = []
         cancelled: list[Subscription] = []
         if action == "change_quantity":
+            domain.check_plan_licence(product.type, body.quantity)
             updated, order_type = (
                 domain.change_quantity(sub, body.quantity, effective, now),
                 domain.QUANTITY_CHANGE,

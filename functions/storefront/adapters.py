@@ -29,6 +29,8 @@ from functions.orders.domain import Subscription
 from functions.storefront.domain import AliasEntry, Branding, DomainEntry, Storefront
 
 FRONT, DOMAIN = "front", "domain"
+#: a sign-in link's record is kept (TTL) this long after the link expired
+LINK_KEPT_S = 3600
 NONE = "-"
 
 
@@ -183,9 +185,24 @@ class StorefrontRepository:
                 tenant_id=tenant_id,
                 account_id=account_id,
                 # TTL: gone an hour after it expired
-                expires_at=datetime.fromtimestamp(expires + 3600, tz=UTC),
+                expires_at=datetime.fromtimestamp(expires + LINK_KEPT_S, tz=UTC),
             ),
             StorefrontModel.key.does_not_exist(),
+        )
+
+    def live_links(self, tenant_id: str, account_id: str, now: int, limit: int = 20) -> int:
+        """How many of the account's sign-in links are neither used nor expired (one Query of
+        its partition's ``login#`` items, at most ``limit``)."""
+        items = StorefrontModel.query(
+            owner_key(tenant_id, account_id),
+            StorefrontModel.item.startswith("login#"),
+            limit=limit,
+        )
+        cutoff = datetime.fromtimestamp(now + LINK_KEPT_S, tz=UTC)
+        return sum(
+            1
+            for item in items
+            if item.used_at is None and item.expires_at is not None and item.expires_at > cutoff
         )
 
     def use_link(self, tenant_id: str, account_id: str, nonce: str, now: str) -> bool:

@@ -23,6 +23,10 @@ class Storefronts(Protocol):
 
     def record_link(self, tenant_id: str, account_id: str, nonce: str, expires: int) -> None: ...
 
+    def live_links(self, tenant_id: str, account_id: str, now: int, limit: int = 20) -> int:
+        """The account's sign-in links neither used nor expired."""
+        ...
+
     def use_link(self, tenant_id: str, account_id: str, nonce: str, now: str) -> bool: ...
 
 

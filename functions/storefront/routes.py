@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -17,7 +17,7 @@ from functions.core.api import Api, Call
 from functions.core.auth import RESELLER, TENANT_ADMIN
 from functions.core.clock import today_in
 from functions.core.errors import BadRequest, Forbidden
-from functions.orders.domain import Subscription
+from functions.orders.domain import RESELLER_PLAN, Subscription
 from functions.orders.routes import order_out
 from functions.orders.schemas import CreateAddon, CreateSubscription, SubscriptionAction
 from functions.storefront.domain import Storefront
@@ -44,8 +44,7 @@ DONE = {
     "quantity": "The quantity is changed.",
     "addon": "The add-on is added.",
     "cancelled": "The subscription is cancelled.",
-    "plan": "Your plan is changed. A new storefront is ready in a moment; its sign-in link "
-    "is on its way by email.",
+    "plan": "Your plan is changed.",
     "branding": "Your branding is saved.",
     "logo": "Your logo is uploaded.",
     "signed_in": "You are signed in.",
@@ -359,7 +358,10 @@ def _sub_row(
     product_name: str,
     account_name: str,
     addon_choices: list[tuple[str, str]] | None = None,
+    *,
+    plan: bool = False,
 ) -> _Sub:
+    """``plan``: a reseller plan's subscription, changed on the plan page (R27)."""
     status = s.status_on(today)
     return _Sub(
         id=s.id,
@@ -374,7 +376,7 @@ def _sub_row(
         currency=s.currency,
         domain=s.characteristics.get("domain"),
         is_addon=s.is_addon,
-        can_change=status in ("active", "inactive") and not s.mirrored,
+        can_change=status in ("active", "inactive") and not s.mirrored and not plan,
         addon_choices=addon_choices or [],
     )
 
@@ -397,6 +399,7 @@ def subscriptions(visit: Visit) -> Page:
             today,
             products[s.product_id].name if s.product_id in products else s.product_id,
             names.get(s.account_id, s.account_id),
+            plan=s.product_id in products and products[s.product_id].type == RESELLER_PLAN,
         )
         for s in subs
     ]
@@ -432,6 +435,7 @@ def subscription(visit: Visit) -> Page:
         product_.name if product_ else sub.product_id,
         account.name,
         [(o.product.id, o.product.name) for o in addons],
+        plan=product_ is not None and product_.type == RESELLER_PLAN,
     )
     return Page("subscription.html", _context(visit, row.product_name, s=row))
 
@@ -489,7 +493,7 @@ def invoices(visit: Visit) -> Page:
         _Invoice(
             id=i.id,
             number=i.number,
-            period=f"{i.period_start} – {i.period_end}",
+            period=f"{i.period_start} – {_last_day(i.period_end)}",
             total=f"{i.total:.2f}",
             currency=i.currency,
             status=i.status,
@@ -503,6 +507,11 @@ def invoices(visit: Visit) -> Page:
             visit, "Invoices", invoices=rows, next_url=_next(visit, "/invoices", page.next_cursor)
         ),
     )
+
+
+def _last_day(period_end: str) -> str:
+    """A period's last day (its stored end is the next period's first)."""
+    return (date.fromisoformat(period_end) - timedelta(days=1)).isoformat()
 
 
 @pages.page("/invoices/{invoice_id}/pdf")

@@ -46,6 +46,9 @@ log = logging.getLogger("bss.storefront")
 
 #: how many accounts one email signs in to at most (an address shared by a few accounts)
 MAX_ACCOUNTS_PER_EMAIL = 3
+#: how many sign-in links an account has unused and unexpired at once: more requests send
+#: nothing (no one floods a customer's mailbox through the sign-in page)
+MAX_LIVE_LINKS = 3
 #: how far ``/reseller-plans`` and a product's page read a catalogue (pages of 100)
 MAX_PLAN_PAGES = MAX_CATALOGUE_PAGES = 20
 
@@ -254,10 +257,20 @@ class StorefrontService:
         if not front.serving:
             return
         accounts = self.tenancy.accounts.by_email(front.tenant_id, email)
+        now = int(self.clock())
         for account in accounts[:MAX_ACCOUNTS_PER_EMAIL]:
             role = self.member_role(front, account)
-            if role is not None:
-                self._send_link(front, account, role, email)
+            if role is None:
+                continue
+            if self.storefronts.live_links(front.tenant_id, account.id, now) >= MAX_LIVE_LINKS:
+                log.warning(
+                    "sign-in links for %s/%s: %d live, none sent",
+                    front.tenant_id,
+                    account.id,
+                    MAX_LIVE_LINKS,
+                )
+                continue
+            self._send_link(front, account, role, email)
 
     def link_url(self, front: Storefront, account: Account, role: str, email: str) -> str:
         """A new single-use sign-in link (recorded), e.g. for the demo's banner."""

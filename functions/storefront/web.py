@@ -316,9 +316,9 @@ class Pages:
         except (NotFound, Unauthorized) as error:
             return _message(error.status, "Not found", error.message, _home(front), front)
         except ApiError as error:
-            return _message(
-                error.status, "That did not work", _describe(error), _back(front), front
-            )
+            signed_in = visit is not None and visit.session is not None
+            back = _back(front) if signed_in else _home(front)
+            return _message(error.status, "That did not work", _describe(error), back, front)
         return self._respond(visit, result)
 
     def _respond(self, visit: Visit | None, result: Any) -> Response:
@@ -333,6 +333,8 @@ class Pages:
         elif isinstance(result, Raw):
             headers.update(security_headers(result.content_type, result.cache))
             response = Response(body=result.body, status_code=200, headers=headers)
+            if result.cache.startswith("public"):
+                cookie = None  # a shared cache must not hand one visitor's seed to others
         elif isinstance(result, Page):
             response = Response(
                 body=render(result.template, result.context),
@@ -347,9 +349,61 @@ class Pages:
         return response
 
 
+#: what a page says for an answer of the framework or the gateway (no page handler ran)
+_FRAMEWORK = {
+    404: ("Page not found", "This storefront has no such page."),
+    405: ("Not here", "This page does not take that kind of request."),
+    413: ("Too large", "What was sent is too large: a logo is at most 200 KB."),
+    415: ("Form not readable", "Send the form from the storefront's page."),
+}
+
+
+def is_page(path: str) -> bool:
+    return path == "/store" or path.startswith("/store/")
+
+
+def framework_page(status: int) -> tuple[str, dict[str, str | list[str]]]:
+    """The HTML body and headers of a page for ``status`` answered by the framework or the
+    gateway (unknown page, wrong method, unreadable or too large body)."""
+    heading, message = _FRAMEWORK.get(status, ("That did not work", "The request was refused."))
+    body = render(
+        "message.html",
+        {
+            "store": _Store("Storefront", "", False, False),
+            "base": "",
+            "user": None,
+            "csrf": "",
+            "can_brand": False,
+            "title": heading,
+            "flash": None,
+            "error": None,
+            "heading": heading,
+            "message": message,
+            "link": None,
+        },
+    )
+    return body, security_headers()
+
+
+def page_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Chalice's HTTP middleware (``app.py``, outside ``core.api.error_object``): under
+    ``/store/`` what Chalice answers itself (405, 415 …) is a page, not the API's error
+    object."""
+    response = get_response(event)
+    path = getattr(event, "path", "") or ""
+    content_type = str(response.headers.get("Content-Type", ""))
+    if not is_page(path) or response.status_code < 400 or "json" not in content_type:
+        return response
+    body, headers = framework_page(response.status_code)
+    allow = response.headers.get("Allow")
+    if allow:
+        headers["Allow"] = allow
+    return Response(body=body, status_code=response.status_code, headers=headers)
+
+
 def custom_host(headers: Mapping[str, str], public_url: str) -> str | None:
     """The request's host when it is not the platform's own (a custom domain's)."""
-    host = (headers.get("host") or "").split(":")[0].lower()
+    host = (headers.get("host") or "").split(":")[0].lower().rstrip(".")
     own = (urllib.parse.urlsplit(public_url).hostname or "").lower()
     if not host or host in (own, "localhost", "127.0.0.1") or host.endswith(".amazonaws.com"):
         return None

@@ -297,7 +297,12 @@ def test_r28_r30_urls_forged_links_replays_and_forms_without_csrf_are_refused(
     expect(page.get_by_role("table")).to_contain_text("Cloud Customer X")
     expect(page.get_by_role("table")).not_to_contain_text("Cloud End-Customer Z")
     shots.save(page, "customers")
+    # a page the storefront lacks is a page too (the gateway's answer, not the API's JSON)
+    response = page.goto(f"{api.url}/store/cloud-lite/no-such-page")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
     # another storefront's pages by editing the URL: its session is not valid there
+
     page.goto(f"{api.url}/store/cloud-resell/customers")
     expect(page).to_have_url(re.compile(r"/store/cloud-resell/login"))
     # Z's subscription (Cloud Resell's direct customer) through Cloud Lite's form: not found

@@ -449,3 +449,22 @@ def test_r30_pages_carry_a_content_security_policy(shop: Shop) -> None:
         "HttpOnly" in response.headers["Set-Cookie"]
         and "SameSite=Lax" in response.headers["Set-Cookie"]
     )
+
+
+def test_r30_the_frameworks_answers_under_store_are_pages(shop: Shop) -> None:
+    wrong_method = page(shop, "/store/cloud/logout")
+    assert wrong_method.status_code == 405 and "text/html" in wrong_method.headers["Content-Type"]
+    assert "POST" in wrong_method.headers["Allow"]
+    not_a_form = shop.api.client.http.post(
+        "/store/cloud/logout", headers={"Content-Type": "application/json"}, body=b"{}"
+    )
+    assert not_a_form.status_code == 415 and "Form not readable" in text(not_a_form)
+    assert "default-src 'none'" in not_a_form.headers["Content-Security-Policy"]
+    # the API keeps its error object
+    assert "application/json" in page(shop, "/reseller-plans").headers["Content-Type"]
+
+
+def test_r30_a_custom_domain_with_a_trailing_dot_is_the_same_domain(shop: Shop) -> None:
+    assert page(shop, "/store/cloud", host="shop.lite.example.").status_code == 404
+    cached = page(shop, "/store/cloud/theme.css")
+    assert "Set-Cookie" not in cached.headers  # shared caches get no visitor's seed

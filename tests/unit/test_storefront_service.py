@@ -224,3 +224,33 @@ def test_r27_r30_branding_is_standards_and_checked() -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 64
     logo = shop.service.set_logo(LITE_USER, png)
     assert shop.service.logo(logo) == (png, "image/png")
+
+
+def test_r27_a_plan_stays_one_licence_without_add_ons() -> None:
+    from types import SimpleNamespace
+
+    shop = seeded()
+    shop.fakes.tables.seed(plan_sub())
+    more = SimpleNamespace(action="change_quantity", quantity=5, effective_date=None)
+    with pytest.raises(BadRequest) as refused:
+        shop.fakes.ordering.act(LITE_USER, "sub_plan", more)
+    assert refused.value.field == "quantity"
+    addon = SimpleNamespace(product_id="prd_teams", quantity=1, characteristics={})
+    with pytest.raises(BadRequest) as no_addons:
+        shop.fakes.ordering.add_addon(LITE_USER, "sub_plan", addon)
+    assert no_addons.value.field == "subscription_id"
+
+
+def test_r30_sign_in_requests_do_not_flood_a_mailbox() -> None:
+    shop = seeded()
+    lite = shop.service.resolve("cloud")
+    for _ in range(6):
+        shop.service.request_link(lite, "it@z.example")
+    assert len(shop.mailer.sent) == 3  # MAX_LIVE_LINKS unused, unexpired links at once
+    token = shop.mailer.sent[0]["text"].split("token=")[1].split()[0]
+    shop.service.redeem(lite, token)  # a link used: another may be sent
+    shop.service.request_link(lite, "it@z.example")
+    assert len(shop.mailer.sent) == 4
+    shop.clock[0] += LINK_SECONDS  # all expired: sent again
+    shop.service.request_link(lite, "it@z.example")
+    assert len(shop.mailer.sent) == 5
