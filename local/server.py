@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import sys
 import threading
@@ -128,7 +129,12 @@ class _Handler(GatewayHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if getattr(self.server, "access_log", False):
             stamp = time.strftime("%H:%M:%S")
-            sys.stderr.write(f"{stamp} {self.client_address[0]} {format % args}\n")
+            line = _SECRET_QUERY.sub(r"\1=…", format % args)  # a sign-in link signs in
+            sys.stderr.write(f"{stamp} {self.client_address[0]} {line}\n")
+
+
+#: query parameters the access log leaves out: a storefront's sign-in link (R30)
+_SECRET_QUERY = re.compile(r"\b(token)=[^&\s\"]+")
 
 
 def _local_app() -> Any:

@@ -285,7 +285,7 @@ def test_r27_a_basic_resellers_storefront_is_not_active_and_points_to_its_provid
 
 
 def test_r28_r30_urls_forged_links_replays_and_forms_without_csrf_are_refused(
-    api: Client, demo: dict[str, str], page: Page, shots: Shots
+    api: Client, demo: dict[str, str], page: Page, shots: Shots, platform: Platform
 ) -> None:
     before = time.time() - 1
     page.goto(f"{api.url}/store/cloud-lite/login")
@@ -331,6 +331,9 @@ def test_r28_r30_urls_forged_links_replays_and_forms_without_csrf_are_refused(
     assert response is not None and response.status == 400
     expect(page.get_by_role("heading", level=1)).to_have_text("This sign-in link is not valid")
     shots.save(page, "forged-link")
+    # the platform's access log shows the pages, never a link's token
+    assert "/login/confirm?token=…" in platform.output()
+    assert link.split("token=")[1] not in platform.output()
 
 
 def test_r30_pages_are_accessible_and_readable_on_a_phone(
