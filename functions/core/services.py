@@ -190,7 +190,8 @@ class TenancyService:
         """The provider's settings for a direct child (R5); the child sees them, read-only."""
         tenant = self.get_tenant(principal, tenant_id)
         if tenant.parent_id != principal.tenant_id:
-            raise Forbidden("a tenant reseller's settings are its provider's", field="tenant_id")
+            owner = "the platform admin's" if tenant.is_root else "its provider's"
+            raise Forbidden(f"a tenant's settings are {owner}", field="tenant_id")
         changes = body.model_dump(exclude_unset=True)
         for field, value in changes.items():
             if value is None:
