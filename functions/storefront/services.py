@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
 from functions.core.domain import CUSTOMER_KIND, LITE_RESELLER, Account, Tenant
-from functions.core.errors import BadRequest, Conflict, Forbidden
+from functions.core.errors import BadRequest, Conflict
 from functions.core.pagination import Page
 from functions.core.units import Units
 from functions.orders import domain as orders_domain
@@ -50,7 +50,20 @@ MAX_ACCOUNTS_PER_EMAIL = 3
 #: nothing (no one floods a customer's mailbox through the sign-in page)
 MAX_LIVE_LINKS = 3
 #: how far ``/reseller-plans`` and a product's page read a catalogue (pages of 100)
-MAX_PLAN_PAGES = MAX_CATALOGUE_PAGES = 20
+MAX_CATALOGUE_PAGES = 20
+
+
+def _all(read: Callable[[str | None], Page[Offer]]) -> list[Offer]:
+    """Every offer of a catalogue read a page at a time, at most ``MAX_CATALOGUE_PAGES``."""
+    offers: list[Offer] = []
+    cursor: str | None = None
+    for _ in range(MAX_CATALOGUE_PAGES):
+        page = read(cursor)
+        offers.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return offers
 
 
 def free_alias(storefronts: Storefronts, name: str) -> str:
@@ -386,15 +399,7 @@ class StorefrontService:
     def catalogue_of(self, front: Storefront, session: Session | None) -> list[Offer]:
         """The visitor's whole catalogue (pages of 100, at most ``MAX_CATALOGUE_PAGES``): a
         product's page finds the product and the add-ons that attach to it."""
-        offers: list[Offer] = []
-        cursor: str | None = None
-        for _ in range(MAX_CATALOGUE_PAGES):
-            page = self.window(front, session, 100, cursor)
-            offers.extend(page.items)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        return offers
+        return _all(lambda cursor: self.window(front, session, 100, cursor))
 
     def addons_for(
         self, front: Storefront, session: Session | None, product_id: str
@@ -499,14 +504,13 @@ class StorefrontService:
         tenant = self.tenancy.tenant_of(principal)
         list_id = self.catalogue.buyer_list_id(tenant, account)
         price_list = self.catalogue.price_lists.get(tenant.id, list_id) if list_id else None
-        offers: list[Offer] = []
-        cursor: str | None = None
-        for _ in range(MAX_PLAN_PAGES):
-            page = self.catalogue.shop_window(tenant, price_list, 100, cursor)
-            offers.extend(o for o in page.items if o.product.type == orders_domain.RESELLER_PLAN)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        offers = [
+            o
+            for o in _all(
+                lambda cursor: self.catalogue.shop_window(tenant, price_list, 100, cursor)
+            )
+            if o.product.type == orders_domain.RESELLER_PLAN
+        ]
         order = {"basic": 0, "free": 1, "standard": 2}
         offers.sort(key=lambda o: (order.get(o.product.plan or "", 9), o.product.name))
         current = self.orders.plan_subscriptions(tenant, account.id)
@@ -559,10 +563,6 @@ class StorefrontService:
                 _Body(action=action, product_id=product_id, effective_date=None),
             )
         return self.plans(principal, view.account.id), order
-
-    def forbid_customers(self, principal: Principal) -> None:
-        if principal.role == CUSTOMER:
-            raise Forbidden("this page is a reseller's")
 
 
 class _Body:

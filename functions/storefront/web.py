@@ -366,23 +366,7 @@ def framework_page(status: int) -> tuple[str, dict[str, str | list[str]]]:
     """The HTML body and headers of a page for ``status`` answered by the framework or the
     gateway (unknown page, wrong method, unreadable or too large body)."""
     heading, message = _FRAMEWORK.get(status, ("That did not work", "The request was refused."))
-    body = render(
-        "message.html",
-        {
-            "store": _Store("Storefront", "", False, False),
-            "base": "",
-            "user": None,
-            "csrf": "",
-            "can_brand": False,
-            "title": heading,
-            "flash": None,
-            "error": None,
-            "heading": heading,
-            "message": message,
-            "link": None,
-        },
-    )
-    return body, security_headers()
+    return _message_body(heading, message), security_headers()
 
 
 def page_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
@@ -433,11 +417,21 @@ def _message(
     front: Storefront | None = None,
 ) -> Response:
     """A page of its own for a refusal (no session needed: it offers no form)."""
-    store = _store(front) if front else _Store("Storefront", "", False, False)
-    body = render(
+    body = _message_body(heading, message, link, front)
+    return Response(body=body, status_code=status, headers=security_headers())
+
+
+def _message_body(
+    heading: str,
+    message: str,
+    link: tuple[str, str] | None = None,
+    front: Storefront | None = None,
+) -> str:
+    """``message.html`` signed out, in ``front``'s branding (none: the platform's)."""
+    return render(
         "message.html",
         {
-            "store": store,
+            "store": _store(front) if front else _Store("Storefront", "", False, False),
             "base": f"/store/{front.alias}" if front else "",
             "user": None,
             "csrf": "",
@@ -450,7 +444,6 @@ def _message(
             "link": link,
         },
     )
-    return Response(body=body, status_code=status, headers=security_headers())
 
 
 @dataclass(frozen=True)
