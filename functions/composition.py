@@ -14,7 +14,12 @@ if TYPE_CHECKING:
     from functions.backorder.services import BackorderService, Replicator, UpgradeService
     from functions.core.persistence import BaseTable
     from functions.core.services import IdempotencyService, TenancyService
-    from functions.invoices.services import BillingService, InvoiceService, UsageService
+    from functions.invoices.services import (
+        BillingService,
+        InvoiceService,
+        MarginReports,
+        UsageService,
+    )
     from functions.orders.services import OrderService
     from functions.pricelist.services import CatalogueService, Propagator
     from functions.storefront.services import StorefrontService
@@ -37,6 +42,7 @@ class Container:
     usage: UsageService
     billing: BillingService
     invoices: InvoiceService
+    margin: MarginReports
     storefronts: StorefrontService
 
 
@@ -75,9 +81,16 @@ def build(settings: Settings) -> Container:
         DocumentStore,
         Launcher,
         Mailer,
+        MarginReportRepository,
         UsageRepository,
     )
-    from functions.invoices.services import BillingService, InvoiceService, Rater, UsageService
+    from functions.invoices.services import (
+        BillingService,
+        InvoiceService,
+        MarginReports,
+        Rater,
+        UsageService,
+    )
     from functions.orders import adapters as orders_tables
     from functions.orders.adapters import OrderRepository, SubscriptionRepository
     from functions.orders.services import OrderService
@@ -116,6 +129,7 @@ def build(settings: Settings) -> Container:
     )
     invoices = BillingRepository(settings)  # the run's and the invoices' tables
     rater = Rater(orders, UsageRepository(), invoices)
+    margin = MarginReports(tenancy, orders, invoices, MarginReportRepository())
     documents = _lazy(lambda: DocumentStore(_client(settings, "s3"), settings.documents_bucket))
     mailer = _lazy(lambda: Mailer(_client(settings, "ses"), settings.mail_from))
     return Container(
@@ -138,6 +152,7 @@ def build(settings: Settings) -> Container:
             tenancy,
             invoices,
             rater,
+            margin,
             launcher=_lazy(
                 lambda: Launcher(_client(settings, "stepfunctions"), settings.billing_state_machine)
             ),
@@ -145,6 +160,7 @@ def build(settings: Settings) -> Container:
             mailer=mailer,
         ),
         invoices=InvoiceService(tenancy, orders, invoices, rater, documents=documents),
+        margin=margin,
         storefronts=StorefrontService(
             secret=settings.jwt_secret,
             public_url=settings.public_url,

@@ -233,6 +233,7 @@ def dispatch(route: Route, request: Any, params: Mapping[str, str]) -> Response:
                     "Content-Type": payload.content_type,
                     "Content-Disposition": f'inline; filename="{payload.filename}"',
                     "Vary": "Accept",
+                    **payload.headers,
                 },
             )
         response = _json(status, payload)
@@ -254,11 +255,12 @@ def _invoke(route: Route, call: Call) -> tuple[int, Any]:
 
 @dataclass(frozen=True)
 class Document:
-    """A route's answer that is a file (an invoice's PDF), not JSON."""
+    """A route's answer that is a file (an invoice's PDF, a report's CSV), not JSON."""
 
-    body: bytes
+    body: bytes | str
     content_type: str
     filename: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def to_json(result: Any) -> Any:
@@ -382,6 +384,11 @@ def _parse_query(
 # --- content negotiation of a document route ----------------------------------------------------
 
 
+#: media served only when ``Accept`` names them: a report's CSV is a download asked for, so a
+#: client's ``*/*`` (curl's default) gets JSON
+ASKED_FOR_ONLY = frozenset({"text/csv"})
+
+
 def negotiate(media: str, accept: str | None) -> str:
     """What a document route (``media``: the invoice's PDF) answers in, for ``Accept``: the
     document when ``Accept`` names it or ``*/*`` (a browser's) and prefers nothing else; JSON —
@@ -407,7 +414,7 @@ def negotiate(media: str, accept: str | None) -> str:
     def weight(*ranges: str) -> float:
         return next((weights[r] for r in ranges if r in weights), 0.0)
 
-    document = weight(media, "*/*")
+    document = weight(media) if media in ASKED_FOR_ONLY else weight(media, "*/*")
     json_ = weight(JSON, "application/*", "*/*")
     if document > 0 and document >= json_:
         return media

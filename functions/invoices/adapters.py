@@ -43,6 +43,7 @@ from functions.invoices.domain import (
     LineKind,
     Period,
     UsageRecord,
+    margin,
 )
 from functions.orders.adapters import BILLING_SHARDS, SubscriptionModel
 from functions.orders.domain import Subscription
@@ -730,6 +731,104 @@ class Launcher:
         return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
 
 
+# --- the margin report (R32) ---------------------------------------------------------------------
+
+
+class MarginModel(BaseTable):
+    """One item of a tenant's margin report of a period (R32), as JSON (amounts as strings):
+    ``s#{subscription}#{side}`` a row, ``g#{grouping}#{key}#{side}`` a group's sums, and the
+    total under every prefix (``s##{side}``, ``g#{grouping}##{side}``: first in its range), so a
+    page of rows or groups, with the total on the first, is one Query."""
+
+    base_name = "margin_report"
+
+    report_key = UnicodeAttribute(hash_key=True)  # {tenant_id}#{YYYY-MM}
+    item = UnicodeAttribute(range_key=True)
+    data = UnicodeAttribute()
+
+
+_MARGIN_KEYS = frozenset({"report_key", "item"})
+
+
+def margin_item(report_key: str, item: margin.Row | margin.Group) -> MarginModel:
+    if isinstance(item, margin.Row):
+        key = f"s#{item.subscription_id}#{item.side}"
+        kind = "row"
+    else:
+        key = f"g#{item.grouping}#{item.key}#{item.side}" if item.grouping else f"s##{item.side}"
+        kind = "group"
+    values = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    return MarginModel(report_key=report_key, item=key, data=_json({"kind": kind, **values}))
+
+
+def margin_entity(model: MarginModel) -> margin.Row | margin.Group:
+    values = json.loads(model.data)
+    kind = values.pop("kind")
+    for name in ("amount", "own_cost"):
+        values[name] = Decimal(values[name])
+    return margin.Row(**values) if kind == "row" else margin.Group(**values)
+
+
+class MarginReportRepository:
+    """The ``margin_report`` table: written by the billing run's steps, read a page at a time."""
+
+    def put(self, report_key: str, items: Iterable[margin.Row | margin.Group]) -> None:
+        """Rows and groups; a total is written under every prefix. Rewriting the same item is
+        harmless: each side's items are its own, recomputed from issued invoices."""
+        with MarginModel.batch_write() as batch:
+            for item in items:
+                batch.save(margin_item(report_key, item))
+                if isinstance(item, margin.Group) and not item.grouping:
+                    for grouping in margin.GROUPINGS:
+                        batch.save(margin_item(report_key, replace(item, grouping=grouping)))
+
+    def side(self, report_key: str, prefix: str, side: str) -> list[margin.Row | margin.Group]:
+        """Every item of one side under ``prefix`` (a run's close: its rows, its groups)."""
+        found = MarginModel.query(
+            report_key, MarginModel.item.startswith(prefix), consistent_read=True
+        )
+        return [margin_entity(m) for m in found if m.item.endswith(f"#{side}")]
+
+    def delete(self, report_key: str, items: Iterable[margin.Row | margin.Group]) -> None:
+        with MarginModel.batch_write() as batch:
+            for item in items:
+                batch.delete(margin_item(report_key, item))
+
+    def page(
+        self, report_key: str, prefix: str, limit: int, cursor: str | None
+    ) -> tuple[list[margin.Row | margin.Group], str | None]:
+        """Up to ``limit`` lines (each one or two items, one per side) in one Query; a line cut
+        by the Query's limit is left for the next page."""
+        start = decode_cursor(cursor, {"report_key": {"S": report_key}}, _MARGIN_KEYS)
+        result = MarginModel.query(
+            report_key,
+            MarginModel.item.startswith(prefix),
+            limit=2 * limit + 2,
+            last_evaluated_key=start,
+        )
+        items = list(result)
+        more = result.last_evaluated_key is not None
+        lines: list[str] = []  # each line's key, in order
+        for model in items:
+            line = model.item.rsplit("#", 1)[0]
+            if not lines or lines[-1] != line:
+                lines.append(line)
+        keep: list[str] = []
+        for line in lines:
+            if len([k for k in keep if not k.endswith("#")]) == limit and not line.endswith("#"):
+                break
+            keep.append(line)
+        if more and keep == lines and items[-1].item.endswith(f"#{margin.COST}"):
+            keep = keep[:-1]  # its revenue item may be the next one read
+        wanted = set(keep)
+        kept = [m for m in items if m.item.rsplit("#", 1)[0] in wanted]
+        if not kept:
+            return [], None
+        cut = kept[-1] is not items[-1] or more
+        next_key = {"report_key": {"S": report_key}, "item": {"S": kept[-1].item}}
+        return [margin_entity(m) for m in kept], encode_cursor(next_key) if cut else None
+
+
 MODELS: tuple[type[BaseTable], ...] = (
     UsageModel,
     InvoiceModel,
@@ -738,4 +837,5 @@ MODELS: tuple[type[BaseTable], ...] = (
     SequenceModel,
     BillingRunModel,
     BillingChunkModel,
+    MarginModel,
 )

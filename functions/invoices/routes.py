@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from functions.core.api import Api, Call, Document
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
@@ -16,6 +16,11 @@ from functions.invoices.schemas import (
     InvoiceLineOut,
     InvoiceOut,
     InvoiceQuery,
+    MarginFigures,
+    MarginGroupOut,
+    MarginQuery,
+    MarginReportOut,
+    MarginRowOut,
     PreviewOut,
     PreviewQuery,
     RecordUsage,
@@ -26,10 +31,11 @@ from functions.invoices.schemas import (
 )
 
 if TYPE_CHECKING:  # types only: a route module loads its service when first called
-    from functions.invoices.domain import BillingRun, Invoice, InvoiceLine, UsageRecord
+    from functions.invoices.domain import BillingRun, Invoice, InvoiceLine, UsageRecord, margin
 
 api = Api("billing")
 PDF = "application/pdf"
+CSV = "text/csv"
 
 
 def usage_out(record: UsageRecord) -> UsageOut:
@@ -265,3 +271,148 @@ def invoice_document(call: Call) -> Document | InvoiceOut:
     invoice_id = call.params["invoice_id"]
     body = call.container.invoices.document(call.principal, invoice_id)
     return Document(body=body, content_type=PDF, filename=f"{invoice_id}.pdf")
+
+
+# --- the margin report (R32) --------------------------------------------------------------------
+
+
+def _figures(
+    revenue: margin.Row | margin.Group | None, cost: margin.Row | margin.Group | None, currency: str
+) -> dict[str, Any]:
+    from functions.invoices.domain import margin
+
+    f = margin.figures(revenue, cost)
+    return {
+        "revenue": format_money(f.revenue, currency),
+        "cost": format_money(f.cost, currency),
+        "billed_cost": format_money(f.billed_cost, currency),
+        "own_cost": format_money(f.own_cost, currency),
+        "margin": format_money(f.margin, currency),
+        "margin_percent": None if f.margin_percent is None else str(f.margin_percent),
+        "negative": f.negative,
+    }
+
+
+def margin_line(
+    pair: tuple[margin.Row | margin.Group | None, ...], currency: str
+) -> MarginRowOut | MarginGroupOut:
+    from functions.invoices.domain import margin
+
+    revenue, cost = pair
+    item = present_item(revenue, cost)
+    figures = _figures(revenue, cost, currency)
+    if isinstance(item, margin.Row):
+        named = revenue if isinstance(revenue, margin.Row) else item
+        return MarginRowOut(
+            subscription_id=item.subscription_id,
+            customer_id=item.customer_id,
+            customer_name=named.customer_name,
+            reseller_id=item.reseller_id,
+            reseller_name=named.reseller_name,
+            product_id=item.product_id,
+            sku=named.sku,
+            product_name=named.product_name,
+            purchase=item.purchase,
+            **figures,
+        )
+    assert isinstance(item, margin.Group)
+    named_group = revenue if isinstance(revenue, margin.Group) and revenue.name else item
+    return MarginGroupOut(
+        id=item.key or "total",
+        name=named_group.name or ("Total" if not item.key else item.key),
+        subscriptions=max(
+            revenue.subscriptions if isinstance(revenue, margin.Group) else 0,
+            cost.subscriptions if isinstance(cost, margin.Group) else 0,
+        ),
+        **figures,
+    )
+
+
+def present_item(
+    revenue: margin.Row | margin.Group | None, cost: margin.Row | margin.Group | None
+) -> margin.Row | margin.Group:
+    item = revenue or cost
+    assert item is not None  # a pair holds one side at least
+    return item
+
+
+_CSV_FIGURES = list(MarginFigures.model_fields)
+
+
+def margin_csv(report: MarginReportOut) -> str:
+    """The page as CSV: the totals first (first page), then the lines, money as decimal text."""
+    import csv
+    import io
+
+    ident = ["subscription_id", "customer_id", "customer_name", "reseller_id", "reseller_name"]
+    ident += ["product_id", "sku", "product_name", "purchase"]
+    columns = ["id", "name", "subscriptions"] if report.group_by else ident
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["period", "currency", *columns, *_CSV_FIGURES])
+    rows = ([report.totals] if report.totals else []) + list(report.items)
+    for row in rows:
+        values = row.model_dump(mode="json")
+        if isinstance(row, MarginGroupOut) and not report.group_by:  # the totals of rows
+            values = {"subscription_id": "total", "customer_name": "Total", **values}
+        writer.writerow(
+            [report.period, report.currency]
+            + [_csv_cell(values.get(c)) for c in columns + _CSV_FIGURES]
+        )
+    return out.getvalue()
+
+
+def _csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: never a formula (CSV injection)."""
+    text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _number(text):
+        return "'" + text
+    return text
+
+
+def _number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return False
+    return True
+
+
+@api.route(
+    "/reports/margin",
+    "GET",
+    summary="R32: the tenant's margin of a period — revenue it invoiced and cost its provider "
+    "invoiced it per end-customer subscription, or per reseller, customer or product "
+    "(`group_by`), with totals on the first page; CSV for `Accept: text/csv`",
+    roles=(TENANT_ADMIN,),
+    query=MarginQuery,
+    response=MarginReportOut,
+    media=CSV,
+    errors=(400, 406),
+)
+def margin_report(call: Call) -> MarginReportOut | Document:
+    query = call.query
+    currency, pairs, next_cursor = call.container.margin.report(
+        call.principal, query.period, query.group_by, call.limit, call.cursor
+    )
+    lines = [margin_line(pair, currency) for pair in pairs]
+    totals = None
+    if lines and isinstance(lines[0], MarginGroupOut) and lines[0].id == "total":
+        totals, lines = lines[0], lines[1:]
+    report = MarginReportOut(
+        period=query.period,
+        currency=currency,
+        group_by=query.group_by,
+        totals=totals,
+        items=lines,
+        next_cursor=next_cursor,
+    )
+    if call.media != CSV:
+        return report
+    headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
+    return Document(
+        body=margin_csv(report),
+        content_type=f"{CSV}; charset=utf-8",
+        filename=f"margin-{query.period}.csv",
+        headers=headers,
+    )

@@ -171,3 +171,55 @@ class PreviewOut(Out):
     total: str
     lines: list[InvoiceLineOut]
     invoices: list[InvoiceOut]
+
+
+# --- the margin report (R32) --------------------------------------------------------------------
+
+Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+Grouping = Annotated[str, StringConstraints(pattern=r"^(reseller|customer|product)$")]
+
+
+class MarginQuery(ListQuery):
+    period: Month = Field(description="YYYY-MM: the billing runs whose periods start that month")
+    group_by: Grouping | None = Field(
+        default=None, description="reseller, customer or product; without it, subscriptions"
+    )
+
+
+class MarginFigures(Out):
+    revenue: str = Field(description="what the tenant invoiced")
+    cost: str = Field(description="billed_cost + own_cost")
+    billed_cost: str = Field(description="what its provider invoiced it")
+    own_cost: str = Field(description="its own products' cost (a root tenant's, R1)")
+    margin: str
+    margin_percent: str | None = Field(description="of revenue; null without revenue")
+    negative: bool = Field(description="the margin is below zero")
+
+
+class MarginGroupOut(MarginFigures):
+    id: str = Field(description="the reseller, customer or product; 'direct', 'own'")
+    name: str
+    subscriptions: int
+
+
+class MarginRowOut(MarginFigures):
+    subscription_id: str
+    customer_id: str
+    customer_name: str
+    reseller_id: str = Field(description="the reseller account selling it, or 'direct'")
+    reseller_name: str
+    product_id: str
+    sku: str
+    product_name: str
+    purchase: bool = Field(
+        description="billed to the tenant by its provider, not for a subscription it sells"
+    )
+
+
+class MarginReportOut(Out):
+    period: str
+    currency: str
+    group_by: str | None
+    totals: MarginGroupOut | None = Field(description="the tenant's totals, on the first page")
+    items: list[MarginRowOut | MarginGroupOut]
+    next_cursor: str | None

@@ -222,6 +222,7 @@ BODY_TARGETS: dict[tuple[str, str], Target] = {
 
 QUERY_TARGETS: dict[tuple[str, str], Target] = {
     ("GET", "/billing-runs"): Target("{a.admin}", "/billing-runs"),
+    ("GET", "/reports/margin"): Target("{a.admin}", "/reports/margin?period=2026-01"),
     ("GET", "/reseller-plans"): Target("{a.admin}", "/reseller-plans?account_id={a.lite}"),
     ("GET", "/invoices"): Target("{a.admin}", "/invoices?account_id={a.z}"),
     ("GET", "/invoices/preview"): Target("{a.admin}", "/invoices/preview?account_id={a.z}"),
@@ -621,7 +622,7 @@ def _query_mutations(route: Route) -> list[tuple[str, str, str, frozenset[str]]]
     """(what, query string, field, codes)."""
     assert route.query is not None
     found = [("unknown parameter", "bogus=1", "bogus", UNKNOWN)]
-    if not route.paginated:  # a single answer (the invoice preview): no page parameters
+    if "limit" not in route.query.model_fields:  # a single answer (the invoice preview)
         found.append(("a page parameter", "limit=10", "limit", UNKNOWN))
         return found + _id_mutations(route)
     for value, codes in [

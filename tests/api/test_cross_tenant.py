@@ -596,6 +596,8 @@ EXEMPT: dict[tuple[str, str], str] = {
     "parameter",
     ("POST", "/billing-runs"): "runs the caller's own tenant; the body names no resource",
     ("GET", "/billing-runs"): "lists the caller's own tenant's runs; no resource parameter",
+    ("GET", "/reports/margin"): "the caller's own tenant's report (R32): keyed by the token's "
+    "tenant; no resource parameter (tests/integration/test_margin.py: roles, tenants)",
     ("GET", "/storefront"): "the caller's own storefront; no resource parameter",
     ("PATCH", "/storefront"): "the caller's own storefront; the body names no resource",
 }

@@ -7,48 +7,13 @@ the days the cases need."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.conftest import Api, token
-
-BERLIN_NOON = 11  # 12:00 in Berlin (CET) in winter, as UTC hours
-
-
-class Clock:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from functions.core import clock
-
-        self.now = datetime(2026, 1, 1, BERLIN_NOON, tzinfo=UTC)
-        monkeypatch.setattr(clock, "now_utc", lambda: self.now)
-
-    def set(self, day: str) -> None:
-        self.now = datetime.fromisoformat(f"{day}T{BERLIN_NOON:02d}:00:00+00:00")
-
-
-@pytest.fixture
-def billing(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Api, Clock]]:
-    import boto3
-
-    from functions import composition
-    from local.billing import InlineLauncher
-
-    settings = composition.container().settings
-    boto3.client("s3").create_bucket(Bucket=settings.documents_bucket)
-    boto3.client("ses").verify_email_identity(EmailAddress=settings.mail_from)
-    service = composition.container().billing
-    launcher = InlineLauncher(lambda: service)
-    monkeypatch.setattr(service, "launcher", lambda: launcher)
-    yield api, Clock(monkeypatch)
-
-
-def ok(result: tuple[int, Any], *expected: int) -> Any:
-    status, body = result
-    assert status in (expected or (200, 201)), body
-    return body
+from tests.integration.tiers import Clock, invoices, ok, run, three_tiers
 
 
 def setup_tenant(api: Api) -> dict[str, str]:
@@ -103,15 +68,6 @@ def subscribe(api: Api, who: str, account: str, product: str, *, quantity: int =
         "billing_cycle": "monthly",
     }
     return str(ok(api.call("POST", "/subscriptions", who, body), 201)["subscription"]["id"])
-
-
-def run(api: Api, adm: str, period_start: str) -> dict[str, Any]:
-    return ok(api.call("POST", "/billing-runs", adm, {"period_start": period_start}), 202)
-
-
-def invoices(api: Api, adm: str, account_id: str) -> list[dict[str, Any]]:
-    found = ok(api.call("GET", f"/invoices?account_id={account_id}", adm))["items"]
-    return [ok(api.call("GET", f"/invoices/{i['id']}", adm)) for i in found]
 
 
 def amounts(invoice: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -241,100 +197,10 @@ def test_r20_r25_three_tiers_each_bill_at_their_own_prices(billing: tuple[Api, C
     """Cloud → Cloud Resell (a tenant reseller, back ordering on) → Cloud Lite (a lite
     reseller in Cloud Resell) → Customer X; and Cloud Resell's direct customer Z. Each tier's
     March invoice is checked against that tier's prices, by hand."""
-    from local.runner import Runner
-
     api, clock = billing
-    clock.set("2026-02-10")
-    place = {"country": "DE", "time_zone": "Europe/Berlin"}
-
-    def post(who: str, path: str, body: dict[str, Any]) -> Any:
-        return ok(api.call("POST", path, who, body), 200, 201)
-
-    cloud = post(token("platform_admin"), "/tenants", {"name": "Cloud", "currency": "EUR", **place})
-    admin = token("tenant_admin", cloud["id"])
-    e3 = post(
-        admin,
-        "/products",
-        {
-            "sku": "E3",
-            "name": "Office 365 E3",
-            "type": "license",
-            "unit": "seat",
-            "billing_cycles": ["monthly"],
-            "costs": {"monthly": "20.00"},
-        },
-    )["id"]
-    azure = post(
-        admin,
-        "/products",
-        {
-            "sku": "AZURE",
-            "name": "Azure plan",
-            "type": "usage",
-            "billing_cycles": ["monthly"],
-            "unit": "EUR consumed",
-        },
-    )["id"]
-    resell_list = post(admin, "/pricelists", {"name": "Resell", "currency": "EUR"})["id"]
-    for product, price in ((e3, "22.00"), (azure, "0.80")):
-        post(
-            admin,
-            f"/pricelists/{resell_list}/prices",
-            {"product_id": product, "billing_cycle": "monthly", "price": price},
-        )
-    resell = post(
-        admin, "/tenants", {"name": "Cloud Resell", "price_list_id": resell_list, **place}
-    )
-    post(admin, f"/tenants/{resell['id']}/backordering", {})
-    reseller = token("tenant_admin", resell["id"])
-    copies = {p["sku"]: p["id"] for p in ok(api.call("GET", "/products", reseller))["items"]}
-    retail = post(reseller, "/pricelists", {"name": "Retail", "currency": "EUR", "default": True})
-    lite_list = post(reseller, "/pricelists", {"name": "Lite", "currency": "EUR"})["id"]
-    for list_id, sku, price in (
-        (retail["id"], "E3", {"price": "30.00"}),
-        (retail["id"], "AZURE", {"markup_percent": "25"}),
-        (lite_list, "E3", {"price": "26.00"}),
-        (lite_list, "AZURE", {"price": "0.90"}),
-    ):
-        post(
-            reseller,
-            f"/pricelists/{list_id}/prices",
-            {"product_id": copies[sku], "billing_cycle": "monthly", **price},
-        )
-    lite = post(
-        reseller,
-        "/accounts",
-        {"name": "Cloud Lite", "kind": "lite_reseller", "price_list_id": lite_list},
-    )["id"]
-    lite_tok = token("reseller", resell["id"], lite)
-    x = post(lite_tok, "/accounts", {"name": "Customer X"})["id"]
-    z = post(reseller, "/accounts", {"name": "End-Customer Z"})["id"]
-    monthly = {"billing_cycle": "monthly"}
-    post(
-        lite_tok,
-        "/subscriptions",
-        {"account_id": x, "product_id": copies["E3"], "quantity": 4, **monthly},
-    )
-    metered = post(
-        lite_tok, "/subscriptions", {"account_id": x, "product_id": copies["AZURE"], **monthly}
-    )
-    post(
-        reseller,
-        "/subscriptions",
-        {"account_id": z, "product_id": copies["E3"], "quantity": 2, **monthly},
-    )
-    post(
-        reseller,
-        "/usage",
-        {
-            "subscription_id": metered["subscription"]["id"],
-            "quantity": "100",
-            "unit": "EUR consumed",
-            "at": "2026-02-10T10:00:00Z",  # today: a use is not dated ahead (R29)
-            "key": "feb",
-        },
-    )
-    Runner().drain()  # mirrors (and the usage) reach Cloud
+    t = three_tiers(api, clock)
+    cloud, admin, reseller, lite, z = t.cloud, t.admin, t.reseller, t.lite, t.z
+    resell = {"id": t.resell, "reseller_account_id": t.resell_account}
 
     clock.set("2026-03-01")
     run(api, reseller, "2026-03-01")
@@ -367,7 +233,7 @@ def test_r20_r25_three_tiers_each_bill_at_their_own_prices(billing: tuple[Api, C
     assert to_resell["subtotal"] == "301.57" and to_resell["number"] == "INV-000001"
     # Cloud Resell reads what Cloud bills it, and only that of Cloud's invoices
     (received,) = ok(api.call("GET", "/invoices?received=true", reseller))["items"]
-    assert (received["id"], received["issuer"]["tenant_id"]) == (to_resell["id"], cloud["id"])
+    assert (received["id"], received["issuer"]["tenant_id"]) == (to_resell["id"], cloud)
     assert (
         ok(api.call("GET", f"/invoices/{received['id']}", reseller))["total"]
         == (to_resell["total"])

@@ -134,6 +134,7 @@ def test_tables_on_moto_match_the_definitions_infra_uses(aws: None) -> None:
                     "subscription_key",  # {tenant_id}#{subscription_id}
                     "invoice_key",  # {tenant_id}#{invoice_id}
                     "run_key",  # {tenant_id}#{run_id}
+                    "report_key",  # {tenant_id}#{YYYY-MM}
                 )
 
 

@@ -28,6 +28,7 @@ from functions.invoices.domain import (
     RatingError,
 )
 from functions.invoices.ports import BillingRecords, Documents, Launcher, Mailer
+from functions.invoices.services.margin import MarginReports
 from functions.invoices.services.rating import Rater
 from functions.orders.domain import Subscription
 
@@ -49,6 +50,7 @@ class BillingService:
         tenancy: TenancyService,
         repository: BillingRecords,
         rater: Rater,
+        margin: MarginReports,
         *,
         launcher: Callable[[], Launcher],
         documents: Callable[[], Documents],
@@ -58,6 +60,7 @@ class BillingService:
         self.tenancy = tenancy
         self.repository = repository
         self.rater = rater
+        self.margin = margin
         self.launcher = launcher
         self.documents = documents
         self.mailer = mailer
@@ -253,15 +256,20 @@ class BillingService:
         chunk = self.repository.chunk(tenant_id, run_id, attempt, n)
         if chunk.status != "finalized":
             return {"rendered": 0}
-        due = [
+        issued = [
             invoice
             for invoice in self.repository.invoices(tenant_id, chunk.invoice_ids).values()
-            if invoice.status == domain.ISSUED and not invoice.document_key
+            if invoice.status == domain.ISSUED
         ]
-        lines = self.repository.lines_of(due)  # one batched read for the chunk
+        lines = self.repository.lines_of(issued)  # one batched read for the chunk
+        due = [invoice for invoice in issued if not invoice.document_key]
         for invoice in due:
             self._render(invoice, lines[invoice.id])
         rendered = len(due)
+        run = self.repository.run(tenant_id, run_id)
+        tenant = self.tenancy.tenants.get(tenant_id)
+        if run is not None and tenant is not None:  # R32: the margin report's rows
+            self.margin.record_chunk(tenant, run.period_start, [(i, lines[i.id]) for i in issued])
         self.repository.chunk_done(
             tenant_id, run_id, attempt, n, status="rendered", counts={"chunks_rendered": 1}
         )
@@ -285,6 +293,7 @@ class BillingService:
         run = self.repository.run(tenant_id, run_id, consistent=True)
         if run is None or run.attempt != attempt:
             return "superseded"
+        self.margin.close(tenant_id, run.period_start)  # R32: the report's sums
         status = domain.close_status(run)
         now = rfc3339(now_utc())
         self.repository.update_run(
