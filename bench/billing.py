@@ -440,6 +440,43 @@ class Probe:
 
 
 @dataclass
+class Pages:
+    """The margin report (R32) read through to its end, a page of 100 at a time."""
+
+    pages: int = 0
+    lines: int = 0
+    tally: Tally = field(default_factory=Tally)
+
+    @property
+    def reads_per_page(self) -> float:
+        return self.tally.reads / max(1, self.pages)
+
+
+def read_margin(meter: Meter, reports: Any, tenant_id: str, period_start: str) -> dict[str, Pages]:
+    """Every page of the run's margin report, by subscription and by customer, as
+    ``GET /reports/margin`` reads them (``MarginReports.reports.page``), metered."""
+    from functions.invoices.domain import margin
+    from functions.invoices.services.margin import report_key
+
+    key = report_key(tenant_id, margin.period_label(period_start))
+    found = {}
+    for label, prefix in (("subscriptions", "s#"), ("customers", "g#customer#")):
+        pages = found[label] = Pages()
+        cursor: str | None = None
+        meter.tally = pages.tally
+        try:
+            while True:
+                items, cursor = reports.reports.page(key, prefix, 100, cursor)
+                pages.pages += 1
+                pages.lines += len(margin.merged(items))
+                if cursor is None:
+                    break
+        finally:
+            meter.tally = None
+    return found
+
+
+@dataclass
 class Result:
     world: World
     probe: Probe
@@ -450,6 +487,7 @@ class Result:
     emails: int
     peak_mb: float
     stock_moto: bool
+    margin: dict[str, Pages]
 
     @property
     def tally(self) -> Tally:
@@ -505,6 +543,7 @@ def measure(subscriptions: int, per_account: int, stock_moto: bool) -> Result:
                 run = billing.begin(world.tenant, None, started_by=BY)
                 run_steps(billing, keeper.payloads[-1])
                 wall = time.perf_counter() - started
+                margin = read_margin(meter, services.margin, world.tenant.id, run.period_start)
         finally:
             documents.render_pdf = render
             for name in STEPS:
@@ -521,6 +560,7 @@ def measure(subscriptions: int, per_account: int, stock_moto: bool) -> Result:
             emails=count_emails(),
             peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             stock_moto=stock_moto,
+            margin=margin,
         )
         composition.reset()
     gc.enable()
@@ -624,14 +664,28 @@ def report(result: Result) -> int:
         f"    DynamoDB on-demand: ${usd:.4f} for the run = ${usd / max(1, invoices) * 1000:.4f}"
         f" per 1,000 invoices"
     )
+    print("\n  the margin report (R32), read to its end 100 lines a page")
+    for label, pages in result.margin.items():
+        print(
+            f"    by {label:<14}{pages.lines:>9,} lines (the total included) in {pages.pages:,} "
+            f"pages: {pages.tally.reads:,} read requests = {pages.reads_per_page:.2f} per page "
+            f"(goal ≤ 1)"
+        )
+    margin_ok = (
+        result.margin["subscriptions"].lines == world.subscriptions + 1
+        and result.margin["customers"].lines == accounts + 1
+        and all(p.reads_per_page <= 1 for p in result.margin.values())
+    )
     ok = (
         run is not None
         and run.status == "completed"
         and invoices == accounts == run.issued == result.documents == result.emails
         and not scans
+        and margin_ok
     )
     print(
-        f"\n  check: completed, one invoice per account, issued, rendered, emailed, no Scan → "
+        f"\n  check: completed, one invoice per account, issued, rendered, emailed, no Scan, "
+        f"a margin line per subscription and customer at ≤ 1 read a page → "
         f"{'ok' if ok else 'FAILED'}"
     )
     return 0 if ok else 1
