@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import date
 from types import FrameType
 
 from local import demo as demo_data
@@ -153,6 +154,17 @@ def banner(platform: Platform) -> str:
             f'  curl -s -H "Authorization: Bearer $TOKEN_RESELL_ADMIN" '
             "-H 'Accept: application/pdf' -o invoice.pdf "
             f"{platform.url}/invoices/<id>/document",
+        ]
+        month = date.today().strftime("%Y-%m")  # the run's period starts on the 1st (R21)
+        lines += [
+            "  # margin (R32): Cloud runs this period too; Cloud Resell's revenue, cost and margin"
+            " per customer, and Cloud's as CSV",
+            f'  curl -s -X POST -H "Authorization: Bearer $TOKEN_CLOUD_ADMIN" '
+            f"-H 'Content-Type: application/json' -d '{{}}' {platform.url}/billing-runs",
+            f'  curl -s -H "Authorization: Bearer $TOKEN_RESELL_ADMIN" '
+            f"'{platform.url}/reports/margin?period={month}&group_by=customer'",
+            f"  curl -s -H \"Authorization: Bearer $TOKEN_CLOUD_ADMIN\" -H 'Accept: text/csv' "
+            f"'{platform.url}/reports/margin?period={month}'",
         ]
     lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -575,6 +576,19 @@ def test_billing_run_on_the_state_machine_invoices_each_tier_and_a_rerun_changes
                 f"INV-{k:06d}" for k in range(1, count + 1)
             ]
             assert bill(admin) == first  # R24: the same period again, nothing new
+        # R32: Cloud Resell's margin report reconciles with both tiers' issued invoices
+        _, runs = get(f"{url}/billing-runs", resell_admin)
+        month = runs["items"][0]["period_start"][:7]
+        _, report = get(f"{url}/reports/margin?period={month}&group_by=reseller", resell_admin)
+        _, sold = get(f"{url}/invoices?limit=100", resell_admin)
+        _, bought = get(f"{url}/invoices?received=true&limit=100", resell_admin)
+        totals = report["totals"]
+        assert Decimal(totals["revenue"]) == sum(Decimal(i["subtotal"]) for i in sold["items"])
+        assert Decimal(totals["billed_cost"]) == sum(
+            Decimal(i["subtotal"]) for i in bought["items"]
+        )
+        assert Decimal(totals["margin"]) == Decimal(totals["revenue"]) - Decimal(totals["cost"])
+        assert {g["name"] for g in report["items"]} >= {"Cloud Lite", "Direct"}
         _, listed = get(f"{url}/invoices?limit=1", cloud_admin)
         invoice = listed["items"][0]
         request = urllib.request.Request(
