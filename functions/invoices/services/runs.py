@@ -252,7 +252,9 @@ class BillingService:
 
     def render_chunk(self, tenant_id: str, run_id: str, attempt: int, n: int) -> dict[str, int]:
         """R26: a PDF per issued invoice of the chunk, stored in S3, and an email to the
-        bill-to with the total and the link; an invoice with a document is not sent again."""
+        bill-to with the total and the link; an invoice with a document is not sent again.
+        Then the margin report's rows of the chunk's issued invoices (R32), rewritten whole by
+        a retry, before the chunk is marked rendered."""
         chunk = self.repository.chunk(tenant_id, run_id, attempt, n)
         if chunk.status != "finalized":
             return {"rendered": 0}
