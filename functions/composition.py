@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from functions.core.services import IdempotencyService, TenancyService
     from functions.invoices.services import BillingService, InvoiceService, UsageService
     from functions.orders.services import OrderService
-    from functions.pricelist.services import CatalogueService, Propagator
+    from functions.pricelist.services import CatalogueService, Propagator, Simulator
     from functions.storefront.services import StorefrontService
 
 
@@ -33,6 +33,7 @@ class Container:
     backorder: Replicator
     backordering: BackorderService
     propagator: Propagator
+    simulator: Simulator
     upgrades: UpgradeService
     usage: UsageService
     billing: BillingService
@@ -80,11 +81,11 @@ def build(settings: Settings) -> Container:
     from functions.invoices.services import BillingService, InvoiceService, Rater, UsageService
     from functions.orders import adapters as orders_tables
     from functions.orders.adapters import OrderRepository, SubscriptionRepository
-    from functions.orders.services import OrderService
+    from functions.orders.services import OrderService, ResoldReader
     from functions.pricelist import adapters as pricelist_tables
     from functions.pricelist.adapters import PriceListRepository, ProductRepository
     from functions.pricelist.schemas import PRICE_CHANGES_QUEUE
-    from functions.pricelist.services import CatalogueService, PriceLists, Propagator
+    from functions.pricelist.services import CatalogueService, PriceLists, Propagator, Simulator
     from functions.storefront import adapters as storefront_tables
     from functions.storefront.adapters import LogoStore, StorefrontRepository
     from functions.storefront.services import StorefrontService, TenantStorefronts
@@ -129,6 +130,9 @@ def build(settings: Settings) -> Container:
         propagator=Propagator(
             tenants, accounts, products, price_lists, Queue(settings, PRICE_CHANGES_QUEUE), units
         ),
+        # R34: the catalogue's simulation reads the subscriptions through a port of its own,
+        # met by the orders context (pricelist may not import orders)
+        simulator=Simulator(catalogue, ResoldReader(subscriptions)),
         upgrades=UpgradeService(
             tenancy, catalogue, subscriptions, AccountItemRepository(), backordering, units
         ),

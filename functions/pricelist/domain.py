@@ -433,6 +433,11 @@ def rederive_copy(
     return replace(updated, source_version=offered.version)
 
 
+def propagates_to(child: Tenant, provider_id: str) -> bool:
+    """R5: a provider's change reaches an active child of its own only."""
+    return child.status == "active" and child.parent_id == provider_id
+
+
 def margin_alerts(product: Product, fixed_prices: list[Price]) -> list[MarginAlert]:
     """R5: the tenant's fixed sell prices of ``product`` below its cost (a markup never is)."""
     alerts = [
@@ -733,8 +738,7 @@ def simulate_child(
     child = book.tenant
     if not changes:
         return Forecast()
-    provider_id = changes[0].after.product.tenant_id
-    if child.status != "active" or child.parent_id != provider_id:
+    if not propagates_to(child, changes[0].after.product.tenant_id):
         return None
     propagation = Propagation(child.propagation, child.overwrite_sell_prices, child.overwrite_names)
     forecast = Forecast()
