@@ -554,8 +554,13 @@ class Forecast:
     invoice_change: Decimal = Decimal(0)
     invoice_currency: str | None = None
     onward: list[OfferChange] = field(default_factory=list)
+    #: what publishing would also do here that the simulation does not predict
+    not_simulated: list[str] = field(default_factory=list)
 
 
+#: the R5 option whose effect a simulation does not predict: the child's default list's fixed
+#: prices set to its provider's retail prices when the copy is written
+OVERWRITE_SELL_PRICES = "overwrite_sell_prices"
 MAX_SIMULATED_ENTRIES = 50
 
 
@@ -806,4 +811,6 @@ def simulate_child(
             if before is not None and offer_changed(copy, updated):
                 forecast.onward.append(OfferChange(price_list.id, before, after))
     lines, total, currency = _invoice_changes(changes, book.resold)
+    if propagation.mode == FULL and propagation.overwrite_sell_prices and forecast.copies:
+        forecast.not_simulated.append(OVERWRITE_SELL_PRICES)
     return replace(forecast, invoice=lines, invoice_change=total, invoice_currency=currency)

@@ -286,6 +286,7 @@ def test_r34_the_simulation_over_three_tiers_against_hand_computed_figures(world
     assert t2["moved_prices"] == []
     assert t2["margin_alerts_raised"] == [alert(world.t2_e3, world.t2_retail, "25.00", "27.50")]
     assert t2["next_invoice"]["change"] == "26.80"
+    assert t1["not_simulated"] == t2["not_simulated"] == []
     assert by_subscription_product(t2["next_invoice"]) == sorted(
         [
             (world.t1_e3, 4, "22.00", "27.50", "22.00"),

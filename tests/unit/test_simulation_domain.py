@@ -372,3 +372,14 @@ def test_r34_r29_each_entry_is_checked_as_post_prices_checks_it(
     assert refused.value.field == field
     if code is not None:
         assert refused.value.code == code
+
+
+def test_r34_r5_the_overwrite_option_is_said_not_simulated() -> None:
+    """A full-mode child with ``overwrite_sell_prices`` would also get its default list's fixed
+    prices set to its provider's retail: the forecast says it does not predict that."""
+    _, changes = propose(*RAISE)
+    book = replace(R_BOOK, tenant=replace(RESELL, overwrite_sell_prices=True))
+    forecast = domain.simulate_child(changes, book, copy_ids={"prd_e3": "prd_r_e3"}, now=NOW)
+    assert forecast is not None and forecast.not_simulated == ["overwrite_sell_prices"]
+    plain = domain.simulate_child(changes, R_BOOK, copy_ids={"prd_e3": "prd_r_e3"}, now=NOW)
+    assert plain is not None and plain.not_simulated == []
