@@ -463,7 +463,7 @@ class CatalogueService(PriceLists):
         one transaction, each conditional on the version read, or none (R29). The propagation
         of each follows from the prices stream as for one entry (R5)."""
         price_list = self.get_price_list(principal, price_list_id)
-        products, current = self._current(price_list, bodies)
+        products, current = self.current_entries(price_list, bodies)
         entries = domain.proposed_entries(
             price_list,
             products,
@@ -497,7 +497,7 @@ class CatalogueService(PriceLists):
             for e in entries
         ]
 
-    def _current(
+    def current_entries(
         self, price_list: PriceList, bodies: list[Any]
     ) -> tuple[dict[str, Product], dict[tuple[str, str], Price | None]]:
         """The products the bodies name (those that exist) and the list's entries for them
@@ -609,7 +609,7 @@ class Simulator:
         price_list = catalogue.get_price_list(principal, price_list_id)
         owner = catalogue.tenancy.tenant_of(principal)
         now = rfc3339(now_utc())
-        products, current = catalogue._current(price_list, bodies)
+        products, current = catalogue.current_entries(price_list, bodies)
         proposed = domain.proposed_entries(
             price_list, products, [body.model_dump() for body in bodies], current, updated_at=now
         )

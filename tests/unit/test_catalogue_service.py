@@ -349,14 +349,14 @@ def test_r29_a_batch_refused_or_raced_writes_nothing(monkeypatch: pytest.MonkeyP
         )
     assert refused.value.field == "entries.1.price" and nothing_written(world)
 
-    real = world.catalogue._current
+    real = world.catalogue.current_entries
 
     def raced(price_list: Any, bodies: list[Any]) -> Any:
         found = real(price_list, bodies)  # another admin changes E5 after it was read
         world.catalogue.set_price(ADMIN, RETAIL, _entries({"product_id": E5, "price": "40.00"})[0])
         return found
 
-    monkeypatch.setattr(world.catalogue, "_current", raced)
+    monkeypatch.setattr(world.catalogue, "current_entries", raced)
     commits = world.units.commits
     with pytest.raises(ConcurrentUpdate):
         world.catalogue.set_prices(
