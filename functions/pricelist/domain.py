@@ -433,6 +433,38 @@ def rederive_copy(
     return replace(updated, source_version=offered.version)
 
 
+def sells_at_retail(child: Tenant, provider: Tenant) -> bool:
+    """R5 option ``overwrite_sell_prices`` (full mode only, like every option): the child's
+    default list sells its copies at its provider's own default-list (retail) prices, when both
+    have a default list in one currency."""
+    return (
+        child.propagation == FULL
+        and child.overwrite_sell_prices
+        and provider.default_price_list_id is not None
+        and child.default_price_list_id is not None
+        and provider.currency == child.currency
+    )
+
+
+def retail_prices(
+    product: Product,
+    retail: dict[str, Price],
+    mine: dict[str, Price],
+    currency: str,
+    *,
+    updated_at: str,
+) -> dict[str, Price]:
+    """R5 option ``overwrite_sell_prices``: the entries of the child's default list (``mine``,
+    by cycle) whose fixed price becomes the provider's retail price of ``product`` (``retail``:
+    its default-list entries); a markup is left to follow the cost."""
+    prices = Offered(product, retail, currency).costs()
+    return {
+        cycle: replace(entry, price=prices[cycle], updated_at=updated_at)
+        for cycle, entry in mine.items()
+        if entry.price is not None and cycle in prices and prices[cycle] != entry.price
+    }
+
+
 def propagates_to(child: Tenant, provider_id: str) -> bool:
     """R5: a provider's change reaches an active child of its own only."""
     return child.status == "active" and child.parent_id == provider_id
@@ -487,6 +519,10 @@ class ChildBook:
     lists: list[PriceList]
     entries: dict[tuple[str, str], dict[str, Price]]  # (list id, copy id) → by cycle
     resold: list[Resold]
+    #: for ``overwrite_sell_prices`` (R5 option): the provider, and its default-list entries
+    #: after publishing, by its product
+    provider: Tenant | None = None
+    retail: dict[str, dict[str, Price]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -554,13 +590,11 @@ class Forecast:
     invoice_change: Decimal = Decimal(0)
     invoice_currency: str | None = None
     onward: list[OfferChange] = field(default_factory=list)
-    #: what publishing would also do here that the simulation does not predict
-    not_simulated: list[str] = field(default_factory=list)
+    #: ``overwrite_sell_prices`` (R5 option): its default list's entries after publishing, by
+    #: copy, where a fixed price would become its provider's retail price
+    overwritten: dict[str, dict[str, Price]] = field(default_factory=dict)
 
 
-#: the R5 option whose effect a simulation does not predict: the child's default list's fixed
-#: prices set to its provider's retail prices when the copy is written
-OVERWRITE_SELL_PRICES = "overwrite_sell_prices"
 MAX_SIMULATED_ENTRIES = 50
 
 
@@ -736,7 +770,9 @@ def simulate_child(
     """R34: what ``changes`` (its provider's offers, now and proposed, in the list assigned to
     it) would do to one child tenant, by the very rules of propagation (R5, R6): each copy
     re-derived (``rederive_copy``, mode and options), its margin alerts as propagation computes
-    them, the markup prices of its lists that follow the cost, the change of the next invoice
+    them, the markup prices of its lists that follow the cost (and, with the option
+    ``overwrite_sell_prices``, its default list's fixed prices set to the provider's retail
+    ones: ``book.retail``), the change of the next invoice
     its provider sends it, and its own lists' offers that change (what its own tenant resellers
     would be reached with). None when propagation skips the child (not active, or not its
     provider's). ``copy_ids``: the child's copy id of each provider product (and base)."""
@@ -788,16 +824,29 @@ def simulate_child(
         )
         forecast.alerts_raised.extend(raised)
         forecast.alerts_cleared.extend(cleared)
+        default = child.default_price_list_id
+        if book.provider is not None and sells_at_retail(child, book.provider) and default:
+            # after the copy's write, as ``Propagator`` does: the alerts above are the ones
+            # propagation computes, over the prices before this
+            mine = book.entries.get((default, copy_id), {})
+            changed = retail_prices(
+                source, book.retail.get(source.id, {}), mine, child.currency, updated_at=now
+            )
+            if changed:
+                forecast.overwritten[copy_id] = {**mine, **changed}
         for price_list in book.lists:
             entries = book.entries.get((price_list.id, copy_id), {})
             if not entries:
                 continue
+            entries_after = (
+                forecast.overwritten.get(copy_id, entries) if price_list.id == default else entries
+            )
             before = Offered(copy, entries, price_list.currency) if copy else None
-            after = Offered(updated, entries, price_list.currency)
+            after = Offered(updated, entries_after, price_list.currency)
             old = before.costs() if before else {}
             new = after.costs()
-            for cycle, entry in sorted(entries.items()):
-                if entry.price is None and old.get(cycle) != new.get(cycle):
+            for cycle in sorted(entries):  # a markup following the cost, or a fixed overwritten
+                if old.get(cycle) != new.get(cycle):
                     forecast.moved_prices.append(
                         PriceMove(
                             price_list.id,
@@ -808,9 +857,7 @@ def simulate_child(
                             new.get(cycle),
                         )
                     )
-            if before is not None and offer_changed(copy, updated):
+            if before is not None and (offer_changed(copy, updated) or entries_after != entries):
                 forecast.onward.append(OfferChange(price_list.id, before, after))
     lines, total, currency = _invoice_changes(changes, book.resold)
-    if propagation.mode == FULL and propagation.overwrite_sell_prices and forecast.copies:
-        forecast.not_simulated.append(OVERWRITE_SELL_PRICES)
     return replace(forecast, invoice=lines, invoice_change=total, invoice_currency=currency)

@@ -161,7 +161,6 @@ def forecast_out(reached: Reached) -> TenantForecastOut:
         margin_alerts_raised=alerts(forecast.alerts_raised),
         margin_alerts_cleared=alerts(forecast.alerts_cleared),
         next_invoice=invoice,
-        not_simulated=list(forecast.not_simulated),
     )
 
 

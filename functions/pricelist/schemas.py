@@ -318,13 +318,6 @@ class TenantForecastOut(Out):
     next_invoice: NextInvoiceOut | None = Field(
         description="the change of its provider's next invoice to it (null for tier 0)"
     )
-    not_simulated: list[str] = Field(
-        default_factory=list,
-        description=(
-            "what publishing would also do here that is not predicted: `overwrite_sell_prices` "
-            "(the R5 option: its default list's fixed prices set to its provider's retail)"
-        ),
-    )
 
 
 class MoneyOut(Out):

@@ -625,6 +625,7 @@ class Simulator:
             price_list, [Reached(owner, 0, owner.parent_id, price_list.id, forecast)]
         )
         known = {owner.id: owner}
+        overwritten: dict[str, dict[str, dict[str, Price]]] = {}
         budget = [self.MAX_SUBSCRIPTIONS]
         queue = deque([(owner.id, price_list.id, 1, changes)])
         while queue:
@@ -641,12 +642,20 @@ class Simulator:
                     if child_id in known:
                         continue
                     reached = self._child(
-                        known[provider_id], child_id, list_id, tier, offers, budget, now
+                        known[provider_id],
+                        child_id,
+                        list_id,
+                        tier,
+                        offers,
+                        budget,
+                        now,
+                        overwritten.get(provider_id, {}),
                     )
                     if reached is None:
                         simulation.skipped += 1
                         continue
                     known[child_id] = reached.tenant
+                    overwritten[child_id] = reached.forecast.overwritten
                     simulation.reached.append(reached)
                     simulation.truncated |= reached.invoice_truncated
                     onward: dict[str, list[domain.OfferChange]] = {}
@@ -659,6 +668,33 @@ class Simulator:
                     break
         return simulation
 
+    def _retail(
+        self,
+        provider: Tenant,
+        child: Tenant,
+        list_id: str,
+        offers: list[domain.OfferChange],
+        overwritten: dict[str, dict[str, Price]],
+    ) -> dict[str, dict[str, Price]]:
+        """``overwrite_sell_prices`` (R5 option): the provider's default-list entries of the
+        changed products after publishing: as they are, with the provider's own overwritten
+        ones (``overwritten``), or the proposal itself when that list is the one changing."""
+        if not domain.sells_at_retail(child, provider):
+            return {}
+        default = present(provider.default_price_list_id, "a default list")
+        sources = [change.after.product.id for change in offers]
+        retail: dict[str, dict[str, Price]] = {}
+        for entry in self.price_lists.prices_for(
+            provider.id, default, sources, domain.BILLING_CYCLES
+        ):
+            retail.setdefault(entry.product_id, {})[entry.billing_cycle] = entry
+        for product_id, entries in overwritten.items():
+            retail[product_id] = {**retail.get(product_id, {}), **entries}
+        for change in offers:
+            if list_id == default:
+                retail[change.after.product.id] = dict(change.after.entries)
+        return retail
+
     def _child(
         self,
         provider: Tenant,
@@ -668,6 +704,7 @@ class Simulator:
         offers: list[domain.OfferChange],
         budget: list[int],
         now: str,
+        overwritten: dict[str, dict[str, Price]],
     ) -> Reached | None:
         """One child's book (what propagation would read of it, and what it is billed for),
         and the domain's forecast of it; None when propagation would skip it."""
@@ -708,6 +745,8 @@ class Simulator:
             lists=lists,
             entries=entries,
             resold=resold,
+            provider=provider,
+            retail=self._retail(provider, child, list_id, offers, overwritten),
         )
         forecast = domain.simulate_child(offers, book, copy_ids=copy_ids, now=now)
         if forecast is None:
@@ -862,22 +901,20 @@ class Propagator:
         """R5 option: the child's default list sells the product at its provider's own (default
         list) prices; markup prices are left to follow the cost."""
         provider = self.tenants.get(offered.product.tenant_id)
-        if provider is None or provider.default_price_list_id is None:
-            return
-        if provider.currency != child.currency:  # its retail prices are not in the child's
-            return
-        if child.default_price_list_id is None:
+        if provider is None or not domain.sells_at_retail(child, provider):
             return
         retail = self.price_lists.entries(
-            provider.id, provider.default_price_list_id, offered.product.id
+            provider.id,
+            present(provider.default_price_list_id, "a default list"),
+            offered.product.id,
         )
-        mine = self.price_lists.entries(child.id, child.default_price_list_id, copy.id)
-        for cycle, entry in mine.items():
-            if entry.price is None or cycle not in retail:
-                continue
-            price = domain.effective_price(retail[cycle], offered.product, child.currency)
-            if price != entry.price:
-                self.units.save(replace(entry, price=price, updated_at=rfc3339(now_utc())))
+        default = present(child.default_price_list_id, "a default list")
+        mine = self.price_lists.entries(child.id, default, copy.id)
+        changed = domain.retail_prices(
+            offered.product, retail, mine, child.currency, updated_at=rfc3339(now_utc())
+        )
+        for entry in changed.values():
+            self.units.save(entry)
 
     def _assigned(self, tenant_id: str, price_list_id: str) -> bool:
         """Whether any tenant reseller has the list: a retail list, or one nobody is assigned

@@ -286,7 +286,6 @@ def test_r34_the_simulation_over_three_tiers_against_hand_computed_figures(world
     assert t2["moved_prices"] == []
     assert t2["margin_alerts_raised"] == [alert(world.t2_e3, world.t2_retail, "25.00", "27.50")]
     assert t2["next_invoice"]["change"] == "26.80"
-    assert t1["not_simulated"] == t2["not_simulated"] == []
     assert by_subscription_product(t2["next_invoice"]) == sorted(
         [
             (world.t1_e3, 4, "22.00", "27.50", "22.00"),
@@ -417,3 +416,33 @@ def test_r34_the_bounds_say_truncated(world: World, monkeypatch: pytest.MonkeyPa
     t1 = answer["tenants"][1]
     assert answer["truncated"] is True and t1["next_invoice"]["truncated"] is True
     assert len(t1["next_invoice"]["subscriptions"]) <= 2
+
+
+def test_r34_r5_the_overwrite_option_predicted_and_done(world: World) -> None:
+    """Cloud's "Resell" is its default (retail) list too; with ``overwrite_sell_prices`` on,
+    Cloud Resell's default list's fixed prices become Cloud's retail ones after the change
+    (21.00 → 25.00, 3.50 → 4.00): predicted, then done by propagation."""
+    world.call("PATCH", f"/tenants/{world.t1}", world.admin, {"overwrite_sell_prices": True})
+    simulated = world.call(
+        "POST", f"/pricelists/{world.resell}/simulate", world.admin, {"entries": proposal(world)}
+    )
+    t1 = simulated["tenants"][1]
+    retail = [m for m in t1["moved_prices"] if m["price_list_id"] == world.t1_retail]
+    assert sorted(retail, key=lambda m: str(m["product_id"])) == sorted(
+        [
+            move(world.t1_retail, world.t1_e3, "21.00", "25.00"),
+            move(world.t1_retail, world.t1_backup, "3.50", "4.00"),
+        ],
+        key=lambda m: str(m["product_id"]),
+    )
+    world.call(
+        "POST", f"/pricelists/{world.resell}/prices", world.admin, {"entries": proposal(world)}
+    )
+    world.runner.drain()
+    assert world.prices(world.t1_admin, world.t1_retail) == {
+        m["product_id"]: m["after"] for m in retail
+    }
+    resell2 = world.prices(world.t1_admin, world.t1_resell2)
+    for moved in t1["moved_prices"]:
+        if moved["price_list_id"] == world.t1_resell2:
+            assert resell2[moved["product_id"]] == moved["after"]

@@ -374,12 +374,58 @@ def test_r34_r29_each_entry_is_checked_as_post_prices_checks_it(
         assert refused.value.code == code
 
 
-def test_r34_r5_the_overwrite_option_is_said_not_simulated() -> None:
-    """A full-mode child with ``overwrite_sell_prices`` would also get its default list's fixed
-    prices set to its provider's retail: the forecast says it does not predict that."""
+def test_r34_r5_with_the_overwrite_option_default_list_fixed_prices_follow_retail() -> None:
+    """Cloud's "Resell" is also its default (retail) list; Cloud Resell has
+    ``overwrite_sell_prices``: its default list's fixed 21.00 and 200.00 become Cloud's retail
+    prices after the change, 25.00 and 204.00 (the alerts are the ones propagation computes,
+    before that). Its retail list's new prices reach its own assignees (R6)."""
     _, changes = propose(*RAISE)
-    book = replace(R_BOOK, tenant=replace(RESELL, overwrite_sell_prices=True))
+    child = replace(RESELL, overwrite_sell_prices=True, default_price_list_id="prl_r_retail")
+    provider = replace(CLOUD, default_price_list_id="prl_resell")
+    book = replace(
+        R_BOOK,
+        tenant=child,
+        provider=provider,
+        retail={"prd_e3": dict(changes[0].after.entries)},
+    )
     forecast = domain.simulate_child(changes, book, copy_ids={"prd_e3": "prd_r_e3"}, now=NOW)
-    assert forecast is not None and forecast.not_simulated == ["overwrite_sell_prices"]
-    plain = domain.simulate_child(changes, R_BOOK, copy_ids={"prd_e3": "prd_r_e3"}, now=NOW)
-    assert plain is not None and plain.not_simulated == []
+    assert forecast is not None
+    assert forecast.moved_prices == [
+        PriceMove("prl_r_retail", "prd_r_e3", "annual", "EUR", D("200.00"), D("204.00")),
+        PriceMove("prl_r_retail", "prd_r_e3", "monthly", "EUR", D("21.00"), D("25.00")),
+        PriceMove("prl_r_resell2", "prd_r_e3", "annual", "EUR", D("205.70"), D("224.40")),
+        PriceMove("prl_r_resell2", "prd_r_e3", "monthly", "EUR", D("22.00"), D("27.50")),
+    ]
+    assert [(a.price_list_id, a.billing_cycle) for a in forecast.alerts_raised] == [
+        ("prl_r_retail", "annual"),
+        ("prl_r_retail", "monthly"),
+    ]
+    assert {c: e.price for c, e in forecast.overwritten["prd_r_e3"].items()} == {
+        "monthly": D("25.00"),
+        "annual": D("204.00"),
+    }
+    retail = next(c for c in forecast.onward if c.price_list_id == "prl_r_retail")
+    assert retail.after.costs() == {"monthly": D("25.00"), "annual": D("204.00")}
+
+    for without in (
+        replace(book, tenant=replace(child, propagation="partial")),  # options: full mode only
+        replace(book, provider=replace(provider, currency="USD")),
+        replace(book, provider=replace(provider, default_price_list_id=None)),
+    ):
+        plain = domain.simulate_child(changes, without, copy_ids={"prd_e3": "prd_r_e3"}, now=NOW)
+        assert plain is not None and plain.overwritten == {}
+        assert all(m.price_list_id != "prl_r_retail" for m in plain.moved_prices)
+
+
+def test_r5_retail_prices_set_fixed_prices_only() -> None:
+    mine = {
+        "monthly": price(RESELL.id, "prl_r_retail", "prd_r_e3", "monthly", fixed="21.00"),
+        "annual": price(RESELL.id, "prl_r_retail", "prd_r_e3", "annual", markup="5"),
+    }
+    retail = {
+        "monthly": price(CLOUD.id, "prl_resell", "prd_e3", "monthly", fixed="24.00"),
+        "annual": price(CLOUD.id, "prl_resell", "prd_e3", "annual", markup="10"),
+    }
+    changed = domain.retail_prices(E3, retail, mine, "EUR", updated_at=NOW)
+    assert {c: e.price for c, e in changed.items()} == {"monthly": D("24.00")}
+    assert domain.retail_prices(E3, retail, changed, "EUR", updated_at=NOW) == {}
