@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         UsageService,
     )
     from functions.orders.services import OrderService
-    from functions.pricelist.services import CatalogueService, Propagator
+    from functions.pricelist.services import CatalogueService, Propagator, Simulator
     from functions.storefront.services import StorefrontService
 
 
@@ -38,6 +38,7 @@ class Container:
     backorder: Replicator
     backordering: BackorderService
     propagator: Propagator
+    simulator: Simulator
     upgrades: UpgradeService
     usage: UsageService
     billing: BillingService
@@ -93,11 +94,11 @@ def build(settings: Settings) -> Container:
     )
     from functions.orders import adapters as orders_tables
     from functions.orders.adapters import OrderRepository, SubscriptionRepository
-    from functions.orders.services import OrderService
+    from functions.orders.services import OrderService, ResoldReader
     from functions.pricelist import adapters as pricelist_tables
     from functions.pricelist.adapters import PriceListRepository, ProductRepository
     from functions.pricelist.schemas import PRICE_CHANGES_QUEUE
-    from functions.pricelist.services import CatalogueService, PriceLists, Propagator
+    from functions.pricelist.services import CatalogueService, PriceLists, Propagator, Simulator
     from functions.storefront import adapters as storefront_tables
     from functions.storefront.adapters import LogoStore, StorefrontRepository
     from functions.storefront.services import StorefrontService, TenantStorefronts
@@ -143,6 +144,9 @@ def build(settings: Settings) -> Container:
         propagator=Propagator(
             tenants, accounts, products, price_lists, Queue(settings, PRICE_CHANGES_QUEUE), units
         ),
+        # R34: the catalogue's simulation reads the subscriptions through a port of its own,
+        # met by the orders context (pricelist may not import orders)
+        simulator=Simulator(catalogue, ResoldReader(subscriptions)),
         upgrades=UpgradeService(
             tenancy, catalogue, subscriptions, AccountItemRepository(), backordering, units
         ),

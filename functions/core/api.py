@@ -137,7 +137,12 @@ class Api:
         errors: tuple[int, ...] = (400, 404),
         media: str | None = None,
         hidden_from: tuple[str, ...] = (),
+        idempotent: bool | None = None,
     ) -> Callable[[Callable[[Call], Any]], Callable[[Call], Any]]:
+        """``idempotent``: whether ``Idempotency-Key`` is honoured; by default for a ``POST``
+        (SPEC §9: a POST that creates or changes something). A POST that changes nothing (a
+        simulation, R34) says False: it answers anew each time and writes no key."""
+
         def register(handler: Callable[[Call], Any]) -> Callable[[Call], Any]:
             route = Route(
                 path=path,
@@ -150,7 +155,7 @@ class Api:
                 response=response,
                 status=status,
                 paginated=paginated,
-                idempotent=method == "POST",
+                idempotent=method == "POST" if idempotent is None else idempotent,
                 errors=errors,
                 handler=handler,
                 media=media,

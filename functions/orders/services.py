@@ -3,6 +3,7 @@ transaction (R8–R10)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from functions.core.units import Units
 from functions.orders import domain
 from functions.orders.domain import Order, ProductRef, Subscription
 from functions.orders.ports import Orders, R, Records, Subscriptions
-from functions.pricelist.domain import Product
+from functions.pricelist.domain import Product, Resold
 
 if TYPE_CHECKING:
     from functions.core.services import TenancyService
@@ -370,3 +371,50 @@ class OrderService:
             for sub, order in zip(subs, orders, strict=True):
                 uow.save(domain.recorded(sub, order))
                 uow.save(order)
+
+
+class ResoldReader:
+    """``pricelist.ports.ResoldSubscriptions`` (R34): what a price-list simulation reads of the
+    subscriptions, which this context owns. The mirrors under a tenant reseller account are
+    in the ``by_reseller`` index (keys only: a page is completed with one BatchGetItem); the
+    ones counted are active on ``today`` and paid (R8), as the next invoice would bill them."""
+
+    PAGE = 100
+
+    def __init__(self, subscriptions: Subscriptions) -> None:
+        self.subscriptions = subscriptions
+
+    def resold(
+        self,
+        tenant_id: str,
+        reseller_account_id: str,
+        product_ids: Collection[str],
+        today: date,
+        limit: int,
+    ) -> tuple[list[Resold], int, bool]:
+        found: list[Resold] = []
+        read = 0
+        cursor: str | None = None
+        while read < limit:
+            page = self.subscriptions.for_reseller(
+                tenant_id, reseller_account_id, min(self.PAGE, limit - read), cursor
+            )
+            read += len(page.items)
+            found += [
+                Resold(
+                    sub.id,
+                    sub.account_id,
+                    sub.product_id,
+                    sub.billing_cycle,
+                    sub.quantity,
+                    sub.price_list_id,
+                )
+                for sub in page.items
+                if sub.product_id in product_ids
+                and sub.status_on(today) == domain.ACTIVE
+                and sub.paid
+            ]
+            cursor = page.next_cursor
+            if cursor is None:
+                return found, read, False
+        return found, read, True

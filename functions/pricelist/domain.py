@@ -1,4 +1,5 @@
-"""Catalogue and price lists (SPEC §2: R1–R4). Pure: stdlib and the kernel only."""
+"""Catalogue and price lists (SPEC §2: R1–R7; R34: a change simulated). Pure: stdlib and the
+kernel only."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from functions.core.domain import Tenant
 from functions.core.errors import BadRequest, Conflict, present
 from functions.core.money import format_money, parse_price, round_money
 
@@ -431,6 +433,43 @@ def rederive_copy(
     return replace(updated, source_version=offered.version)
 
 
+def sells_at_retail(child: Tenant, provider: Tenant) -> bool:
+    """R5 option ``overwrite_sell_prices`` (full mode only, like every option): the child's
+    default list sells its copies at its provider's own default-list (retail) prices, when both
+    have a default list in one currency."""
+    return (
+        child.propagation == FULL
+        and child.overwrite_sell_prices
+        and provider.default_price_list_id is not None
+        and child.default_price_list_id is not None
+        and provider.currency == child.currency
+    )
+
+
+def retail_prices(
+    product: Product,
+    retail: dict[str, Price],
+    mine: dict[str, Price],
+    currency: str,
+    *,
+    updated_at: str,
+) -> dict[str, Price]:
+    """R5 option ``overwrite_sell_prices``: the entries of the child's default list (``mine``,
+    by cycle) whose fixed price becomes the provider's retail price of ``product`` (``retail``:
+    its default-list entries); a markup is left to follow the cost."""
+    prices = Offered(product, retail, currency).costs()
+    return {
+        cycle: replace(entry, price=prices[cycle], updated_at=updated_at)
+        for cycle, entry in mine.items()
+        if entry.price is not None and cycle in prices and prices[cycle] != entry.price
+    }
+
+
+def propagates_to(child: Tenant, provider_id: str) -> bool:
+    """R5: a provider's change reaches an active child of its own only."""
+    return child.status == "active" and child.parent_id == provider_id
+
+
 def margin_alerts(product: Product, fixed_prices: list[Price]) -> list[MarginAlert]:
     """R5: the tenant's fixed sell prices of ``product`` below its cost (a markup never is)."""
     alerts = [
@@ -441,3 +480,384 @@ def margin_alerts(product: Product, fixed_prices: list[Price]) -> list[MarginAle
         and entry.price < cost
     ]
     return sorted(alerts, key=lambda a: (a.price_list_id, a.billing_cycle))
+
+
+# --- R34: a proposed change of a price list, simulated down every tier, nothing written ---------
+
+
+@dataclass(frozen=True)
+class OfferChange:
+    """R34: what one list offers of one product, now and with the proposed entries: the unit a
+    price-list change reaches a tier with (as a ``PriceChange`` message does, R5)."""
+
+    price_list_id: str
+    before: Offered
+    after: Offered
+
+
+@dataclass(frozen=True)
+class Resold:
+    """A subscription a provider bills a tenant reseller for (R20): a mirror under the child's
+    tenant reseller account in the provider's BSS, at the child's assigned list."""
+
+    subscription_id: str
+    account_id: str  # the end customer's mirror
+    product_id: str  # the provider's product
+    billing_cycle: str
+    quantity: int
+    price_list_id: str
+
+
+@dataclass(frozen=True)
+class ChildBook:
+    """What a simulation reads of one child tenant reached by a change (R34): its settings, its
+    copies of the changed products (None: no copy yet), its lists and their entries for those
+    copies, and the subscriptions its provider bills it for (``Resold``)."""
+
+    tenant: Tenant
+    copies: dict[str, Product | None]  # by copy id
+    lists: list[PriceList]
+    entries: dict[tuple[str, str], dict[str, Price]]  # (list id, copy id) → by cycle
+    resold: list[Resold]
+    #: for ``overwrite_sell_prices`` (R5 option): the provider, and its default-list entries
+    #: after publishing, by its product
+    provider: Tenant | None = None
+    retail: dict[str, dict[str, Price]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CostChange:
+    """R34, R5: a copy's costs (purchase prices) per cycle, now and after; ``change`` is
+    ``new`` (a product copied), ``discontinued`` or ``updated``."""
+
+    product_id: str
+    origin_product_id: str
+    sku: str
+    change: str
+    costs_before: dict[str, Decimal]
+    costs_after: dict[str, Decimal]
+
+
+@dataclass(frozen=True)
+class PriceMove:
+    """R34, R4: a sell price of one of the tenant's lists that moves (a markup over a changed
+    cost, or a proposed entry of the simulated list itself); None: no price."""
+
+    price_list_id: str
+    product_id: str
+    billing_cycle: str
+    currency: str
+    before: Decimal | None
+    after: Decimal | None
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """R34, R5: a margin alert (a fixed price below cost) that would be raised or cleared."""
+
+    product_id: str
+    price_list_id: str
+    billing_cycle: str
+    price: Decimal
+    cost: Decimal
+
+
+@dataclass(frozen=True)
+class InvoiceChange:
+    """R34, R20: how one billed subscription's charge for one full period moves."""
+
+    subscription_id: str
+    account_id: str
+    product_id: str
+    billing_cycle: str
+    quantity: int
+    price_before: Decimal
+    price_after: Decimal
+    change: Decimal
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """R34: what the change would do to one tenant. ``invoice``: the next invoice its provider
+    sends it, by subscription (``invoice_change`` in ``invoice_currency``); ``onward``: its own
+    lists' offers that change, i.e. what reaches its own tenant resellers (R6)."""
+
+    copies: list[CostChange] = field(default_factory=list)
+    moved_prices: list[PriceMove] = field(default_factory=list)
+    alerts_raised: list[AlertChange] = field(default_factory=list)
+    alerts_cleared: list[AlertChange] = field(default_factory=list)
+    invoice: list[InvoiceChange] = field(default_factory=list)
+    invoice_change: Decimal = Decimal(0)
+    invoice_currency: str | None = None
+    onward: list[OfferChange] = field(default_factory=list)
+    #: ``overwrite_sell_prices`` (R5 option): its default list's entries after publishing, by
+    #: copy, where a fixed price would become its provider's retail price
+    overwritten: dict[str, dict[str, Price]] = field(default_factory=dict)
+
+
+MAX_SIMULATED_ENTRIES = 50
+
+
+def proposed_entries(
+    price_list: PriceList,
+    products: dict[str, Product],
+    proposals: list[dict[str, Any]],
+    current: dict[tuple[str, str], Price | None],
+    *,
+    updated_at: str,
+) -> list[Price]:
+    """R34, R4: the proposed entries of ``price_list`` (each ``{product_id, billing_cycle,
+    price, markup_percent}``), each checked exactly as ``POST /pricelists/{id}/prices`` checks
+    one (``new_price``), a refusal naming ``entries.{i}.{field}``; a product and cycle given
+    twice is refused. ``current``: the entries now, by (product, cycle)."""
+    if not 1 <= len(proposals) <= MAX_SIMULATED_ENTRIES:
+        raise BadRequest(
+            f"give 1-{MAX_SIMULATED_ENTRIES} entries", field="entries", code="out_of_range"
+        )
+    seen: set[tuple[str, str]] = set()
+    entries = []
+    for i, body in enumerate(proposals):
+        product = products.get(body["product_id"])
+        if product is None:
+            raise BadRequest(
+                f"unknown product {body['product_id']}",
+                field=f"entries.{i}.product_id",
+                code="unknown_product",
+            )
+        key = (product.id, body["billing_cycle"])
+        if key in seen:
+            raise BadRequest(
+                f"{product.id} {key[1]} is given twice",
+                field=f"entries.{i}.billing_cycle",
+                code="duplicate_entry",
+            )
+        seen.add(key)
+        try:
+            entry = new_price(
+                price_list,
+                product,
+                billing_cycle=body["billing_cycle"],
+                price=body.get("price"),
+                markup_percent=body.get("markup_percent"),
+                updated_at=updated_at,
+                previous=current.get(key),
+            )
+        except BadRequest as error:
+            error.details["field"] = f"entries.{i}.{error.field}"
+            raise
+        entries.append(entry)
+    return entries
+
+
+def _alert_changes(
+    product_id: str, before: list[MarginAlert], after: list[MarginAlert]
+) -> tuple[list[AlertChange], list[AlertChange]]:
+    """The alerts in ``after`` that ``before`` lacks (raised), and the reverse (cleared), by
+    list and cycle."""
+
+    def keyed(alerts: list[MarginAlert]) -> dict[tuple[str, str], MarginAlert]:
+        return {(a.price_list_id, a.billing_cycle): a for a in alerts}
+
+    old, new = keyed(before), keyed(after)
+
+    def change(a: MarginAlert) -> AlertChange:
+        return AlertChange(product_id, a.price_list_id, a.billing_cycle, a.price, a.cost)
+
+    raised = [change(a) for key, a in sorted(new.items()) if key not in old]
+    cleared = [change(a) for key, a in sorted(old.items()) if key not in new]
+    return raised, cleared
+
+
+def simulate_list(
+    owner: Tenant,
+    price_list: PriceList,
+    products: dict[str, Product],
+    current: dict[tuple[str, str], Price | None],
+    proposed: list[Price],
+    fixed_prices: dict[str, list[Price]],
+) -> tuple[Forecast, list[OfferChange]]:
+    """R34 at the list owner's tier: the list's own prices that move, the owner's margin alerts
+    ``set_price`` would raise or clear (its fixed prices below its own cost, R5), and the
+    offers of each product, now and proposed, that reach the list's assignees.
+
+    ``current``: the list's entries now by (product, cycle), every cycle of each proposed
+    product; ``fixed_prices``: by product, its entries in every list of the owner's currency
+    (``entries_in_lists``)."""
+    forecast = Forecast()
+    changes = []
+    by_product: dict[str, list[Price]] = {}
+    for entry in proposed:
+        by_product.setdefault(entry.product_id, []).append(entry)
+    for product_id, entries in by_product.items():
+        product = products[product_id]
+        now = {c: e for (p, c), e in current.items() if p == product_id and e is not None}
+        before = Offered(product, now, price_list.currency)
+        after = Offered(
+            product, {**now, **{e.billing_cycle: e for e in entries}}, price_list.currency
+        )
+        old, new = before.costs(), after.costs()
+        for cycle in BILLING_CYCLES:
+            if old.get(cycle) != new.get(cycle):
+                forecast.moved_prices.append(
+                    PriceMove(
+                        price_list.id,
+                        product_id,
+                        cycle,
+                        price_list.currency,
+                        old.get(cycle),
+                        new.get(cycle),
+                    )
+                )
+        if product.costs:  # as set_price recomputes them (R5)
+            proposed_here = {(price_list.id, e.billing_cycle): e for e in entries}
+            mine = [
+                e
+                for e in fixed_prices.get(product_id, [])
+                if (e.price_list_id, e.billing_cycle) not in proposed_here
+            ]
+            if price_list.currency == owner.currency:
+                mine += proposed_here.values()
+            raised, cleared = _alert_changes(
+                product_id, product.margin_alerts, margin_alerts(product, mine)
+            )
+            forecast.alerts_raised.extend(raised)
+            forecast.alerts_cleared.extend(cleared)
+        changes.append(OfferChange(price_list.id, before, after))
+    return forecast, changes
+
+
+def _invoice_changes(
+    changes: list[OfferChange], resold: list[Resold]
+) -> tuple[list[InvoiceChange], Decimal, str | None]:
+    """R34, R20, R4: each billed subscription of a changed offer — same list, product and
+    cycle — charged quantity × (price after − price before) for one full period. A cycle
+    priced on one side only (added or gone) is not counted: such a subscription keeps the price
+    it was sold at (``price_of`` in billing)."""
+    lines: list[InvoiceChange] = []
+    currency = None
+    for change in changes:
+        before, after = change.before.costs(), change.after.costs()
+        currency = change.after.currency
+        for sub in resold:
+            if (
+                sub.price_list_id != change.price_list_id
+                or sub.product_id != change.after.product.id
+                or sub.billing_cycle not in before
+                or sub.billing_cycle not in after
+                or before[sub.billing_cycle] == after[sub.billing_cycle]
+            ):
+                continue
+            old, new = before[sub.billing_cycle], after[sub.billing_cycle]
+            lines.append(
+                InvoiceChange(
+                    sub.subscription_id,
+                    sub.account_id,
+                    sub.product_id,
+                    sub.billing_cycle,
+                    sub.quantity,
+                    old,
+                    new,
+                    round_money((new - old) * sub.quantity, currency),
+                )
+            )
+    total = sum((line.change for line in lines), Decimal(0))
+    return lines, total, currency
+
+
+def simulate_child(
+    changes: list[OfferChange], book: ChildBook, *, copy_ids: dict[str, str], now: str
+) -> Forecast | None:
+    """R34: what ``changes`` (its provider's offers, now and proposed, in the list assigned to
+    it) would do to one child tenant, by the very rules of propagation (R5, R6): each copy
+    re-derived (``rederive_copy``, mode and options), its margin alerts as propagation computes
+    them, the markup prices of its lists that follow the cost (and, with the option
+    ``overwrite_sell_prices``, its default list's fixed prices set to the provider's retail
+    ones: ``book.retail``), the change of the next invoice
+    its provider sends it, and its own lists' offers that change (what its own tenant resellers
+    would be reached with). None when propagation skips the child (not active, or not its
+    provider's). ``copy_ids``: the child's copy id of each provider product (and base)."""
+    child = book.tenant
+    if not changes:
+        return Forecast()
+    if not propagates_to(child, changes[0].after.product.tenant_id):
+        return None
+    propagation = Propagation(child.propagation, child.overwrite_sell_prices, child.overwrite_names)
+    forecast = Forecast()
+    for change in changes:
+        source = change.after.product
+        copy_id = copy_ids[source.id]
+        copy = book.copies.get(copy_id)
+        # the proposal is newer than anything the copy holds: publishing writes versions that
+        # only grow (R5), so the copy's ``source_version`` does not stop the prediction
+        updated = rederive_copy(
+            change.after,
+            replace(copy, source_version=None) if copy is not None else None,
+            child_tenant_id=child.id,
+            copy_id=copy_id,
+            addon_for=[copy_ids[b] for b in source.addon_for if b in copy_ids],
+            propagation=propagation,
+            now=now,
+        )
+        if updated is None:
+            continue
+        in_currency = [pl for pl in book.lists if pl.currency == child.currency]
+        if copy is None or updated.costs != copy.costs:  # as ``Propagator._apply`` does
+            fixed = [
+                e for pl in in_currency for e in book.entries.get((pl.id, copy_id), {}).values()
+            ]
+            updated = replace(updated, margin_alerts=margin_alerts(updated, fixed))
+        old_costs = copy.costs if copy is not None else {}
+        if copy is None:
+            kind = "new"
+        elif updated.status != copy.status and not updated.sellable:
+            kind = "discontinued"
+        else:
+            kind = "updated"
+        if copy is None or old_costs != updated.costs or updated.status != copy.status:
+            forecast.copies.append(
+                CostChange(
+                    copy_id, source.id, updated.sku, kind, dict(old_costs), dict(updated.costs)
+                )
+            )
+        raised, cleared = _alert_changes(
+            copy_id, copy.margin_alerts if copy else [], updated.margin_alerts
+        )
+        forecast.alerts_raised.extend(raised)
+        forecast.alerts_cleared.extend(cleared)
+        default = child.default_price_list_id
+        if book.provider is not None and sells_at_retail(child, book.provider) and default:
+            # after the copy's write, as ``Propagator`` does: the alerts above are the ones
+            # propagation computes, over the prices before this
+            mine = book.entries.get((default, copy_id), {})
+            changed = retail_prices(
+                source, book.retail.get(source.id, {}), mine, child.currency, updated_at=now
+            )
+            if changed:
+                forecast.overwritten[copy_id] = {**mine, **changed}
+        for price_list in book.lists:
+            entries = book.entries.get((price_list.id, copy_id), {})
+            if not entries:
+                continue
+            entries_after = (
+                forecast.overwritten.get(copy_id, entries) if price_list.id == default else entries
+            )
+            before = Offered(copy, entries, price_list.currency) if copy else None
+            after = Offered(updated, entries_after, price_list.currency)
+            old = before.costs() if before else {}
+            new = after.costs()
+            for cycle in sorted(entries):  # a markup following the cost, or a fixed overwritten
+                if old.get(cycle) != new.get(cycle):
+                    forecast.moved_prices.append(
+                        PriceMove(
+                            price_list.id,
+                            copy_id,
+                            cycle,
+                            price_list.currency,
+                            old.get(cycle),
+                            new.get(cycle),
+                        )
+                    )
+            if before is not None and (offer_changed(copy, updated) or entries_after != entries):
+                forecast.onward.append(OfferChange(price_list.id, before, after))
+    lines, total, currency = _invoice_changes(changes, book.resold)
+    return replace(forecast, invoice=lines, invoice_change=total, invoice_currency=currency)

@@ -10,12 +10,13 @@ the AWS SDK (``lint-imports``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from datetime import date
 from typing import Any, Protocol
 
 from functions.core.domain import Account, Tenant
 from functions.core.pagination import Page
-from functions.pricelist.domain import Price, PriceList, Product
+from functions.pricelist.domain import Price, PriceList, Product, Resold
 
 
 class Tenants(Protocol):
@@ -134,4 +135,24 @@ class PriceListStore(Protocol):
     ) -> tuple[list[Price], str | None]:
         """Entries of up to ``limit`` products, never splitting one product's cycles across
         pages; the cursor continues after the last product returned."""
+        ...
+
+
+class ResoldSubscriptions(Protocol):
+    """What a simulation (R34) reads of the subscriptions, which the orders context owns: the
+    ones a provider bills a tenant reseller for (R20), the mirrors under its tenant reseller
+    account. The pricelist context may not import orders (the layers), so it declares what it
+    needs here and the composition root gives it ``orders.services.ResoldReader``."""
+
+    def resold(
+        self,
+        tenant_id: str,
+        reseller_account_id: str,
+        product_ids: Collection[str],
+        today: date,
+        limit: int,
+    ) -> tuple[list[Resold], int, bool]:
+        """The subscriptions of ``product_ids`` active and paid on ``today`` (R8) that
+        ``tenant_id`` bills the account for, reading at most ``limit``; how many were read,
+        and True when more were left unread."""
         ...

@@ -10,22 +10,34 @@ from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
 from functions.core.money import format_money
 from functions.core.pagination import Page
 from functions.core.schemas import ListQuery
-from functions.pricelist.domain import Price, PriceList
+from functions.pricelist.domain import AlertChange, Price, PriceList
 from functions.pricelist.schemas import (
+    AlertChangeOut,
+    CostChangeOut,
     CreatePriceList,
     CreateProduct,
+    InvoiceLineChangeOut,
     MarginAlertOut,
+    MoneyOut,
+    NextInvoiceOut,
     Origin,
     PriceListOut,
+    PriceMoveOut,
     PriceOut,
+    PricesOut,
     ProductOut,
     ProductQuery,
-    SetPrice,
+    SetPriceOut,
+    SetPrices,
+    SimulatePrices,
+    SimulationOut,
+    SimulationTotalsOut,
+    TenantForecastOut,
     UpdateProduct,
 )
 
 if TYPE_CHECKING:  # types only: a route module loads its service when first called
-    from functions.pricelist.services import Offer
+    from functions.pricelist.services import Offer, Reached, Simulation, Simulator
 
 api = Api("catalogue")
 ADMIN = (TENANT_ADMIN,)
@@ -66,6 +78,119 @@ def product_out(offer: Offer) -> ProductOut:
         ],
         costs_changed_at=p.costs_changed_at,
         version=p.version or 0,
+    )
+
+
+def _money(amounts: dict[str, Decimal], currency: str) -> dict[str, str]:
+    return {cycle: format_money(amount, currency) for cycle, amount in amounts.items()}
+
+
+def _maybe(amount: Decimal | None, currency: str) -> str | None:
+    return format_money(amount, currency) if amount is not None else None
+
+
+def forecast_out(reached: Reached) -> TenantForecastOut:
+    """R34: one tenant's predictions, money as strings beside its currency."""
+    tenant, forecast = reached.tenant, reached.forecast
+    currency = tenant.currency
+
+    def alerts(found: list[AlertChange]) -> list[AlertChangeOut]:
+        return [
+            AlertChangeOut(
+                product_id=a.product_id,
+                price_list_id=a.price_list_id,
+                billing_cycle=a.billing_cycle,
+                currency=currency,
+                price=format_money(a.price, currency),
+                cost=format_money(a.cost, currency),
+            )
+            for a in found
+        ]
+
+    invoice = None
+    if reached.tier > 0:
+        billed = forecast.invoice_currency or currency
+        invoice = NextInvoiceOut(
+            currency=billed,
+            change=format_money(forecast.invoice_change, billed),
+            subscriptions=[
+                InvoiceLineChangeOut(
+                    subscription_id=line.subscription_id,
+                    account_id=line.account_id,
+                    product_id=line.product_id,
+                    billing_cycle=line.billing_cycle,
+                    quantity=line.quantity,
+                    price_before=format_money(line.price_before, billed),
+                    price_after=format_money(line.price_after, billed),
+                    change=format_money(line.change, billed),
+                )
+                for line in forecast.invoice
+            ],
+            truncated=reached.invoice_truncated,
+        )
+    return TenantForecastOut(
+        tenant_id=tenant.id,
+        name=tenant.name,
+        tier=reached.tier,
+        provider_tenant_id=reached.provider_id,
+        price_list_id=reached.price_list_id,
+        currency=currency,
+        copies=[
+            CostChangeOut(
+                product_id=c.product_id,
+                origin_product_id=c.origin_product_id,
+                sku=c.sku,
+                change=c.change,  # type: ignore[arg-type]
+                currency=currency,
+                costs_before=_money(c.costs_before, currency),
+                costs_after=_money(c.costs_after, currency),
+            )
+            for c in forecast.copies
+        ],
+        moved_prices=[
+            PriceMoveOut(
+                price_list_id=m.price_list_id,
+                product_id=m.product_id,
+                billing_cycle=m.billing_cycle,
+                currency=m.currency,
+                before=_maybe(m.before, m.currency),
+                after=_maybe(m.after, m.currency),
+            )
+            for m in forecast.moved_prices
+        ],
+        margin_alerts_raised=alerts(forecast.alerts_raised),
+        margin_alerts_cleared=alerts(forecast.alerts_cleared),
+        next_invoice=invoice,
+    )
+
+
+def simulation_out(simulation: Simulation, limits: Simulator) -> SimulationOut:
+    tenants = [forecast_out(r) for r in simulation.reached]
+    by_currency: dict[str, Decimal] = {}
+    for reached in simulation.reached[1:]:
+        currency = reached.forecast.invoice_currency or reached.tenant.currency
+        by_currency[currency] = by_currency.get(currency, Decimal(0)) + (
+            reached.forecast.invoice_change
+        )
+    forecasts = [r.forecast for r in simulation.reached]
+    return SimulationOut(
+        price_list_id=simulation.price_list.id,
+        currency=simulation.price_list.currency,
+        tenants=tenants,
+        totals=SimulationTotalsOut(
+            tenants=len(simulation.reached) - 1,
+            tenants_skipped=simulation.skipped,
+            copies_changed=sum(len(f.copies) for f in forecasts),
+            moved_prices=sum(len(f.moved_prices) for f in forecasts),
+            margin_alerts_raised=sum(len(f.alerts_raised) for f in forecasts),
+            margin_alerts_cleared=sum(len(f.alerts_cleared) for f in forecasts),
+            next_invoices=[
+                MoneyOut(currency=c, amount=format_money(a, c))
+                for c, a in sorted(by_currency.items())
+            ],
+        ),
+        truncated=simulation.truncated,
+        limits={"tenants": limits.MAX_TENANTS, "subscriptions": limits.MAX_SUBSCRIPTIONS},
     )
 
 
@@ -215,18 +340,46 @@ def get_price_list(call: Call) -> PriceListOut:
 @api.route(
     "/pricelists/{price_list_id}/prices",
     "POST",
-    summary="Set a product's price for a billing cycle: fixed, or a markup % over cost (R4)",
+    summary=(
+        "Set a product's price for a billing cycle: fixed, or a markup % over cost (R4); with "
+        "`entries`, several at once, all or none (answer `{items: [...]}`)"
+    ),
     roles=ADMIN,
-    body=SetPrice,
-    response=PriceOut,
+    body=SetPrices,
+    response=SetPriceOut,
     status=200,
     errors=(400, 404, 409),
 )
-def set_price(call: Call) -> PriceOut:
+def set_price(call: Call) -> PriceOut | PricesOut:
     catalogue = call.container.catalogue
     price_list = catalogue.get_price_list(call.principal, call.params["price_list_id"])
-    entry, amount = catalogue.set_price(call.principal, price_list.id, call.body)
-    return price_out(entry, amount, price_list.currency)
+    bodies = call.body.items()
+    if not call.body.batch:
+        entry, amount = catalogue.set_price(call.principal, price_list.id, bodies[0])
+        return price_out(entry, amount, price_list.currency)
+    done = catalogue.set_prices(call.principal, price_list.id, bodies)
+    return PricesOut(items=[price_out(e, a, price_list.currency) for e, a in done])
+
+
+@api.route(
+    "/pricelists/{price_list_id}/simulate",
+    "POST",
+    summary=(
+        "Simulate proposed entries (R34): per tenant reached, down every tier, the new costs, "
+        "moved markup prices, margin alerts and the change of the next invoice; writes nothing"
+    ),
+    roles=ADMIN,
+    body=SimulatePrices,
+    response=SimulationOut,
+    status=200,
+    errors=(400, 404),
+    idempotent=False,
+)
+def simulate_prices(call: Call) -> SimulationOut:
+    simulation = call.container.simulator.simulate(
+        call.principal, call.params["price_list_id"], list(call.body.entries)
+    )
+    return simulation_out(simulation, call.container.simulator)
 
 
 @api.route(

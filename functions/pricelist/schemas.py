@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
+from functions.core.errors import BadRequest
 from functions.core.schemas import (
     LINE,
     Body,
@@ -131,6 +132,76 @@ class SetPrice(Body):
     markup_percent: Percent | None = None
 
 
+#: the most entries one request sets or simulates (a transaction holds 100 items)
+MAX_ENTRIES = 50
+
+
+class SetPrices(Body):
+    """``POST /pricelists/{id}/prices``: one entry (the fields of ``SetPrice``, as ever) or
+    several at once (``entries``, 1-50), all checked before any is written, all written or none
+    (R29); not both."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        defer_build=True,
+        json_schema_extra={
+            "oneOf": [{"required": ["product_id", "billing_cycle"]}, {"required": ["entries"]}]
+        },
+    )
+
+    # not null when given: absent (the batch form) is the only other way (as in ``SetPrice``)
+    product_id: Id = Field(default=None)  # type: ignore[assignment]
+    billing_cycle: Cycle = Field(default=None)  # type: ignore[arg-type]
+    price: MoneyString | None = None
+    markup_percent: Percent | None = None
+    entries: list[SetPrice] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ENTRIES,
+        description="several entries at once (each a SetPrice), instead of one entry's fields",
+    )
+
+    @property
+    def batch(self) -> bool:
+        return self.entries is not None
+
+    def items(self) -> list[SetPrice]:
+        """The entries to set: ``entries``, or the one entry of the fields; a 400 naming the
+        field when the body is neither (R29)."""
+        single = {
+            name: getattr(self, name)
+            for name in ("product_id", "billing_cycle", "price", "markup_percent")
+            if getattr(self, name) is not None
+        }
+        if self.entries is not None:
+            if single:
+                raise BadRequest(
+                    f"give one entry's fields or entries, not both ({', '.join(single)})",
+                    field="entries",
+                )
+            return list(self.entries)
+        missing = [name for name in ("product_id", "billing_cycle") if name not in single]
+        if missing:
+            problems = [
+                {"field": name, "code": "missing_field", "message": f"{name}: Field required"}
+                for name in missing
+            ]
+            raise BadRequest(
+                problems[0]["message"],
+                field=missing[0],
+                code="missing_field",
+                details={"problems": problems, "problem_count": len(problems)},
+            )
+        return [SetPrice.model_validate(single)]
+
+
+class SimulatePrices(Body):
+    """R34: proposed entries of a list, each the body of ``POST /pricelists/{id}/prices``."""
+
+    entries: list[SetPrice] = Field(min_length=1, max_length=MAX_ENTRIES)
+
+
 class PriceOut(Out):
     price_list_id: str
     product_id: str
@@ -171,3 +242,103 @@ class MarginAlertOut(Out):
     billing_cycle: str
     price: str = Field(description="the fixed sell price, below the cost")
     cost: str
+
+
+class PricesOut(Out):
+    """The entries a batch ``POST /pricelists/{id}/prices`` set, in the order given."""
+
+    items: list[PriceOut]
+
+
+class SetPriceOut(RootModel[PriceOut | PricesOut]):
+    """``POST /pricelists/{id}/prices``: the entry set (a ``PriceOut``), or for a body with
+    ``entries`` every entry set (``{"items": [PriceOut, ...]}``)."""
+
+
+# --- simulation (R34) ----------------------------------------------------------------------------
+
+
+class CostChangeOut(Out):
+    product_id: str = Field(description="the tenant's copy")
+    origin_product_id: str = Field(description="its provider's product")
+    sku: str
+    change: Literal["new", "updated", "discontinued"]
+    currency: str
+    costs_before: dict[str, str] = Field(description="purchase price per cycle, now")
+    costs_after: dict[str, str] = Field(description="purchase price per cycle, after")
+
+
+class PriceMoveOut(Out):
+    price_list_id: str
+    product_id: str
+    billing_cycle: str
+    currency: str
+    before: str | None = Field(description="the sell price now (null: none)")
+    after: str | None = Field(description="the sell price after (null: none)")
+
+
+class AlertChangeOut(Out):
+    product_id: str
+    price_list_id: str
+    billing_cycle: str
+    currency: str
+    price: str = Field(description="the fixed sell price")
+    cost: str = Field(description="the cost it is (or was) below")
+
+
+class InvoiceLineChangeOut(Out):
+    subscription_id: str = Field(description="in the provider's BSS (a mirror, R13)")
+    account_id: str = Field(description="the end customer's account (mirror)")
+    product_id: str
+    billing_cycle: str
+    quantity: int
+    price_before: str
+    price_after: str
+    change: str = Field(description="quantity × (price after − price before), one full period")
+
+
+class NextInvoiceOut(Out):
+    currency: str
+    change: str = Field(description="the change of the next invoice the provider sends")
+    subscriptions: list[InvoiceLineChangeOut]
+    truncated: bool = Field(description="true: not every subscription was read (the bound)")
+
+
+class TenantForecastOut(Out):
+    tenant_id: str
+    name: str
+    tier: int = Field(description="0: the list's owner; 1: a tenant the list is assigned to …")
+    provider_tenant_id: str | None
+    price_list_id: str = Field(description="the list the change reaches it through")
+    currency: str
+    copies: list[CostChangeOut]
+    moved_prices: list[PriceMoveOut]
+    margin_alerts_raised: list[AlertChangeOut]
+    margin_alerts_cleared: list[AlertChangeOut]
+    next_invoice: NextInvoiceOut | None = Field(
+        description="the change of its provider's next invoice to it (null for tier 0)"
+    )
+
+
+class MoneyOut(Out):
+    currency: str
+    amount: str
+
+
+class SimulationTotalsOut(Out):
+    tenants: int = Field(description="tenants reached below the owner")
+    tenants_skipped: int = Field(description="reached but not active (propagation skips them)")
+    copies_changed: int
+    moved_prices: int
+    margin_alerts_raised: int
+    margin_alerts_cleared: int
+    next_invoices: list[MoneyOut] = Field(description="the next invoices' change, by currency")
+
+
+class SimulationOut(Out):
+    price_list_id: str
+    currency: str
+    tenants: list[TenantForecastOut]
+    totals: SimulationTotalsOut
+    truncated: bool = Field(description="true: a bound was reached; the figures are partial")
+    limits: dict[str, int] = Field(description="the bounds: tenants and subscriptions read")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
-from functions.core.clock import now_utc, rfc3339
+from functions.core.clock import now_utc, rfc3339, today_in
 from functions.core.domain import Account, Tenant
 from functions.core.errors import BadRequest, ConcurrentUpdate, Forbidden, present
 from functions.core.ids import derived_id, new_id
@@ -19,7 +20,13 @@ from functions.core.ports import Queue
 from functions.core.units import Units
 from functions.pricelist import domain
 from functions.pricelist.domain import Price, PriceList, Product
-from functions.pricelist.ports import Accounts, PriceListStore, Products, Tenants
+from functions.pricelist.ports import (
+    Accounts,
+    PriceListStore,
+    Products,
+    ResoldSubscriptions,
+    Tenants,
+)
 from functions.pricelist.schemas import PriceChange
 
 if TYPE_CHECKING:
@@ -448,6 +455,64 @@ class CatalogueService(PriceLists):
         self._refresh_margin_alerts(principal, product)
         return stored, domain.effective_price(stored, product, price_list.currency)
 
+    def set_prices(
+        self, principal: Principal, price_list_id: str, bodies: list[Any]
+    ) -> list[tuple[Price, Decimal]]:
+        """Several entries at once (``POST /pricelists/{id}/prices`` with ``entries``): each
+        checked as one entry is (a refusal names ``entries.{i}.{field}``), then all written in
+        one transaction, each conditional on the version read, or none (R29). The propagation
+        of each follows from the prices stream as for one entry (R5)."""
+        price_list = self.get_price_list(principal, price_list_id)
+        products, current = self.current_entries(price_list, bodies)
+        entries = domain.proposed_entries(
+            price_list,
+            products,
+            [body.model_dump() for body in bodies],
+            current,
+            updated_at=rfc3339(now_utc()),
+        )
+        with self.units() as uow:
+            for entry in entries:
+                uow.save(entry)
+        stored = {
+            (e.product_id, e.billing_cycle): e
+            for e in self.price_lists.prices_for(
+                price_list.tenant_id,
+                price_list.id,
+                products,
+                domain.BILLING_CYCLES,
+            )
+        }
+        for product in products.values():
+            self._refresh_margin_alerts(principal, product)
+        return [
+            (
+                stored[(e.product_id, e.billing_cycle)],
+                domain.effective_price(
+                    stored[(e.product_id, e.billing_cycle)],
+                    products[e.product_id],
+                    price_list.currency,
+                ),
+            )
+            for e in entries
+        ]
+
+    def current_entries(
+        self, price_list: PriceList, bodies: list[Any]
+    ) -> tuple[dict[str, Product], dict[tuple[str, str], Price | None]]:
+        """The products the bodies name (those that exist) and the list's entries for them
+        now, every cycle (R34: what a proposal is compared with)."""
+        products = self.products.get_many(
+            price_list.tenant_id, dict.fromkeys(body.product_id for body in bodies)
+        )
+        current: dict[tuple[str, str], Price | None] = {
+            (e.product_id, e.billing_cycle): e
+            for e in self.price_lists.prices_for(
+                price_list.tenant_id, price_list.id, products, domain.BILLING_CYCLES
+            )
+        }
+        return products, current
+
     def _refresh_margin_alerts(self, principal: Principal, product: Product) -> None:
         """R5: a fixed price set below the cost is flagged at once, one set above it clears.
         The price is stored already: when the product moved on meanwhile (another price or a
@@ -495,6 +560,198 @@ class CatalogueService(PriceLists):
                 amount = domain.effective_price(entry, product, price_list.currency)
             rows.append((entry, amount))
         return price_list, Page(rows, page.next_cursor)
+
+
+@dataclass
+class Reached:
+    """R34: one tenant a simulated change reaches, and what it would do there."""
+
+    tenant: Tenant
+    tier: int
+    provider_id: str | None
+    price_list_id: str
+    forecast: domain.Forecast
+    invoice_truncated: bool = False
+
+
+@dataclass
+class Simulation:
+    """R34: a proposed change of ``price_list``, tier by tier; nothing was written."""
+
+    price_list: PriceList
+    reached: list[Reached] = field(default_factory=list)
+    skipped: int = 0
+    truncated: bool = False
+
+
+class Simulator:
+    """R34: ``POST /pricelists/{id}/simulate``. Reads what propagation (R5, R6) would read —
+    the list's offer now and proposed, each assignee's copies, lists and entries, down every
+    tier — and what each child is billed for (``ResoldSubscriptions``), and lets the domain
+    (``simulate_list``, ``simulate_child``: propagation's own rules) say what would change.
+    Writes nothing. Bounded: at most ``MAX_TENANTS`` tenants (breadth first: tier 1 first) and
+    ``MAX_SUBSCRIPTIONS`` subscriptions read; beyond them the answer says ``truncated``."""
+
+    MAX_TENANTS = 100
+    MAX_SUBSCRIPTIONS = 1_000
+    PAGE = 100
+
+    def __init__(self, catalogue: CatalogueService, resold: ResoldSubscriptions) -> None:
+        self.catalogue = catalogue
+        self.tenants = catalogue.tenants
+        self.accounts = catalogue.accounts
+        self.products = catalogue.products
+        self.price_lists = catalogue.price_lists
+        self.resold = resold
+
+    def simulate(self, principal: Principal, price_list_id: str, bodies: list[Any]) -> Simulation:
+        catalogue = self.catalogue
+        price_list = catalogue.get_price_list(principal, price_list_id)
+        owner = catalogue.tenancy.tenant_of(principal)
+        now = rfc3339(now_utc())
+        products, current = catalogue.current_entries(price_list, bodies)
+        proposed = domain.proposed_entries(
+            price_list, products, [body.model_dump() for body in bodies], current, updated_at=now
+        )
+        fixed = {
+            pid: self.price_lists.entries_in_lists(owner.id, owner.currency, pid)
+            for pid, product in products.items()
+            if product.costs
+        }
+        forecast, changes = domain.simulate_list(
+            owner, price_list, products, current, proposed, fixed
+        )
+        simulation = Simulation(
+            price_list, [Reached(owner, 0, owner.parent_id, price_list.id, forecast)]
+        )
+        known = {owner.id: owner}
+        overwritten: dict[str, dict[str, dict[str, Price]]] = {}
+        budget = [self.MAX_SUBSCRIPTIONS]
+        queue = deque([(owner.id, price_list.id, 1, changes)])
+        while queue:
+            provider_id, list_id, tier, offers = queue.popleft()
+            cursor: str | None = None
+            while True:
+                room = self.MAX_TENANTS - len(simulation.reached) + 1 - simulation.skipped
+                if room <= 0:  # the bound: is anyone left out?
+                    more = self.accounts.assignees(provider_id, list_id, 1, cursor)
+                    simulation.truncated |= any(c not in known for c in more.items)
+                    break
+                page = self.accounts.assignees(provider_id, list_id, min(self.PAGE, room), cursor)
+                for child_id in page.items:
+                    if child_id in known:
+                        continue
+                    reached = self._child(
+                        known[provider_id],
+                        child_id,
+                        list_id,
+                        tier,
+                        offers,
+                        budget,
+                        now,
+                        overwritten.get(provider_id, {}),
+                    )
+                    if reached is None:
+                        simulation.skipped += 1
+                        continue
+                    known[child_id] = reached.tenant
+                    overwritten[child_id] = reached.forecast.overwritten
+                    simulation.reached.append(reached)
+                    simulation.truncated |= reached.invoice_truncated
+                    onward: dict[str, list[domain.OfferChange]] = {}
+                    for change in reached.forecast.onward:
+                        onward.setdefault(change.price_list_id, []).append(change)
+                    for next_list, next_offers in onward.items():
+                        queue.append((child_id, next_list, tier + 1, next_offers))
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+        return simulation
+
+    def _retail(
+        self,
+        provider: Tenant,
+        child: Tenant,
+        list_id: str,
+        offers: list[domain.OfferChange],
+        overwritten: dict[str, dict[str, Price]],
+    ) -> dict[str, dict[str, Price]]:
+        """``overwrite_sell_prices`` (R5 option): the provider's default-list entries of the
+        changed products after publishing: as they are, with the provider's own overwritten
+        ones (``overwritten``), or the proposal itself when that list is the one changing."""
+        if not domain.sells_at_retail(child, provider):
+            return {}
+        default = present(provider.default_price_list_id, "a default list")
+        sources = [change.after.product.id for change in offers]
+        retail: dict[str, dict[str, Price]] = {}
+        for entry in self.price_lists.prices_for(
+            provider.id, default, sources, domain.BILLING_CYCLES
+        ):
+            retail.setdefault(entry.product_id, {})[entry.billing_cycle] = entry
+        for product_id, entries in overwritten.items():
+            retail[product_id] = {**retail.get(product_id, {}), **entries}
+        for change in offers:
+            if list_id == default:
+                retail[change.after.product.id] = dict(change.after.entries)
+        return retail
+
+    def _child(
+        self,
+        provider: Tenant,
+        child_id: str,
+        list_id: str,
+        tier: int,
+        offers: list[domain.OfferChange],
+        budget: list[int],
+        now: str,
+        overwritten: dict[str, dict[str, Price]],
+    ) -> Reached | None:
+        """One child's book (what propagation would read of it, and what it is billed for),
+        and the domain's forecast of it; None when propagation would skip it."""
+        child = self.tenants.get(child_id)
+        if child is None or not domain.propagates_to(child, provider.id):
+            return None
+        sources = [change.after.product for change in offers]
+        copy_ids = {
+            pid: derived_id("prd", child_id, pid)
+            for source in sources
+            for pid in (source.id, *source.addon_for)
+        }
+        wanted = [copy_ids[source.id] for source in sources]
+        copies = self.products.get_many(child_id, wanted)
+        lists = self.price_lists.all_lists(child_id)
+        entries: dict[tuple[str, str], dict[str, Price]] = {}
+        for child_list in lists:
+            for entry in self.price_lists.prices_for(
+                child_id, child_list.id, wanted, domain.BILLING_CYCLES
+            ):
+                entries.setdefault((child_list.id, entry.product_id), {})[entry.billing_cycle] = (
+                    entry
+                )
+        resold: list[domain.Resold] = []
+        truncated = False
+        if child.reseller_account_id is not None:
+            resold, read, truncated = self.resold.resold(
+                provider.id,
+                child.reseller_account_id,
+                {source.id for source in sources},
+                today_in(provider.time_zone),
+                budget[0],
+            )
+            budget[0] -= read
+        book = domain.ChildBook(
+            tenant=child,
+            copies={cid: copies.get(cid) for cid in wanted},
+            lists=lists,
+            entries=entries,
+            resold=resold,
+            provider=provider,
+            retail=self._retail(provider, child, list_id, offers, overwritten),
+        )
+        forecast = domain.simulate_child(offers, book, copy_ids=copy_ids, now=now)
+        if forecast is None:
+            return None
+        return Reached(child, tier, provider.id, list_id, forecast, truncated)
 
 
 class Propagator:
@@ -594,11 +851,7 @@ class Propagator:
     def _apply(self, child_id: str, offered: domain.Offered, now: str) -> int:
         """One child's copy (R5): read, re-derive, write once; again if it changed meanwhile."""
         child = self.tenants.get(child_id)
-        if (
-            child is None
-            or child.status != "active"
-            or child.parent_id != offered.product.tenant_id
-        ):
+        if child is None or not domain.propagates_to(child, offered.product.tenant_id):
             return 0
         propagation = domain.Propagation(
             child.propagation, child.overwrite_sell_prices, child.overwrite_names
@@ -648,22 +901,20 @@ class Propagator:
         """R5 option: the child's default list sells the product at its provider's own (default
         list) prices; markup prices are left to follow the cost."""
         provider = self.tenants.get(offered.product.tenant_id)
-        if provider is None or provider.default_price_list_id is None:
-            return
-        if provider.currency != child.currency:  # its retail prices are not in the child's
-            return
-        if child.default_price_list_id is None:
+        if provider is None or not domain.sells_at_retail(child, provider):
             return
         retail = self.price_lists.entries(
-            provider.id, provider.default_price_list_id, offered.product.id
+            provider.id,
+            present(provider.default_price_list_id, "a default list"),
+            offered.product.id,
         )
-        mine = self.price_lists.entries(child.id, child.default_price_list_id, copy.id)
-        for cycle, entry in mine.items():
-            if entry.price is None or cycle not in retail:
-                continue
-            price = domain.effective_price(retail[cycle], offered.product, child.currency)
-            if price != entry.price:
-                self.units.save(replace(entry, price=price, updated_at=rfc3339(now_utc())))
+        default = present(child.default_price_list_id, "a default list")
+        mine = self.price_lists.entries(child.id, default, copy.id)
+        changed = domain.retail_prices(
+            offered.product, retail, mine, child.currency, updated_at=rfc3339(now_utc())
+        )
+        for entry in changed.values():
+            self.units.save(entry)
 
     def _assigned(self, tenant_id: str, price_list_id: str) -> bool:
         """Whether any tenant reseller has the list: a retail list, or one nobody is assigned

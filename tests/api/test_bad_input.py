@@ -195,6 +195,11 @@ BODY_TARGETS: dict[tuple[str, str], Target] = {
         "/pricelists/{a.price_list}/prices",
         {"product_id": "{a.base}", "billing_cycle": "monthly", "price": "26.00"},
     ),
+    ("POST", "/pricelists/{price_list_id}/simulate"): Target(
+        "{a.admin}",
+        "/pricelists/{a.price_list}/simulate",
+        {"entries": [{"product_id": "{a.base}", "billing_cycle": "monthly", "price": "26.00"}]},
+    ),
     ("POST", "/subscriptions"): Target(
         "{a.admin}",
         "/subscriptions",
@@ -276,6 +281,7 @@ NO_QUERY_PATHS: dict[tuple[str, str], str] = {
     ("POST", "/pricelists"): "/pricelists",
     ("GET", "/pricelists/{price_list_id}"): "/pricelists/{a.price_list}",
     ("POST", "/pricelists/{price_list_id}/prices"): "/pricelists/{a.price_list}/prices",
+    ("POST", "/pricelists/{price_list_id}/simulate"): "/pricelists/{a.price_list}/simulate",
     ("POST", "/subscriptions"): "/subscriptions",
     ("GET", "/subscriptions/{subscription_id}"): "/subscriptions/{a.sub_z}",
     ("POST", "/subscriptions/{subscription_id}/actions"): "/subscriptions/{a.sub_z}/actions",
@@ -946,6 +952,118 @@ DOMAIN: list[tuple[str, str, str, str, dict[str, Any], str, set[str] | None]] = 
         "{a.admin}",
         {"product_id": "{a.monthly_only}", "markup_percent": "10", **MONTHLY},
         "markup_percent",
+        None,
+    ),
+    # one entry's fields are needed without entries; entries are not mixed with them
+    (
+        "an entry without its product",
+        "POST",
+        "/pricelists/{a.price_list}/prices",
+        "{a.admin}",
+        {"price": "1.00", **MONTHLY},
+        "product_id",
+        {"missing_field"},
+    ),
+    (
+        "an entry without its cycle",
+        "POST",
+        "/pricelists/{a.price_list}/prices",
+        "{a.admin}",
+        {"product_id": "{a.base}", "price": "1.00"},
+        "billing_cycle",
+        {"missing_field"},
+    ),
+    (
+        "entries beside one entry's fields",
+        "POST",
+        "/pricelists/{a.price_list}/prices",
+        "{a.admin}",
+        {"product_id": "{a.base}", "entries": [{"product_id": "{a.base}", **MONTHLY}]},
+        "entries",
+        None,
+    ),
+    # several entries: each checked as one is, before any is written (R29: all or none)
+    (
+        "a batch whose second entry names an unknown product",
+        "POST",
+        "/pricelists/{a.price_list}/prices",
+        "{a.admin}",
+        {
+            "entries": [
+                {"product_id": "{a.base}", "price": "26.00", **MONTHLY},
+                {"product_id": GHOST_PRODUCT, "price": "1.00", **MONTHLY},
+            ]
+        },
+        "entries.1.product_id",
+        {"unknown_product"},
+    ),
+    (
+        "a batch setting one entry twice",
+        "POST",
+        "/pricelists/{a.price_list}/prices",
+        "{a.admin}",
+        {
+            "entries": [
+                {"product_id": "{a.base}", "price": "26.00", **MONTHLY},
+                {"product_id": "{a.base}", "price": "27.00", **MONTHLY},
+            ]
+        },
+        "entries.1.billing_cycle",
+        {"duplicate_entry"},
+    ),
+    (
+        "a batch entry with a cycle the product lacks",
+        "POST",
+        "/pricelists/{a.price_list}/prices",
+        "{a.admin}",
+        {
+            "entries": [
+                {"product_id": "{a.base}", "price": "26.00", **MONTHLY},
+                {"product_id": "{a.monthly_only}", "billing_cycle": "annual", "price": "1.00"},
+            ]
+        },
+        "entries.1.billing_cycle",
+        {"unsupported_billing_cycle"},
+    ),
+    # R34: a simulation checks its entries exactly as POST /prices does
+    (
+        "a simulated entry with price and markup",
+        "POST",
+        "/pricelists/{a.price_list}/simulate",
+        "{a.admin}",
+        {
+            "entries": [
+                {"product_id": "{a.base}", "price": "1.00", "markup_percent": "5", **MONTHLY}
+            ]
+        },
+        "entries.0.price",
+        None,
+    ),
+    (
+        "a simulated markup on a product without cost",
+        "POST",
+        "/pricelists/{a.price_list}/simulate",
+        "{a.admin}",
+        {"entries": [{"product_id": "{a.monthly_only}", "markup_percent": "10", **MONTHLY}]},
+        "entries.0.markup_percent",
+        None,
+    ),
+    (
+        "a simulated entry of an unknown product",
+        "POST",
+        "/pricelists/{a.price_list}/simulate",
+        "{a.admin}",
+        {"entries": [{"product_id": GHOST_PRODUCT, "price": "1.00", **MONTHLY}]},
+        "entries.0.product_id",
+        {"unknown_product"},
+    ),
+    (
+        "a simulated price with more decimals than the currency has",
+        "POST",
+        "/pricelists/{a.price_list}/simulate",
+        "{a.admin}",
+        {"entries": [{"product_id": "{a.base}", "price": "1.005", **MONTHLY}]},
+        "entries.0.price",
         None,
     ),
     # products (R1)

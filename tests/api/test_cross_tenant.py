@@ -438,6 +438,61 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
             {"product_id": "{a.base}", "price": "1.00", **MONTHLY},
             403,
         ),
+        Probe(
+            "B prices several entries in A's list",
+            "{b.admin}",
+            "/pricelists/{a.price_list}/prices",
+            {"entries": [{"product_id": "{b.base}", "price": "1.00", **MONTHLY}]},
+        ),
+        Probe(
+            "B prices A's product among entries of its own list",
+            "{b.admin}",
+            "/pricelists/{b.price_list}/prices",
+            {
+                "entries": [
+                    {"product_id": "{b.base}", "price": "1.00", **MONTHLY},
+                    {"product_id": "{a.base}", "price": "1.00", **MONTHLY},
+                ]
+            },
+            400,
+            "entries.1.product_id",
+        ),
+    ],
+    ("POST", "/pricelists/{price_list_id}/simulate"): [
+        Probe(
+            "B simulates a change of A's list",
+            "{b.admin}",
+            "/pricelists/{a.price_list}/simulate",
+            {"entries": [{"product_id": "{b.base}", "price": "1.00", **MONTHLY}]},
+        ),
+        Probe(
+            "A's child simulates a change of its provider's list",
+            "{a.child_admin}",
+            "/pricelists/{a.price_list}/simulate",
+            {"entries": [{"product_id": "{a.base}", "price": "1.00", **MONTHLY}]},
+        ),
+        Probe(
+            "B simulates A's product in its own list",
+            "{b.admin}",
+            "/pricelists/{b.price_list}/simulate",
+            {"entries": [{"product_id": "{a.base}", "price": "1.00", **MONTHLY}]},
+            400,
+            "entries.0.product_id",
+        ),
+        Probe(
+            "a reseller of A (role)",
+            "{a.as_lite}",
+            "/pricelists/{a.reseller_list}/simulate",
+            {"entries": [{"product_id": "{a.base}", "price": "1.00", **MONTHLY}]},
+            403,
+        ),
+        Probe(
+            "customer Z (role)",
+            "{a.as_z}",
+            "/pricelists/{a.price_list}/simulate",
+            {"entries": [{"product_id": "{a.base}", "price": "1.00", **MONTHLY}]},
+            403,
+        ),
     ],
     ("GET", "/pricelists/{price_list_id}/prices"): [
         Probe("B reads A's prices", "{b.admin}", "/pricelists/{a.price_list}/prices"),

@@ -319,3 +319,51 @@ def test_r5_r29_alerts_follow_the_prices_when_the_product_moved_on_meanwhile() -
     assert offer.product.name == "Office 365 E3 (renamed)"
     alert = MarginAlert(RETAIL, "monthly", Decimal("17.00"), Decimal("18.00"))
     assert offer.margin_alerts == [alert]
+
+
+# --- several prices at once (R29, R34: publishing what was simulated) ----------------------------
+
+
+def _entries(*bodies: dict[str, str]) -> list[SetPrice]:
+    return [SetPrice.model_validate({"billing_cycle": "monthly", **b}) for b in bodies]
+
+
+def test_r29_several_prices_are_set_in_one_unit_of_work() -> None:
+    world = cloud()
+    done = world.catalogue.set_prices(
+        ADMIN,
+        RETAIL,
+        _entries({"product_id": E3, "price": "21.00"}, {"product_id": E5, "markup_percent": "20"}),
+    )
+    assert [(e.product_id, str(amount)) for e, amount in done] == [(E3, "21.00"), (E5, "36.00")]
+    assert world.units.commits == 1  # one transaction for both
+
+
+def test_r29_a_batch_refused_or_raced_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = cloud()
+    with pytest.raises(BadRequest) as refused:
+        world.catalogue.set_prices(
+            ADMIN,
+            RETAIL,
+            _entries({"product_id": E3, "price": "21.00"}, {"product_id": E5, "price": "1.001"}),
+        )
+    assert refused.value.field == "entries.1.price" and nothing_written(world)
+
+    real = world.catalogue.current_entries
+
+    def raced(price_list: Any, bodies: list[Any]) -> Any:
+        found = real(price_list, bodies)  # another admin changes E5 after it was read
+        world.catalogue.set_price(ADMIN, RETAIL, _entries({"product_id": E5, "price": "40.00"})[0])
+        return found
+
+    monkeypatch.setattr(world.catalogue, "current_entries", raced)
+    commits = world.units.commits
+    with pytest.raises(ConcurrentUpdate):
+        world.catalogue.set_prices(
+            ADMIN,
+            RETAIL,
+            _entries({"product_id": E3, "price": "21.00"}, {"product_id": E5, "price": "41.00"}),
+        )
+    assert world.units.commits == commits + 1  # the other admin's alone
+    kept = world.price_lists.price(CLOUD, RETAIL, E3, "monthly")
+    assert kept is not None and kept.price == Decimal("20.00")  # E3 not written either
