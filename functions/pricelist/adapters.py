@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from decimal import Decimal
@@ -30,7 +31,7 @@ from functions.core.persistence import (
     update,
 )
 from functions.core.settings import Settings
-from functions.pricelist.domain import MarginAlert, Price, PriceList, Product
+from functions.pricelist.domain import MarginAlert, Price, PriceList, Product, commitment_of
 
 
 class CycleAmounts(MapAttribute[str, Decimal]):
@@ -70,6 +71,8 @@ class ProductModel(BaseTable):
     costs_changed_at = UnicodeAttribute(null=True)
     margin_alerts = ListAttribute(of=MarginAlertMap, null=True)
     margin_alert = BooleanAttribute(null=True)  # set (true) only with alerts: the list's filter
+    #: R31: ``{cycle: Commitment.as_dict()}`` as JSON; absent on a flexible product
+    commitments = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     @classmethod
@@ -80,6 +83,11 @@ class ProductModel(BaseTable):
             MarginAlertMap(**vars(alert)) for alert in product.margin_alerts
         ] or None
         values["margin_alert"] = True if product.margin_alerts else None
+        values["commitments"] = (
+            json.dumps({c: v.as_dict() for c, v in product.commitments.items()}, sort_keys=True)
+            if product.commitments
+            else None
+        )
         return cls(**values)
 
     def entity(self) -> Product:
@@ -91,6 +99,9 @@ class ProductModel(BaseTable):
             "costs": costs,
             "margin_alerts": alerts,
             "source_version": None if self.source_version is None else int(self.source_version),
+            "commitments": {
+                c: commitment_of(v) for c, v in json.loads(self.commitments or "{}").items()
+            },
         }
         return Product(**{**entity_values(to_entity(self, Product)), **values})
 

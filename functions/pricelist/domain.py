@@ -24,6 +24,138 @@ PRODUCT_STATUSES = (ACTIVE, DISCONTINUED)
 
 MAX_MARKUP = Decimal("1000")
 
+# --- R31: commitment terms -----------------------------------------------------------------
+
+#: a commitment's term (ISO 8601 durations) and its length in months
+COMMITMENT_TERMS = {"P1M": 1, "P1Y": 12, "P3Y": 36}
+CYCLE_MONTHS = {MONTHLY: 1, ANNUAL: 12}
+PRORATED, FULL_REFUND = "prorated", "full"
+REFUNDS = (PRORATED, FULL_REFUND)
+REFUSED, PENALTY = "refused", "penalty"
+AFTER_WINDOW = (REFUSED, PENALTY)
+WITHIN_WINDOW, ANY_TIME = "within_window", "any_time"
+SEAT_REDUCTIONS = (WITHIN_WINDOW, ANY_TIME)
+MAX_WINDOW_HOURS = 8760  # a year
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """R31: the commitment a product is sold under in one billing cycle (the cycle is the
+    billing frequency): the term, and the cancellation policy. ``cancellation_window_hours``
+    counts from the purchase instant and from each renewal; inside it a cancellation is refunded
+    (``refund``: prorated or full); after it a cancellation is ``refused`` until the term's last
+    day, or allowed with a ``penalty`` of ``penalty_percent`` of the remaining committed value.
+    ``seat_reduction``: ``within_window`` (seats go only within the window of the order that
+    added them; NCE) or ``any_time``. A product and cycle without one is flexible (today's
+    behaviour: cancel and reduce any time)."""
+
+    term: str
+    cancellation_window_hours: int
+    refund: str = PRORATED
+    after_window: str = REFUSED
+    penalty_percent: Decimal | None = None
+    seat_reduction: str = WITHIN_WINDOW
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (API, storage, mirrors): the percentage as a decimal string."""
+        return {
+            "term": self.term,
+            "cancellation_window_hours": self.cancellation_window_hours,
+            "refund": self.refund,
+            "after_window": self.after_window,
+            "penalty_percent": None if self.penalty_percent is None else str(self.penalty_percent),
+            "seat_reduction": self.seat_reduction,
+        }
+
+
+def commitment_of(raw: dict[str, Any]) -> Commitment:
+    """A stored commitment (``Commitment.as_dict``) read back; trusted, not validated."""
+    percent = raw.get("penalty_percent")
+    return Commitment(
+        term=str(raw["term"]),
+        cancellation_window_hours=int(raw["cancellation_window_hours"]),
+        refund=str(raw.get("refund", PRORATED)),
+        after_window=str(raw.get("after_window", REFUSED)),
+        penalty_percent=None if percent is None else Decimal(str(percent)),
+        seat_reduction=str(raw.get("seat_reduction", WITHIN_WINDOW)),
+    )
+
+
+def _one_of(value: object, allowed: tuple[str, ...], field: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise BadRequest(f"{field} must be one of {', '.join(allowed)}", field=field)
+    return value
+
+
+def new_commitment(cycle: str, raw: dict[str, Any]) -> Commitment:
+    """R31: a commitment as given by a product's owner, validated; each fault a 400 naming its
+    field (``commitments.<cycle>.<name>``). The term is at least the billing cycle; a penalty
+    policy names its percentage (0 < p ≤ 100), any other none."""
+    at = f"commitments.{cycle}"
+    term = _one_of(raw.get("term"), tuple(COMMITMENT_TERMS), f"{at}.term")
+    if COMMITMENT_TERMS[term] < CYCLE_MONTHS[cycle]:
+        raise BadRequest(f"a {term} term is shorter than the {cycle} cycle", field=f"{at}.term")
+    hours = raw.get("cancellation_window_hours")
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 0 <= hours <= MAX_WINDOW_HOURS:
+        raise BadRequest(
+            f"cancellation_window_hours must be a whole number from 0 to {MAX_WINDOW_HOURS}",
+            field=f"{at}.cancellation_window_hours",
+        )
+    after = _one_of(raw.get("after_window", REFUSED), AFTER_WINDOW, f"{at}.after_window")
+    percent_raw = raw.get("penalty_percent")
+    percent: Decimal | None = None
+    if after == PENALTY:
+        if percent_raw is None:
+            raise BadRequest(
+                "a penalty policy names its penalty_percent",
+                field=f"{at}.penalty_percent",
+                code="missing_field",
+            )
+        try:
+            percent = Decimal(str(percent_raw))
+        except ArithmeticError:
+            percent = None
+        if (
+            isinstance(percent_raw, (bool, float))
+            or percent is None
+            or not percent.is_finite()
+            or not Decimal(0) < percent <= Decimal(100)
+            or percent != percent.quantize(Decimal("0.01"))
+        ):
+            raise BadRequest(
+                'penalty_percent must be a decimal string above 0, at most 100 (e.g. "25")',
+                field=f"{at}.penalty_percent",
+            )
+    elif percent_raw is not None:
+        raise BadRequest(
+            "only a penalty policy takes a penalty_percent", field=f"{at}.penalty_percent"
+        )
+    return Commitment(
+        term=term,
+        cancellation_window_hours=hours,
+        refund=_one_of(raw.get("refund", PRORATED), REFUNDS, f"{at}.refund"),
+        after_window=after,
+        penalty_percent=percent,
+        seat_reduction=_one_of(
+            raw.get("seat_reduction", WITHIN_WINDOW), SEAT_REDUCTIONS, f"{at}.seat_reduction"
+        ),
+    )
+
+
+def new_commitments(cycles: list[str], raw: dict[str, Any] | None) -> dict[str, Commitment]:
+    """R31: a product's commitments by billing cycle, each for a cycle the product has."""
+    found: dict[str, Commitment] = {}
+    for cycle, value in (raw or {}).items():
+        if value is None:
+            continue
+        if cycle not in cycles:
+            raise BadRequest(
+                f"a commitment for {cycle}, a cycle the product lacks",
+                field=f"commitments.{cycle}",
+            )
+        found[cycle] = new_commitment(cycle, value)
+    return found
+
 
 @dataclass(frozen=True)
 class MarginAlert:
@@ -64,6 +196,9 @@ class Product:
     costs_changed_at: str | None = None
     #: fixed sell prices of the tenant's own lists now below cost (R5's margin alert)
     margin_alerts: list[MarginAlert] = field(default_factory=list)
+    #: R31: the commitment per billing cycle; a cycle without one is flexible. A copy's are its
+    #: provider's (R3, R4, R5): a child never grants a longer window than its provider
+    commitments: dict[str, Commitment] = field(default_factory=dict)
     version: int | None = None
 
     @property
@@ -149,6 +284,7 @@ def new_product(
         if cycle not in cycles:
             raise BadRequest(f"cost for {cycle}, a cycle the product lacks", field=f"costs.{cycle}")
         parsed[cycle] = parse_price(amount, currency, field=f"costs.{cycle}")
+    commitments = new_commitments(cycles, details.pop("commitments", None))
     return Product(
         id=product_id,
         tenant_id=tenant_id,
@@ -160,6 +296,7 @@ def new_product(
         created_at=created_at,
         costs=parsed,
         addon_for=[b.id for b in addon_for],
+        commitments=commitments,
         **details,
     )
 
@@ -187,6 +324,7 @@ INHERITED_FIELDS = (
     "addon_for",
     "status",
     "plan",
+    "commitments",
 )
 
 
@@ -208,6 +346,13 @@ def update_product(product: Product, changes: dict[str, Any]) -> Product:
         )
     if "billing_cycles" in changes:
         changes = {**changes, "billing_cycles": _cycles(changes["billing_cycles"])}
+    cycles = changes.get("billing_cycles", product.billing_cycles)
+    if "commitments" in changes:  # R31: the whole map is replaced; null clears it
+        changes = {**changes, "commitments": new_commitments(cycles, changes["commitments"])}
+    else:  # a cycle dropped takes its commitment with it
+        kept = {c: v for c, v in product.commitments.items() if c in cycles}
+        if kept != product.commitments:
+            changes = {**changes, "commitments": kept}
     return replace(product, **changes)
 
 
@@ -238,7 +383,13 @@ def copy_for_child(
         costs=dict(costs),
         addon_for=addon_for,
         plan=source.plan,
+        commitments=_commitments_for(source, costs),
     )
+
+
+def _commitments_for(source: Product, costs: dict[str, Decimal]) -> dict[str, Commitment]:
+    """R31, R3: a copy's commitments are its provider's, for the cycles it is offered in."""
+    return {c: v for c, v in source.commitments.items() if c in costs}
 
 
 def new_price(
@@ -375,7 +526,15 @@ class Offered:
 
 
 #: what a child derives from its provider's product: a change elsewhere flows no further
-OFFER_FIELDS = ("name", "description", "categories", "status", "billing_cycles", "costs")
+OFFER_FIELDS = (
+    "name",
+    "description",
+    "categories",
+    "status",
+    "billing_cycles",
+    "costs",
+    "commitments",
+)
 
 
 def offer_changed(before: Product | None, after: Product) -> bool:
@@ -414,7 +573,8 @@ def rederive_copy(
         return None
     if propagation.mode == PARTIAL:
         new_costs = {c: costs.get(c, amount) for c, amount in copy.costs.items()}
-        updated = replace(copy, costs=new_costs)
+        # R31: the policy follows in either mode: a child never grants a longer window
+        updated = replace(copy, costs=new_costs, commitments=_commitments_for(source, new_costs))
     else:
         retired = not source.sellable or not costs
         updated = replace(
@@ -426,6 +586,7 @@ def rederive_copy(
             status=DISCONTINUED if retired else source.status,
             name=source.name if propagation.overwrite_names else copy.name,
         )
+        updated = replace(updated, commitments=_commitments_for(source, updated.costs))
     # Written even when nothing shown changes: the copy must hold the newer version, or an
     # older offer read by a concurrent message could still be written over it.
     if updated.costs != copy.costs:

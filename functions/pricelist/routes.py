@@ -13,6 +13,7 @@ from functions.core.schemas import ListQuery
 from functions.pricelist.domain import AlertChange, Price, PriceList
 from functions.pricelist.schemas import (
     AlertChangeOut,
+    CommitmentOut,
     CostChangeOut,
     CreatePriceList,
     CreateProduct,
@@ -63,6 +64,7 @@ def product_out(offer: Offer) -> ProductOut:
         ),
         addon_for=p.addon_for,
         plan=p.plan,
+        commitments={c: CommitmentOut(**v.as_dict()) for c, v in p.commitments.items()},
         currency=offer.price_list.currency if offer.price_list else None,
         prices=offer.prices,
         costs=offer.costs,

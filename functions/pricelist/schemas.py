@@ -31,6 +31,45 @@ class CycleMoney(Body):
     annual: MoneyString | None = None
 
 
+class CommitmentIn(Body):
+    """R31: the commitment a product is sold under in one billing cycle (docs/commitments.md)."""
+
+    term: Literal["P1M", "P1Y", "P3Y"] = Field(description="at least the billing cycle")
+    cancellation_window_hours: int = Field(
+        ge=0, le=8760, description="from the purchase instant and each renewal (NCE: 168)"
+    )
+    refund: Literal["prorated", "full"] = Field(
+        default="prorated", description="what a cancellation inside the window refunds"
+    )
+    after_window: Literal["refused", "penalty"] = Field(
+        default="refused",
+        description="after the window: refused until the term's last day, or a penalty",
+    )
+    penalty_percent: Percent | None = Field(
+        default=None,
+        description="after_window penalty only: % of the remaining committed value (0 < p ≤ 100)",
+    )
+    seat_reduction: Literal["within_window", "any_time"] = Field(
+        default="within_window",
+        description="within_window: seats go only within the window of the order that added "
+        "them (NCE); any_time: reductions are free",
+    )
+
+
+class CycleCommitments(Body):
+    monthly: CommitmentIn | None = None
+    annual: CommitmentIn | None = None
+
+
+class CommitmentOut(Out):
+    term: str
+    cancellation_window_hours: int
+    refund: str
+    after_window: str
+    penalty_percent: str | None
+    seat_reduction: str
+
+
 class CreateProduct(Body):
     sku: Sku
     name: Name
@@ -44,6 +83,9 @@ class CreateProduct(Body):
     addon_for: list[Id] = Field(default_factory=list, max_length=50)
     plan: Literal["basic", "free", "standard"] | None = Field(
         default=None, description="a reseller_plan product: the plan it grants (R27)"
+    )
+    commitments: CycleCommitments | None = Field(
+        default=None, description="R31: per billing cycle; a cycle without one is flexible"
     )
 
 
@@ -62,6 +104,11 @@ class UpdateProduct(Body):
     costs: CycleMoney | None = None
     status: Literal["active", "discontinued"] | None = Field(
         default=None, description="an own product only: a copy's follows its provider (R5)"
+    )
+    commitments: CycleCommitments | None = Field(
+        default=None,
+        description="R31, an own product only (a copy's are its provider's, R4): replaces the "
+        "whole map; null makes every cycle flexible. Existing subscriptions keep theirs",
     )
 
 
@@ -104,6 +151,9 @@ class ProductOut(Out):
     )
     costs_changed_at: str | None = Field(
         default=None, description="a copy: when its costs last changed (R7)"
+    )
+    commitments: dict[str, CommitmentOut] = Field(
+        default_factory=dict, description="R31: the commitment per billing cycle (flexible: none)"
     )
     version: int
 

@@ -188,6 +188,7 @@ class CatalogueService(PriceLists):
             categories=list(body.categories),
             visible=body.visible,
             plan=body.plan,
+            commitments=_commitments_body(body.commitments),
         )
         self._holding_sku(product, lambda: self.products.create_own(product))
         return self.offer(principal, product.id)
@@ -203,6 +204,8 @@ class CatalogueService(PriceLists):
                 for cycle, amount in raw.items()
                 if amount is not None
             }
+        if "commitments" in changes:
+            changes["commitments"] = _commitments_body(body.commitments)
         for name in ("name", "visible", "sku", "type", "billing_cycles", "unit", "status"):
             if name in changes and changes[name] is None:
                 raise BadRequest(f"{name} cannot be null", field=name)
@@ -923,3 +926,15 @@ class Propagator:
 
     def _send(self, change: PriceChange) -> None:
         self.queue.send(change.model_dump())
+
+
+def _commitments_body(body: Any) -> dict[str, Any] | None:
+    """R31: a request's ``commitments`` (``schemas.CycleCommitments``) as the domain takes it:
+    ``{cycle: {field: value}}``, the fields given, the cycles set."""
+    if body is None:
+        return None
+    return {
+        cycle: {k: v for k, v in value.items() if v is not None}
+        for cycle, value in body.model_dump().items()
+        if value is not None
+    }
