@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from functions.core.domain import CUSTOMER_KIND, Account, Contact
 from functions.core.errors import present
@@ -148,6 +149,9 @@ def mirror_subscription(
     is not copied). Its own origin lets the change flow further up (R17). The mirrors of its
     account and base are derived from their ids unless given (an upgraded child's, R19).
 
+    R31: it carries the source's commitment, purchase and renewal instants and seat windows as
+    they are (a scheduled downgrade with the provider's product).
+
     Its history is the source's, each entry with the provider's product it came from
     (``products``, by the source's origin product id; the current product otherwise), so each
     tier prorates the same days (R22)."""
@@ -199,7 +203,32 @@ def mirror_subscription(
         source={"tenant_id": sub.tenant_id, "subscription_id": sub.id},
         source_version=version,
         history=history,
+        # R31: the policy and its instants 1:1, so every tier shows and holds the same dates
+        commitment=sub.commitment,
+        purchased_at=sub.purchased_at,
+        renewals=[dict(r) for r in sub.renewals],
+        seat_additions=[dict(b) for b in sub.seat_additions],
+        scheduled_change=_scheduled_mirror(sub.scheduled_change, known),
     )
+
+
+def _scheduled_mirror(
+    change: dict[str, Any] | None,
+    known: Mapping[str, ProviderProduct],
+) -> dict[str, Any] | None:
+    """R31: a scheduled downgrade as the provider sees it: its own product (the one the child's
+    product is a copy of); no price (a mirror is priced from the reseller's list, R13)."""
+    if change is None:
+        return None
+    mapped = known.get(str(change.get("origin_product_id")))
+    return {
+        "type": change["type"],
+        "on": change["on"],
+        "product_id": mapped.id if mapped else change.get("origin_product_id"),
+        "origin_tenant_id": mapped.origin_tenant_id if mapped else None,
+        "origin_product_id": mapped.origin_product_id if mapped else None,
+        "unit_price": None,
+    }
 
 
 def provider_order(

@@ -91,7 +91,10 @@ class Replicator:
             parent_mirror=self._parent_mirror(link, sub),
             products={
                 origin: self._product(link, origin)
-                for origin in {e.get("origin_product_id") for e in sub.history}
+                for origin in {
+                    *(e.get("origin_product_id") for e in sub.history),
+                    (sub.scheduled_change or {}).get("origin_product_id"),
+                }
                 if origin
             },
         )

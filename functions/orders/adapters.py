@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import json
 from itertools import islice
 from typing import Any, Generic, TypeVar
 
@@ -33,6 +34,10 @@ from functions.core.persistence import (
     to_entity,
 )
 from functions.orders.domain import Order, OrderLine, Subscription
+from functions.pricelist.domain import commitment_of
+
+#: R31: a subscription's commitment fields, each stored as JSON (absent: flexible / none)
+_COMMITMENT_JSON = ("renewals", "seat_additions", "scheduled_change")
 
 
 def _index(
@@ -124,6 +129,12 @@ class SubscriptionModel(BaseTable):
     source_version = NumberAttribute(null=True)
     upstream_id = UnicodeAttribute(null=True)
     history = ListAttribute(of=HistoryEntryMap, default=list)
+    #: R31 (JSON): the commitment bought under, renewals, seat windows, a scheduled downgrade
+    commitment = UnicodeAttribute(null=True)
+    purchased_at = UnicodeAttribute(null=True)
+    renewals = UnicodeAttribute(null=True)
+    seat_additions = UnicodeAttribute(null=True)
+    scheduled_change = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     # Keys only: a subscription changes far more often than its account, reseller or base, and
@@ -143,7 +154,14 @@ class SubscriptionModel(BaseTable):
             reseller_key=f"{t}#{sub.reseller_account_id}" if sub.reseller_account_id else None,
             parent_key=f"{t}#{sub.parent_subscription_id}" if sub.parent_subscription_id else None,
             billing_key=billing_shard(t, sub.id),
-            **entity_values(sub),
+            **{
+                **entity_values(sub),
+                "commitment": json.dumps(sub.commitment.as_dict()) if sub.commitment else None,
+                **{
+                    name: json.dumps(getattr(sub, name)) if getattr(sub, name) else None
+                    for name in _COMMITMENT_JSON
+                },
+            },
         )
 
     def entity(self) -> Subscription:
@@ -156,6 +174,12 @@ class SubscriptionModel(BaseTable):
         }
         if self.source_version is not None:
             values["source_version"] = int(self.source_version)
+        values["commitment"] = (
+            commitment_of(json.loads(self.commitment)) if self.commitment else None
+        )
+        values["renewals"] = json.loads(self.renewals or "[]")
+        values["seat_additions"] = json.loads(self.seat_additions or "[]")
+        values["scheduled_change"] = json.loads(self.scheduled_change or "null")
         return Subscription(**values)
 
 
@@ -194,6 +218,8 @@ class OrderModel(BaseTable):
     status = UnicodeAttribute()
     end_customer_account_id = UnicodeAttribute(null=True)
     source = MapAttribute[str, Any](null=True)
+    refund = UnicodeAttribute(null=True)  # R31: prorated or full, a cancellation in its window
+    penalty = DecimalAttribute(null=True)  # R31: a cancellation after it, under a penalty
 
     # All attributes: an order is written once, so its index copies cost the same either way
     # (an order is under 1 KB: a keys-only copy would cost the same 1 WRU).

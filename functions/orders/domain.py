@@ -10,12 +10,19 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from functions.core.clock import rfc3339, today_in
 from functions.core.errors import BadRequest, Conflict
 from functions.core.money import round_money
+from functions.pricelist.domain import (
+    ANY_TIME,
+    PENALTY,
+    Commitment,
+)
 
 INACTIVE, ACTIVE, SUSPENDED, CANCELLED, EXPIRED = (
     "inactive",
@@ -24,13 +31,18 @@ INACTIVE, ACTIVE, SUSPENDED, CANCELLED, EXPIRED = (
     "cancelled",
     "expired",
 )
-TERM_MONTHS = {"monthly": 1, "annual": 12}
+TERM_MONTHS = {"monthly": 1, "annual": 12, "triennial": 36}
+#: R31: a commitment's term as a subscription's term
+COMMITTED_TERM = {"P1M": "monthly", "P1Y": "annual", "P3Y": "triennial"}
 MAX_ADDONS = 20  # keeps a cancellation (base + add-ons + their orders) in one transaction
 
 # order types (R9)
 NEW, QUANTITY_CHANGE, UPGRADE, DOWNGRADE = "new", "quantity_change", "upgrade", "downgrade"
 ADDON_ADDED, ADDON_REMOVED, RENEW = "addon_added", "addon_removed", "renew"
 SUSPEND, RESUME, CANCEL, TRIAL_TO_PAID = "suspend", "resume", "cancel", "trial_to_paid"
+AUTO_RENEW_CHANGE = "auto_renew_change"  # R31: auto-renew turned on or off
+#: an order's status: done, or waiting for the renewal (R31: a committed downgrade)
+COMPLETED, SCHEDULED = "completed", "scheduled"
 
 
 def add_months(start: date, months: int) -> date:
@@ -87,6 +99,20 @@ class Subscription:
     #: every change as ``{on, quantity, product_id, origin_product_id, status}``, oldest first:
     #: what billing prorates (R22)
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: R31: the commitment it was bought under (its product's for the cycle then: a later change
+    #: of the product's policy does not touch it); None: flexible. A mirror carries its source's
+    commitment: Commitment | None = None
+    #: R31: the purchase instant (RFC 3339 UTC), from which the first window counts
+    purchased_at: str | None = None
+    #: R31: each explicit renewal: ``{term, at}`` (the term it added, its instant)
+    renewals: list[dict[str, Any]] = field(default_factory=list)
+    #: R31: the seats of the current (and a renewed next) term, each with its window:
+    #: ``{term, quantity (still refundable within it), at, until}``; the first of a term is its
+    #: opening quantity
+    seat_additions: list[dict[str, Any]] = field(default_factory=list)
+    #: R31: a downgrade waiting for the renewal: ``{type, on, product_id, origin_tenant_id,
+    #: origin_product_id, unit_price}``
+    scheduled_change: dict[str, Any] | None = None
     version: int | None = None
 
     @property
@@ -148,7 +174,11 @@ class Order:
     created_by: str
     price_list_id: str
     reseller_account_id: str | None = None
-    status: str = "completed"
+    status: str = COMPLETED
+    #: R31: a cancellation inside its window: the refund its policy grants (prorated, full)
+    refund: str | None = None
+    #: R31: a cancellation after the window of a penalty policy: the amount owed
+    penalty: Decimal | None = None
     #: a provider's order of a mirrored change (R14): the end customer's mirror and the source
     end_customer_account_id: str | None = None
     source: dict[str, Any] | None = None
@@ -263,13 +293,28 @@ def new_subscription(
     price_list_id: str,
     parent: Subscription | None,
     now: str,
+    commitment: Commitment | None = None,
+    at: datetime | None = None,
+    time_zone: str = "UTC",
 ) -> Subscription:
+    """A new subscription. R31: with a ``commitment`` (its product's for the cycle) the term is
+    the commitment's, and the purchase instant ``at`` opens the first window."""
     if billing_cycle not in product.billing_cycles:
         raise BadRequest(
             f"{product.sku} is not sold {billing_cycle}",
             field="billing_cycle",
             code="unsupported_billing_cycle",
         )
+    if commitment is not None:
+        committed = COMMITTED_TERM[commitment.term]
+        if term is not None and term != committed:
+            raise BadRequest(
+                f"this product is sold {billing_cycle} on a {commitment.term} commitment: "
+                f"its term is {committed} (R31)",
+                field="term",
+                code="commitment_term",
+            )
+        term = committed
     term = term or billing_cycle
     if TERM_MONTHS[term] < TERM_MONTHS[billing_cycle]:
         raise BadRequest("a term cannot be shorter than its billing cycle", field="term")
@@ -299,7 +344,7 @@ def new_subscription(
         require_state(parent, today, (ACTIVE, INACTIVE), "add an add-on to")
         start = max(start, date.fromisoformat(parent.start_date))
     status = INACTIVE if start > today else ACTIVE
-    return Subscription(
+    created = Subscription(
         id=subscription_id,
         tenant_id=tenant_id,
         account_id=account_id,
@@ -325,6 +370,11 @@ def new_subscription(
         origin_product_id=product.origin_product_id,
         paid_once=unit_price > 0,
     )
+    if commitment is None:
+        return created
+    bought = _instant(at, today, time_zone)
+    created = replace(created, commitment=commitment, purchased_at=rfc3339(bought))
+    return replace(created, seat_additions=seat_blocks(created, term_on(created, today), time_zone))
 
 
 def last_change_on(sub: Subscription) -> date:
@@ -373,12 +423,30 @@ def _settle(sub: Subscription, today: date, now: str) -> dict[str, Any]:
     }
 
 
-def change_quantity(sub: Subscription, quantity: int, today: date, now: str) -> Subscription:
+def change_quantity(
+    sub: Subscription,
+    quantity: int,
+    today: date,
+    now: str,
+    *,
+    at: datetime | None = None,
+    time_zone: str = "UTC",
+) -> Subscription:
+    """R31: on a committed subscription an increase opens a window of its own for the seats it
+    adds; a reduction takes only seats still inside their windows (latest first), unless the
+    policy frees reductions or it is the term's last day: 409 ``seat_reduction_not_allowed``
+    otherwise, naming the date it becomes possible. ``at``: the instant it is asked."""
     check_unlocked(sub)
     require_state(sub, today, (ACTIVE, INACTIVE), "change the quantity of")
     if quantity == sub.quantity:
         raise BadRequest("quantity is unchanged", field="quantity", code="unchanged")
-    return replace(sub, **_settle(sub, today, now), quantity=quantity)
+    changed = replace(sub, **_settle(sub, today, now), quantity=quantity)
+    if sub.commitment is None:
+        return changed
+    moment = _instant(at, today, time_zone)
+    return replace(
+        changed, seat_additions=_seats_after(sub, quantity, moment, time_zone, sub.commitment)
+    )
 
 
 def change_product(
@@ -414,6 +482,19 @@ def change_product(
             "a downgrade moves to a cheaper product", field="product_id", code="not_a_downgrade"
         )
     order_type = TRIAL_TO_PAID if sub.unit_price == 0 and unit_price > 0 else direction
+    if direction == DOWNGRADE and sub.commitment is not None:
+        # R31: a committed subscription keeps its product to the term's end; the renewal
+        # applies the downgrade (``renew``)
+        term = term_on(sub, today)
+        scheduled = {
+            "type": DOWNGRADE,
+            "on": (term.end + timedelta(days=1)).isoformat(),
+            "product_id": product.id,
+            "origin_tenant_id": product.origin_tenant_id,
+            "origin_product_id": product.origin_product_id,
+            "unit_price": str(unit_price),
+        }
+        return replace(sub, **_settle(sub, today, now), scheduled_change=scheduled), DOWNGRADE
     updated = replace(
         sub,
         **_settle(sub, today, now),
@@ -438,8 +519,17 @@ def resume(sub: Subscription, today: date, now: str) -> Subscription:
     return replace(sub, status=ACTIVE, updated_at=now)
 
 
-def renew(sub: Subscription, today: date, now: str) -> Subscription:
-    """One more term on the end date."""
+def renew(
+    sub: Subscription,
+    today: date,
+    now: str,
+    *,
+    at: datetime | None = None,
+    time_zone: str = "UTC",
+) -> Subscription:
+    """One more term on the end date. R31: a scheduled downgrade takes effect with it; a
+    committed subscription records the renewal's instant and opens the new term's window (from
+    the later of the instant and the new term's first day) for its seats."""
     check_unlocked(sub)
     require_state(sub, today, (ACTIVE, SUSPENDED, EXPIRED), "renew")
     terms = sub.terms + 1
@@ -448,7 +538,33 @@ def renew(sub: Subscription, today: date, now: str) -> Subscription:
     status = ACTIVE if settled["status"] == EXPIRED else settled["status"]
     if end < today:
         raise Conflict("a renewal must reach today; the subscription ended too long ago")
-    return replace(sub, **{**settled, "status": status}, terms=terms, end_date=end.isoformat())
+    renewed = replace(sub, **{**settled, "status": status}, terms=terms, end_date=end.isoformat())
+    change = sub.scheduled_change
+    if change is not None:
+        renewed = replace(
+            renewed,
+            product_id=str(change["product_id"]),
+            origin_tenant_id=change.get("origin_tenant_id"),
+            origin_product_id=change.get("origin_product_id"),
+            unit_price=Decimal(str(change["unit_price"])),
+            paid_once=renewed.paid_once or Decimal(str(change["unit_price"])) > 0,
+            scheduled_change=None,
+        )
+    if sub.commitment is None:
+        return renewed
+    moment = _instant(at, today, time_zone)
+    renewed = replace(renewed, renewals=[*sub.renewals, {"term": terms, "at": rfc3339(moment)}])
+    current = term_on(sub, today).number
+    kept = [b for b in sub.seat_additions if int(b["term"]) >= current]
+    fresh = replace(renewed, seat_additions=[b for b in kept if int(b["term"]) != terms])
+    new_term = Term(
+        terms,
+        add_months(date.fromisoformat(sub.start_date), TERM_MONTHS[sub.term] * (terms - 1)),
+        end,
+    )
+    return replace(
+        fresh, seat_additions=[*fresh.seat_additions, *seat_blocks(fresh, new_term, time_zone)]
+    )
 
 
 #: the states a subscription may be cancelled from (and its add-ons with it)
@@ -456,6 +572,7 @@ CANCELLABLE = (ACTIVE, INACTIVE, SUSPENDED)
 
 
 def cancel(sub: Subscription, today: date, now: str) -> Subscription:
+    """The cancellation itself; ``cancel_terms`` says first whether its policy allows it."""
     check_unlocked(sub)
     require_state(sub, today, CANCELLABLE, "cancel")
     settled = _settle(sub, today, now)
@@ -556,6 +673,8 @@ def recorded(sub: Subscription, order: Order) -> Subscription:
     changes in a day: one entry; issue 12, the mirror item a replicated change writes stays
     under 1 KB). Entries older than ``HISTORY_DAYS`` are dropped, but for the last of them (the
     state they lead to), so the item stays small."""
+    if order.status == SCHEDULED:  # R31: nothing changes until the renewal applies it
+        return replace(sub, last_change=order.type, last_change_date=order.date)
     entry = history_entry(sub, order.date)
     same_day = bool(sub.history) and str(sub.history[-1]["on"]) == order.date
     history = [*sub.history[:-1], entry] if same_day else [*sub.history, entry]
@@ -563,3 +682,229 @@ def recorded(sub: Subscription, order: Order) -> Subscription:
     old = [entry for entry in history if str(entry["on"]) < cutoff]
     kept = old[-1:] + [entry for entry in history if str(entry["on"]) >= cutoff]
     return replace(sub, last_change=order.type, last_change_date=order.date, history=kept)
+
+
+# --- R31: commitment terms ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term of a subscription: its number (1 = the first) and days ``[start, end]``."""
+
+    number: int
+    start: date
+    end: date  # its last day
+
+
+def _instant(at: datetime | None, today: date, time_zone: str) -> datetime:
+    """The instant of an action (UTC); without one, the start of ``today`` in the zone."""
+    return (at or start_of(today, time_zone)).astimezone(UTC)
+
+
+def start_of(day: date, time_zone: str) -> datetime:
+    """The first instant of ``day`` in the tenant's time zone, in UTC."""
+    return datetime.combine(day, time(), ZoneInfo(time_zone)).astimezone(UTC)
+
+
+def _parse(instant: object) -> datetime:
+    return datetime.fromisoformat(str(instant).replace("Z", "+00:00")).astimezone(UTC)
+
+
+def term_on(sub: Subscription, today: date) -> Term:
+    """The term ``today`` falls in (the first before the start). An auto-renewing subscription
+    renews by itself past its end date (nothing writes it; billing goes on, R21): its later
+    terms are counted from the start like the written ones."""
+    start = date.fromisoformat(sub.start_date)
+    number = 1
+    while term_end(start, sub.term, number) < today:
+        number += 1
+    first = add_months(start, TERM_MONTHS[sub.term] * (number - 1))
+    return Term(number, first, term_end(start, sub.term, number))
+
+
+def window(sub: Subscription, term: Term, time_zone: str) -> tuple[datetime, datetime]:
+    """R31: a term's cancellation window ``[opens, closes)``: from the later of the term's first
+    instant (tenant time) and the instant it was bought (the purchase for the first term, the
+    explicit renewal that added it for a later one), for the policy's hours."""
+    commitment = sub.commitment
+    hours = commitment.cancellation_window_hours if commitment else 0
+    opens = start_of(term.start, time_zone)
+    if term.number == 1 and sub.purchased_at:
+        opens = max(opens, _parse(sub.purchased_at))
+    for renewal in sub.renewals:
+        if int(renewal["term"]) == term.number:
+            opens = max(opens, _parse(renewal["at"]))
+    return opens, opens + timedelta(hours=hours)
+
+
+def seat_blocks(sub: Subscription, term: Term, time_zone: str) -> list[dict[str, Any]]:
+    """R31: a term's seats by the order that added them, each refundable until its own window
+    closes. A term nothing has written yet (bought, or renewed by itself) opens with all the
+    subscription's seats in the term's window."""
+    written = [dict(b) for b in sub.seat_additions if int(b["term"]) == term.number]
+    if written:
+        return written
+    opens, closes = window(sub, term, time_zone)
+    return [
+        {
+            "term": term.number,
+            "quantity": sub.quantity,
+            "at": rfc3339(opens),
+            "until": rfc3339(closes),
+        }
+    ]
+
+
+@dataclass(frozen=True)
+class Refundable:
+    quantity: int
+    until: str  # RFC 3339 UTC: when its window closes
+
+
+def refundable(sub: Subscription, at: datetime, time_zone: str) -> list[Refundable]:
+    """R31: the seats a reduction may still take now, per addition, with their deadlines."""
+    if sub.commitment is None:
+        return []
+    term = term_on(sub, today_in(time_zone, at=at))
+    return [
+        Refundable(int(b["quantity"]), str(b["until"]))
+        for b in seat_blocks(sub, term, time_zone)
+        if int(b["quantity"]) > 0 and at < _parse(b["until"])
+    ]
+
+
+def _refusal_details(term: Term, closes: datetime | None = None) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "possible_on": term.end.isoformat(),
+        "term_end": term.end.isoformat(),
+    }
+    if closes is not None:
+        details["window_closed_at"] = rfc3339(closes)
+    return details
+
+
+def _seats_after(
+    sub: Subscription, quantity: int, at: datetime, time_zone: str, commitment: Commitment
+) -> list[dict[str, Any]]:
+    """The seat blocks after a quantity change at ``at`` (R31), or 409 for a reduction the
+    policy refuses (the subscription unchanged)."""
+    today = today_in(time_zone, at=at)
+    term = term_on(sub, today)
+    blocks = seat_blocks(sub, term, time_zone)
+    others = [dict(b) for b in sub.seat_additions if int(b["term"]) > term.number]
+    if quantity > sub.quantity:  # an increase: its own window, any time
+        added = {
+            "term": term.number,
+            "quantity": quantity - sub.quantity,
+            "at": rfc3339(at),
+            "until": rfc3339(at + timedelta(hours=commitment.cancellation_window_hours)),
+        }
+        return [*blocks, added, *others]
+    to_remove = sub.quantity - quantity
+    free = commitment.seat_reduction == ANY_TIME or today >= term.end
+    open_seats = sum(int(b["quantity"]) for b in blocks if at < _parse(b["until"]))
+    if not free and to_remove > open_seats:
+        raise Conflict(
+            f"only {open_seats} seat(s) are still within their cancellation window; the others "
+            f"are committed to the term's end on {term.end} (R31)",
+            code="seat_reduction_not_allowed",
+            field="quantity",
+            details={
+                **_refusal_details(term),
+                "quantity": sub.quantity,
+                "minimum_quantity": sub.quantity - open_seats,
+                "refundable_quantity": open_seats,
+            },
+        )
+    for block in reversed(blocks):  # the latest additions first
+        if to_remove == 0:
+            break
+        if free or at < _parse(block["until"]):
+            taken = min(to_remove, int(block["quantity"]))
+            block["quantity"] = int(block["quantity"]) - taken
+            to_remove -= taken
+    return [*blocks, *others]
+
+
+@dataclass(frozen=True)
+class CancelTerms:
+    """R31: what a permitted cancellation brings: the refund inside the window (``prorated``,
+    ``full``) or a penalty after it, or neither (flexible; the term's last day)."""
+
+    refund: str | None = None
+    penalty: Decimal | None = None
+
+
+def cancel_terms(sub: Subscription, at: datetime, time_zone: str) -> CancelTerms:
+    """R31: whether a cancellation at ``at`` is allowed and on what terms; 409
+    ``outside_cancellation_window`` (naming the term's last day, when it becomes possible) when
+    the window has closed and the policy refuses. The penalty is ``penalty_percent`` of the
+    remaining committed value at the subscription's price: price × quantity × the billing
+    cycles of a term × the term's days left (from today) / its days, rounded (R23)."""
+    commitment = sub.commitment
+    if commitment is None or sub.mirrored:
+        return CancelTerms()
+    today = today_in(time_zone, at=at)
+    term = term_on(sub, today)
+    _, closes = window(sub, term, time_zone)
+    if at < closes:
+        return CancelTerms(refund=commitment.refund)
+    if today >= term.end:
+        return CancelTerms()
+    if commitment.after_window != PENALTY:
+        raise Conflict(
+            f"the cancellation window closed at {rfc3339(closes)}; this {commitment.term} "
+            f"commitment may be cancelled on its last day, {term.end}, or left to end by "
+            "turning auto-renew off (R31)",
+            code="outside_cancellation_window",
+            details=_refusal_details(term, closes),
+        )
+    percent = commitment.penalty_percent or Decimal(0)
+    cycles = Decimal(TERM_MONTHS[sub.term]) / Decimal(TERM_MONTHS[sub.billing_cycle])
+    days_left = Decimal((term.end - today).days + 1)
+    term_days = Decimal((term.end - term.start).days + 1)
+    committed = sub.unit_price * sub.quantity * cycles * days_left / term_days
+    return CancelTerms(penalty=round_money(committed * percent / 100, sub.currency))
+
+
+def set_auto_renew(sub: Subscription, auto_renew: bool, today: date, now: str) -> Subscription:
+    """R31: auto-renew may be turned off (or on) at any time, whatever the commitment. Turned
+    off past the written end date (terms renewed by themselves), the current term is written,
+    so the subscription ends with it."""
+    check_unlocked(sub)
+    require_state(sub, today, (ACTIVE, INACTIVE, SUSPENDED), "change auto-renew of")
+    if auto_renew == sub.auto_renew:
+        raise BadRequest("auto_renew is unchanged", field="auto_renew", code="unchanged")
+    settled = _settle(sub, today, now)
+    term = term_on(sub, today)
+    if term.number > sub.terms:
+        return replace(
+            sub, **settled, auto_renew=auto_renew, terms=term.number, end_date=term.end.isoformat()
+        )
+    return replace(sub, **settled, auto_renew=auto_renew)
+
+
+def commitment_view(sub: Subscription, at: datetime, time_zone: str) -> dict[str, Any]:
+    """R31: what a storefront shows: the current term's last day; until when a cancellation is
+    allowed with a refund (``cancellable_until``, the window's close) and, once it has closed
+    under a refusing policy, the day it becomes possible again (``cancellable_from``); the
+    seats still refundable, each with its deadline. Flexible: nulls and an empty list."""
+    today = today_in(time_zone, at=at)
+    if sub.commitment is None:
+        return {
+            "term_end": None,
+            "cancellable_until": None,
+            "cancellable_from": None,
+            "refundable_quantity": [],
+        }
+    term = term_on(sub, today)
+    _, closes = window(sub, term, time_zone)
+    refused = at >= closes and today < term.end and sub.commitment.after_window != PENALTY
+    return {
+        "term_end": term.end.isoformat(),
+        "cancellable_until": rfc3339(closes),
+        "cancellable_from": term.end.isoformat() if refused else None,
+        "refundable_quantity": [
+            {"quantity": r.quantity, "until": r.until} for r in refundable(sub, at, time_zone)
+        ],
+    }

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from functions.core.api import Api, Call
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
+from functions.core.clock import today_in
 from functions.core.money import format_money
 from functions.core.pagination import Page
-from functions.orders.domain import Order, Subscription
+from functions.orders.domain import Order, Subscription, commitment_view, start_of
 from functions.orders.schemas import (
+    CommitmentOut,
     CreateAddon,
     CreateSubscription,
     OrderLineOut,
     OrderOut,
+    RefundableOut,
+    ScheduledChangeOut,
     SubscriptionAction,
     SubscriptionOut,
     SubscriptionQuery,
@@ -25,8 +29,14 @@ BUYERS = (TENANT_ADMIN, RESELLER, CUSTOMER)
 WRITE_ERRORS = (400, 404, 409)
 
 
-def subscription_out(sub: Subscription, today: date) -> SubscriptionOut:
-    """``today``: the tenant's date (R8), read once per request by the caller."""
+def subscription_out(
+    sub: Subscription, today: date, moment: tuple[datetime, str] | None = None
+) -> SubscriptionOut:
+    """``today``: the tenant's date (R8), read once per request by the caller; ``moment``: now
+    and the tenant's time zone, for a commitment's dates (R31)."""
+    at, zone = moment or (start_of(today, "UTC"), "UTC")
+    view = commitment_view(sub, at, zone)
+    change = sub.scheduled_change
     return SubscriptionOut(
         id=sub.id,
         account_id=sub.account_id,
@@ -50,6 +60,19 @@ def subscription_out(sub: Subscription, today: date) -> SubscriptionOut:
         source=sub.source,
         created_at=sub.created_at,
         updated_at=sub.updated_at,
+        commitment=CommitmentOut(**sub.commitment.as_dict()) if sub.commitment else None,
+        purchased_at=sub.purchased_at,
+        term_end=view["term_end"],
+        cancellable_until=view["cancellable_until"],
+        cancellable_from=view["cancellable_from"],
+        refundable_quantity=[RefundableOut(**r) for r in view["refundable_quantity"]],
+        scheduled_change=(
+            ScheduledChangeOut(
+                type=str(change["type"]), on=str(change["on"]), product_id=str(change["product_id"])
+            )
+            if change
+            else None
+        ),
         version=sub.version or 0,
     )
 
@@ -84,13 +107,21 @@ def order_out(order: Order) -> OrderOut:
         created_at=order.created_at,
         created_by=order.created_by,
         end_customer_account_id=order.end_customer_account_id,
+        refund=order.refund,
+        penalty=None if order.penalty is None else format_money(order.penalty, c),
     )
+
+
+def _clock(call: Call) -> tuple[date, tuple[datetime, str]]:
+    """The tenant's today, and now with its time zone (R8, R31), read once per request."""
+    at, zone = call.container.orders.moment(call.principal)
+    return today_in(zone, at=at), (at, zone)
 
 
 def with_order(result: tuple[Subscription, Order], call: Call) -> SubscriptionWithOrder:
     sub, order = result
     return SubscriptionWithOrder(
-        subscription=subscription_out(sub, call.container.orders.today(call.principal)),
+        subscription=subscription_out(sub, *_clock(call)),
         order=order_out(order),
     )
 
@@ -122,8 +153,8 @@ def list_subscriptions(call: Call) -> Page[SubscriptionOut]:
     page = call.container.orders.list_subscriptions(
         call.principal, call.query.account_id, call.limit, call.cursor
     )
-    today = call.container.orders.today(call.principal)
-    return Page([subscription_out(s, today) for s in page.items], page.next_cursor)
+    today, moment = _clock(call)
+    return Page([subscription_out(s, today, moment) for s in page.items], page.next_cursor)
 
 
 @api.route(
@@ -135,13 +166,14 @@ def list_subscriptions(call: Call) -> Page[SubscriptionOut]:
 )
 def get_subscription(call: Call) -> SubscriptionOut:
     sub = call.container.orders.subscription(call.principal, call.params["subscription_id"])
-    return subscription_out(sub, call.container.orders.today(call.principal))
+    return subscription_out(sub, *_clock(call))
 
 
 @api.route(
     "/subscriptions/{subscription_id}/actions",
     "POST",
-    summary="change_quantity, upgrade, downgrade, suspend, resume, renew or cancel (R9)",
+    summary="change_quantity, upgrade, downgrade, suspend, resume, renew, cancel or set_auto_renew "
+    "(R9); R31: 409 outside_cancellation_window / seat_reduction_not_allowed",
     roles=BUYERS,
     body=SubscriptionAction,
     response=SubscriptionWithOrder,
@@ -179,8 +211,8 @@ def add_addon(call: Call) -> SubscriptionWithOrder:
 )
 def list_addons(call: Call) -> Page[SubscriptionOut]:
     page = call.container.orders.list_addons(call.principal, call.params["subscription_id"])
-    today = call.container.orders.today(call.principal)
-    return Page([subscription_out(s, today) for s in page.items], page.next_cursor)
+    today, moment = _clock(call)
+    return Page([subscription_out(s, today, moment) for s in page.items], page.next_cursor)
 
 
 @api.route(

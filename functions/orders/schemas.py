@@ -44,19 +44,30 @@ ACTION_FIELDS: dict[str, frozenset[str]] = {
     "change_quantity": frozenset({"quantity"}),
     "upgrade": frozenset({"product_id"}),
     "downgrade": frozenset({"product_id"}),
+    "set_auto_renew": frozenset({"auto_renew"}),
 }
+#: the actions that take no ``effective_date`` (they act now)
+UNDATED = frozenset({"renew", "set_auto_renew"})
 
 
 class SubscriptionAction(Body):
     """``quantity`` goes with ``change_quantity``; ``product_id`` with ``upgrade`` and
-    ``downgrade``; the other actions take nothing else; ``renew`` takes no
-    ``effective_date``."""
+    ``downgrade``; ``auto_renew`` with ``set_auto_renew`` (R31: always allowed); the other
+    actions take nothing else; ``renew`` and ``set_auto_renew`` take no ``effective_date``."""
 
     action: Literal[
-        "change_quantity", "upgrade", "downgrade", "suspend", "resume", "renew", "cancel"
+        "change_quantity",
+        "upgrade",
+        "downgrade",
+        "suspend",
+        "resume",
+        "renew",
+        "cancel",
+        "set_auto_renew",
     ]
     quantity: Quantity | None = Field(default=None, validate_default=True)
     product_id: Id | None = Field(default=None, validate_default=True)
+    auto_renew: bool | None = Field(default=None, validate_default=True)
     effective_date: dt.date | None = Field(
         default=None,
         description="a tenant admin may backdate a change (not renew) to a day from the start "
@@ -64,7 +75,7 @@ class SubscriptionAction(Body):
         "prorates from that day (R22). Default: today",
     )
 
-    @field_validator("quantity", "product_id", "effective_date")
+    @field_validator("quantity", "product_id", "auto_renew", "effective_date")
     @classmethod
     def _taken_by_action(cls, value: object, info: ValidationInfo) -> object:
         """A field the action needs is required, one it does not take is refused, each named
@@ -74,7 +85,7 @@ class SubscriptionAction(Body):
             return value
         name = str(info.field_name)
         if name == "effective_date":
-            wanted, needed = action != "renew", False
+            wanted, needed = action not in UNDATED, False
         else:
             wanted = needed = name in ACTION_FIELDS.get(action, frozenset())
         if needed and value is None:
@@ -90,6 +101,28 @@ class SubscriptionAction(Body):
 
 class SubscriptionQuery(ListQuery):
     account_id: Id | None = None
+
+
+class CommitmentOut(Out):
+    """R31: the commitment a subscription was bought under (its product's then)."""
+
+    term: str
+    cancellation_window_hours: int
+    refund: str
+    after_window: str
+    penalty_percent: str | None
+    seat_reduction: str
+
+
+class RefundableOut(Out):
+    quantity: int
+    until: str = Field(description="RFC 3339: when these seats' window closes")
+
+
+class ScheduledChangeOut(Out):
+    type: str
+    on: str = Field(description="the renewal day it takes effect")
+    product_id: str
 
 
 class SubscriptionOut(Out):
@@ -115,6 +148,27 @@ class SubscriptionOut(Out):
     source: dict[str, str] | None
     created_at: str
     updated_at: str
+    commitment: CommitmentOut | None = Field(
+        default=None, description="R31: the commitment it was bought under; null: flexible"
+    )
+    purchased_at: str | None = Field(default=None, description="R31: the purchase instant")
+    term_end: str | None = Field(default=None, description="R31: the current term's last day")
+    cancellable_until: str | None = Field(
+        default=None,
+        description="R31: when the current term's cancellation window (refund) closes",
+    )
+    cancellable_from: str | None = Field(
+        default=None,
+        description="R31: the window has closed and the policy refuses: the day a cancellation "
+        "becomes possible (the term's last day)",
+    )
+    refundable_quantity: list[RefundableOut] = Field(
+        default_factory=list,
+        description="R31: seats a reduction may still take, per addition, with its deadline",
+    )
+    scheduled_change: ScheduledChangeOut | None = Field(
+        default=None, description="R31: a downgrade waiting for the renewal"
+    )
     version: int
 
 
@@ -145,6 +199,12 @@ class OrderOut(Out):
     created_at: str
     created_by: str
     end_customer_account_id: str | None = None
+    refund: str | None = Field(
+        default=None, description="R31: a cancellation inside its window: prorated or full"
+    )
+    penalty: str | None = Field(
+        default=None, description="R31: a cancellation after the window: the penalty owed"
+    )
 
 
 class SubscriptionWithOrder(Out):

@@ -4,11 +4,13 @@ transaction (R8–R10)."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from functions.core import clock
 from functions.core.auth import RESELLER, TENANT_ADMIN, Principal, hidden
-from functions.core.clock import now_utc, rfc3339, today_in
+from functions.core.clock import rfc3339, today_in
 from functions.core.domain import LITE_RESELLER, Account, Tenant, in_scope
 from functions.core.errors import BadRequest, Conflict, present
 from functions.core.ids import new_id
@@ -63,6 +65,10 @@ class OrderService:
 
     def today(self, principal: Principal) -> date:
         return today_in(self.tenancy.tenant_of(principal).time_zone)
+
+    def moment(self, principal: Principal) -> tuple[datetime, str]:
+        """Now and the tenant's time zone: what a subscription's commitment dates need (R31)."""
+        return clock.now_utc(), self.tenancy.tenant_of(principal).time_zone
 
     def list_subscriptions(
         self, principal: Principal, account_id: str | None, limit: int, cursor: str | None
@@ -239,7 +245,8 @@ class OrderService:
                 code="unsupported_billing_cycle",
             )
         price_list, unit_price = self.catalogue.buyer_price(tenant, account, product, billing_cycle)
-        now = rfc3339(now_utc())
+        at = clock.now_utc()
+        now = rfc3339(at)
         sub = domain.new_subscription(
             new_id("sub"),
             tenant_id=tenant.id,
@@ -258,6 +265,9 @@ class OrderService:
             price_list_id=price_list.id,
             parent=parent,
             now=now,
+            commitment=product.commitments.get(billing_cycle),  # R31: the one in force now
+            at=at,
+            time_zone=tenant.time_zone,
         )
         order_type = domain.ADDON_ADDED if parent else domain.NEW
         order = domain.order_for(
@@ -276,11 +286,15 @@ class OrderService:
         self, principal: Principal, subscription_id: str, body: Any
     ) -> tuple[Subscription, Order]:
         """One action of ``POST /subscriptions/{id}/actions`` and its order (R9); cancelling a
-        subscription cancels its add-ons too, each with an ``addon_removed`` order."""
+        subscription cancels its add-ons too, each with an ``addon_removed`` order. R31: the
+        subscription's commitment is enforced at the instant asked, in the tenant's zone; a
+        refused action writes nothing."""
         tenant = self.tenancy.tenant_of(principal)
         sub = self.subscription(principal, subscription_id)
-        today = today_in(tenant.time_zone)
-        now = rfc3339(now_utc())
+        at = clock.now_utc()
+        zone = tenant.time_zone
+        today = today_in(zone, at=at)
+        now = rfc3339(at)
         action = body.action  # with the fields it takes (``schemas.SubscriptionAction``)
         effective = self._effective(principal, tenant, sub, body, today)
         product = self.catalogue.products.get(tenant.id, sub.product_id)
@@ -288,10 +302,13 @@ class OrderService:
             raise Conflict("the subscription's product no longer exists")
         addons: list[Subscription] = []
         cancelled: list[Subscription] = []
+        terms = domain.CancelTerms()
+        shown: Subscription | None = None  # what the order shows, if not the updated one
+        status = domain.COMPLETED
         if action == "change_quantity":
             domain.check_plan_licence(product.type, body.quantity)
             updated, order_type = (
-                domain.change_quantity(sub, body.quantity, effective, now),
+                domain.change_quantity(sub, body.quantity, effective, now, at=at, time_zone=zone),
                 domain.QUANTITY_CHANGE,
             )
         elif action in ("upgrade", "downgrade"):
@@ -304,30 +321,56 @@ class OrderService:
             updated, order_type = domain.change_product(
                 sub, _ref(product), unit_price, action, effective, now
             )
+            if updated.scheduled_change is not None and updated.product_id == sub.product_id:
+                # R31: scheduled for the renewal, dated at it
+                status = domain.SCHEDULED
+                effective = date.fromisoformat(str(updated.scheduled_change["on"]))
+                shown = replace(updated, product_id=product.id, unit_price=unit_price)
         elif action == "suspend":
             updated, order_type = domain.suspend(sub, effective, now), domain.SUSPEND
         elif action == "resume":
             updated, order_type = domain.resume(sub, effective, now), domain.RESUME
         elif action == "renew":
-            updated, order_type = domain.renew(sub, today, now), domain.RENEW
+            updated, order_type = (
+                domain.renew(sub, today, now, at=at, time_zone=zone),
+                domain.RENEW,
+            )
+            if updated.product_id != sub.product_id:  # R31: a scheduled downgrade applied
+                product = self._renewed_product(tenant, updated)
+        elif action == "set_auto_renew":
+            updated, order_type = (
+                domain.set_auto_renew(sub, body.auto_renew, today, now),
+                domain.AUTO_RENEW_CHANGE,
+            )
         else:
             addons = [] if sub.is_addon else self.subscriptions.addons(tenant.id, sub.id).items
+            live = [a for a in addons if a.status_on(today) in domain.CANCELLABLE]
+            for addon in live:  # R31: an add-on's own commitment holds as well
+                domain.cancel_terms(addon, at, zone)
+            terms = domain.cancel_terms(sub, at, zone)
             updated, cancelled = domain.cancel_with_addons(sub, addons, effective, today, now)
             order_type = domain.ADDON_REMOVED if sub.is_addon else domain.CANCEL
         order = domain.order_for(
             new_id("ord"),
             order_type,
-            updated,
+            shown or updated,
             _ref(product),
             effective=effective,
             now=now,
             created_by=principal.sub,
             previous=sub,
         )
+        order = replace(order, status=status, refund=terms.refund, penalty=terms.penalty)
         before = {addon.id: addon for addon in addons}
         removed = [self._addon_removed(principal, before[a.id], a, now) for a in cancelled]
         self._commit([updated, *cancelled], [order, *removed])
         return self.subscription(principal, sub.id), order
+
+    def _renewed_product(self, tenant: Tenant, sub: Subscription) -> Product:
+        product = self.catalogue.products.get(tenant.id, sub.product_id)
+        if product is None:
+            raise Conflict("the scheduled downgrade's product no longer exists")
+        return product
 
     def _addon_removed(
         self, principal: Principal, before: Subscription, after: Subscription, now: str
