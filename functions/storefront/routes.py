@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from functions.core.api import Api, Call
 from functions.core.auth import RESELLER, TENANT_ADMIN
-from functions.core.clock import today_in
+from functions.core.clock import rfc3339, today_in
 from functions.core.errors import BadRequest, Forbidden
-from functions.orders.domain import RESELLER_PLAN, Subscription
+from functions.orders.domain import RESELLER_PLAN, Subscription, commitment_view
 from functions.orders.routes import order_out
 from functions.orders.schemas import CreateAddon, CreateSubscription, SubscriptionAction
 from functions.storefront.domain import Storefront
@@ -347,6 +347,11 @@ class _Sub:
     is_addon: bool
     can_change: bool
     addon_choices: list[tuple[str, str]]
+    #: R31: a committed subscription's dates (its page only): the term's last day, until when a
+    #: cancellation is refunded, the day one becomes possible again once refused
+    term_end: str | None = None
+    cancellable_until: str | None = None
+    cancellable_from: str | None = None
 
 
 SUBSCRIPTIONS_PAGE = 30
@@ -429,13 +434,25 @@ def subscription(visit: Visit) -> Page:
         if sub.is_addon
         else app.storefronts.addons_for(visit.front, visit.session, sub.product_id)
     )
+    at, zone = app.orders.moment(principal)
     row = _sub_row(
         sub,
-        today_in(tenant.time_zone),
+        today_in(zone, at=at),
         product_.name if product_ else sub.product_id,
         account.name,
         [(o.product.id, o.product.name) for o in addons],
         plan=product_ is not None and product_.type == RESELLER_PLAN,
+    )
+    view = commitment_view(sub, at, zone)
+    row = replace(
+        row,
+        term_end=view["term_end"],
+        cancellable_until=(  # shown while the refund window is open
+            view["cancellable_until"]
+            if view["cancellable_until"] and view["cancellable_until"] > rfc3339(at)
+            else None
+        ),
+        cancellable_from=view["cancellable_from"],
     )
     return Page("subscription.html", _context(visit, row.product_name, s=row))
 

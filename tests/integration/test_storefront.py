@@ -468,3 +468,46 @@ def test_r30_a_custom_domain_with_a_trailing_dot_is_the_same_domain(shop: Shop) 
     assert page(shop, "/store/cloud", host="shop.lite.example.").status_code == 404
     cached = page(shop, "/store/cloud/theme.css")
     assert "Set-Cookie" not in cached.headers  # shared caches get no visitor's seed
+
+
+def test_r31_a_committed_subscriptions_page_shows_its_dates(shop: Shop) -> None:
+    """R31: the page of a subscription bought on a commitment shows the term's last day and
+    until when a cancellation is refunded (the window's close)."""
+    nce = ok(
+        shop.api.call(
+            "POST",
+            "/products",
+            shop.admin,
+            {
+                "sku": "NCE-M",
+                "name": "NCE monthly",
+                "type": "license",
+                "billing_cycles": [MONTHLY],
+                "unit": "user",
+                "costs": {MONTHLY: "10.00"},
+                "commitments": {MONTHLY: {"term": "P1M", "cancellation_window_hours": 168}},
+            },
+        )
+    )
+    retail = ok(shop.api.call("GET", "/pricelists", shop.admin))["items"]
+    (retail_id,) = [p["id"] for p in retail if p["name"] == "Retail"]
+    ok(
+        shop.api.call(
+            "POST",
+            f"/pricelists/{retail_id}/prices",
+            shop.admin,
+            {"product_id": nce["id"], "billing_cycle": MONTHLY, "price": "12.00"},
+        )
+    )
+    sub = ok(
+        shop.api.call(
+            "POST",
+            "/subscriptions",
+            shop.admin,
+            {"account_id": shop.z, "product_id": nce["id"], "billing_cycle": MONTHLY},
+        )
+    )["subscription"]
+    z = sign_in(shop, "cloud", fresh_link(shop, "cloud", "it@z.example"))
+    detail = text(page(shop, f"/store/cloud/subscriptions/{sub['id']}", z))
+    assert f"<dd>{sub['term_end']}</dd>" in detail
+    assert "Cancellable with refund until" in detail and sub["cancellable_until"] in detail
