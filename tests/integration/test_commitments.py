@@ -357,3 +357,46 @@ def test_r31_r13_the_mirror_carries_the_same_dates_and_stays_locked(market: Mark
     assert status == 409 and body["error"]["code"] == "locked_by_reseller", body
     status, body = market.act(mirror, "set_auto_renew", auto_renew=False)
     assert status == 409 and body["error"]["code"] == "locked_by_reseller", body
+
+
+def test_r31_a_penalty_policy_cancels_after_the_window_and_the_order_says_what_is_owed(
+    market: Market,
+) -> None:
+    """100.00 × 10 seats × 266 days left (2026-05-20 – 2027-02-09) / 365 × 25 % = 182.19."""
+    policy = {**NCE, "after_window": "penalty", "penalty_percent": "25"}
+    ok(
+        market.api.call(
+            "PATCH",
+            f"/products/{market.flex['id']}",
+            market.admin,
+            {"commitments": {"annual": policy}},
+        )
+    )
+    sub = market.buy(market.flex)
+    assert sub["cancellable_from"] is None
+    market.after(24 * 99)  # 2026-05-20, Berlin
+    cancelled = ok(market.act(sub, "cancel"))
+    assert cancelled["subscription"]["status"] == "cancelled"
+    order = cancelled["order"]
+    assert (order["refund"], order["penalty"], order["currency"]) == (None, "182.19", "EUR")
+
+
+def test_r31_r5_a_providers_policy_change_reaches_the_copy(market: Market) -> None:
+    from local.runner import Runner
+
+    resell = market.post(
+        market.admin,
+        "/tenants",
+        {"name": "Cloud Resell", "price_list_id": market.resell_list, **PLACE},
+    )
+    reseller = token("tenant_admin", resell["id"])
+    Runner().drain()
+    shorter = {"annual": {**NCE, "cancellation_window_hours": 72}}
+    ok(
+        market.api.call(
+            "PATCH", f"/products/{market.e3['id']}", market.admin, {"commitments": shorter}
+        )
+    )
+    Runner().drain()
+    copies = {p["sku"]: p for p in ok(market.api.call("GET", "/products", reseller))["items"]}
+    assert copies["NCE-E3"]["commitments"]["annual"]["cancellation_window_hours"] == 72
