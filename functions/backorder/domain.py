@@ -19,8 +19,17 @@ from typing import Any
 from functions.core.domain import CUSTOMER_KIND, Account, Contact
 from functions.core.errors import present
 from functions.core.ids import derived_id
+from functions.core.money import round_money
 from functions.invoices.domain import UsageRecord
-from functions.orders.domain import Order, OrderLine, Subscription, recurring_amount
+from functions.orders.domain import (
+    COMPLETED,
+    DOWNGRADE,
+    SCHEDULED,
+    Order,
+    OrderLine,
+    Subscription,
+    recurring_amount,
+)
 from functions.pricelist.domain import Product
 
 
@@ -232,11 +241,19 @@ def _scheduled_mirror(
 
 
 def provider_order(
-    link: Link, sub: Subscription, mirror: Subscription, product: ProviderProduct, *, now: str
+    link: Link,
+    sub: Subscription,
+    mirror: Subscription,
+    product: ProviderProduct,
+    *,
+    now: str,
+    scheduled: tuple[ProviderProduct, Decimal] | None = None,
 ) -> Order:
     """R14: the provider's own order of one mirrored change (own id and number): buyer = the
     tenant reseller, for the end customer, dated at the change's effective date, at the
-    reseller's prices."""
+    reseller's prices. R31: a downgrade the child scheduled for the renewal (``scheduled``: the
+    provider's product it moves to and the reseller's price of it) is a ``scheduled`` order of
+    that product, as the child's is."""
     version = present(sub.version, "the source's version")
     order_id = provider_order_id(link, sub.id, version)
     change = sub.last_change or "new"
@@ -250,6 +267,19 @@ def provider_order(
         unit_price=mirror.unit_price,
         amount=amount,
     )
+    status = COMPLETED
+    if scheduled is not None and is_scheduled(sub):
+        target, price = scheduled
+        status = SCHEDULED
+        line = replace(
+            line,
+            product_id=target.id,
+            sku=target.sku,
+            name=target.name,
+            unit_price=price,
+            amount=round_money(price * mirror.quantity, mirror.currency),
+            previous_product_id=product.id,
+        )
     date = sub.last_change_date or sub.start_date
     return Order(
         id=order_id,
@@ -268,6 +298,17 @@ def provider_order(
         reseller_account_id=link.reseller_account_id,
         end_customer_account_id=mirror.account_id,
         source={"tenant_id": sub.tenant_id, "subscription_id": sub.id, "version": version},
+        status=status,
+    )
+
+
+def is_scheduled(sub: Subscription) -> bool:
+    """R31: the subscription's latest change is a downgrade scheduled for its renewal."""
+    change = sub.scheduled_change
+    return (
+        sub.last_change == DOWNGRADE
+        and change is not None
+        and change.get("on") == sub.last_change_date
     )
 
 

@@ -100,7 +100,9 @@ class Replicator:
         )
         applied = self.repository.upsert_mirror(mirror)
         if sub.last_change != domain.TRANSFER:  # carried over by an upgrade: not a sale (R19)
-            order = domain.provider_order(link, sub, mirror, product, now=now)
+            order = domain.provider_order(
+                link, sub, mirror, product, now=now, scheduled=self._scheduled(link, sub)
+            )
             self.repository.put_order_once(order)
         return APPLIED if applied else STALE
 
@@ -201,6 +203,14 @@ class Replicator:
                 raise ReplicationError(f"product {product_id} of {key[0]} is gone")
             self._products[key] = product
         return self._products[key]
+
+    def _scheduled(self, link: Link, sub: Subscription) -> tuple[ProviderProduct, Decimal] | None:
+        """R31: the provider's product a scheduled downgrade moves to, at the reseller's price."""
+        origin = (sub.scheduled_change or {}).get("origin_product_id")
+        if not domain.is_scheduled(sub) or not origin:
+            return None
+        target = self._product(link, str(origin))
+        return target, self._price(link, target.id, sub.billing_cycle)
 
     def _price(self, link: Link, product_id: str, cycle: str) -> Decimal:
         key = (link.provider_tenant_id, link.price_list_id or "", product_id, cycle)

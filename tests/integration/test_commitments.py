@@ -400,3 +400,54 @@ def test_r31_r5_a_providers_policy_change_reaches_the_copy(market: Market) -> No
     Runner().drain()
     copies = {p["sku"]: p for p in ok(market.api.call("GET", "/products", reseller))["items"]}
     assert copies["NCE-E3"]["commitments"]["annual"]["cancellation_window_hours"] == 72
+
+
+def test_r31_r14_a_scheduled_downgrade_is_a_scheduled_order_at_every_tier(market: Market) -> None:
+    """The provider's own order of the child's scheduled downgrade: status ``scheduled``, dated
+    at the renewal, for its own E1 at the reseller's price (120.00); the mirror shows it."""
+    from local.runner import Runner
+
+    resell = market.post(
+        market.admin,
+        "/tenants",
+        {"name": "Cloud Resell", "price_list_id": market.resell_list, **PLACE},
+    )
+    market.post(market.admin, f"/tenants/{resell['id']}/backordering", {})
+    reseller = token("tenant_admin", resell["id"])
+    copies = {p["sku"]: p for p in ok(market.api.call("GET", "/products", reseller))["items"]}
+    retail = market.post(
+        reseller, "/pricelists", {"name": "Retail", "currency": "EUR", "default": True}
+    )["id"]
+    for sku, price in (("NCE-E3", "300.00"), ("NCE-E1", "150.00")):
+        market.post(
+            reseller,
+            f"/pricelists/{retail}/prices",
+            {"product_id": copies[sku]["id"], "billing_cycle": "annual", "price": price},
+        )
+    z = market.post(reseller, "/accounts", {"name": "End-Customer Z"})["id"]
+    sub = market.buy(copies["NCE-E3"], who=reseller, account=z)
+    market.after(24 * 30)
+    done = ok(market.act(sub, "downgrade", reseller, product_id=copies["NCE-E1"]["id"]))
+    assert (done["order"]["status"], done["order"]["date"]) == ("scheduled", "2027-02-10")
+    Runner().drain()
+    orders = ok(market.api.call("GET", "/orders", market.admin))["items"]
+    (scheduled,) = [o for o in orders if o["type"] == "downgrade"]
+    assert (scheduled["status"], scheduled["date"]) == ("scheduled", "2027-02-10")
+    (line,) = scheduled["lines"]
+    assert (line["product_id"], line["unit_price"], line["amount"]) == (
+        market.e1["id"],
+        "120.00",
+        "1200.00",
+    )
+    assert line["previous_product_id"] == market.e3["id"]
+    (mirror,) = [
+        s
+        for s in ok(market.api.call("GET", "/subscriptions", market.admin))["items"]
+        if s["mirrored"]
+    ]
+    assert mirror["product_id"] == market.e3["id"]
+    assert mirror["scheduled_change"] == {
+        "type": "downgrade",
+        "on": "2027-02-10",
+        "product_id": market.e1["id"],
+    }
