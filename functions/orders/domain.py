@@ -503,6 +503,7 @@ def change_product(
         origin_tenant_id=product.origin_tenant_id,
         origin_product_id=product.origin_product_id,
         paid_once=sub.paid_once or unit_price > 0,
+        scheduled_change=None,  # R31: a change now replaces one waiting for the renewal
     )
     return updated, order_type
 

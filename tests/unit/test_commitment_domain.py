@@ -267,6 +267,16 @@ def test_r31_a_downgrade_waits_for_the_renewal_which_applies_it() -> None:
     assert renewed.scheduled_change is None and renewed.end_date == "2027-12-31"
 
 
+def test_r31_an_upgrade_replaces_a_downgrade_waiting_for_the_renewal() -> None:
+    sub, _ = domain.change_product(
+        buy(), E1, Decimal("100.00"), domain.DOWNGRADE, date(2026, 6, 1), "x"
+    )
+    upgraded, _ = domain.change_product(
+        sub, E5, Decimal("400.00"), domain.UPGRADE, date(2026, 7, 1), "x"
+    )
+    assert upgraded.product_id == "prd_e5" and upgraded.scheduled_change is None
+
+
 def test_r31_a_flexible_downgrade_is_immediate() -> None:
     sub, _ = domain.change_product(
         buy(None), E1, Decimal("100.00"), domain.DOWNGRADE, date(2026, 6, 1), "x"
