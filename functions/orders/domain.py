@@ -843,9 +843,9 @@ def cancel_terms(sub: Subscription, at: datetime, time_zone: str) -> CancelTerms
     remaining committed value at the subscription's price: price × quantity × the billing
     cycles of a term × the term's days left (from today) / its days, rounded (R23)."""
     commitment = sub.commitment
-    if commitment is None or sub.mirrored:
-        return CancelTerms()
     today = today_in(time_zone, at=at)
+    if commitment is None or sub.mirrored or sub.status_on(today) not in CANCELLABLE:
+        return CancelTerms()  # ``cancel`` refuses what is not its to refuse (R15, state)
     term = term_on(sub, today)
     _, closes = window(sub, term, time_zone)
     if at < closes:

@@ -164,6 +164,14 @@ def test_r31_an_annual_term_billed_monthly_counts_twelve_cycles_in_its_penalty()
     assert terms.penalty == Decimal("24.00")
 
 
+def test_r31_a_cancelled_subscription_answers_invalid_state_not_the_window() -> None:
+    gone = domain.cancel(buy(), date(2026, 1, 2), "x")
+    assert domain.cancel_terms(gone, at(500), ZONE) == domain.CancelTerms()
+    with pytest.raises(Conflict) as refused:
+        domain.cancel(gone, today(at(500)), "x")
+    assert refused.value.code == "invalid_state"
+
+
 def test_r31_flexible_products_cancel_any_time_without_terms() -> None:
     assert domain.cancel_terms(buy(None), at(5000), ZONE) == domain.CancelTerms()
 
