@@ -1,0 +1,260 @@
+"""R33 on moto: drift between a child tenant's records and their mirrors in its provider's BSS,
+found by a reconciliation run (pages over SQS) and repaired through the replicator.
+
+Every kind of drift is injected behind the replicator's back: a mirror deleted, a synced field
+changed on a mirror, a stream record dropped (a change applied in the child whose record never
+reached the replicator), a record set aside on the ``stream-failures`` queue, a source deleted
+(a restore), and an account's change lost."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from functions import composition
+from functions.backorder import domain
+from functions.backorder.handlers import reconciliation_jobs
+from functions.backorder.schemas import RECONCILIATION_QUEUE, STREAM_FAILURES_QUEUE
+from functions.core.adapters import AccountModel
+from functions.orders.adapters import OrderModel, SubscriptionModel
+from tests.conftest import Api, token
+from tests.integration.test_backorder import Reseller, Stream, ok
+
+
+class Pages:
+    """Delivers the reconciliation queue's messages to its handler like Lambda would."""
+
+    def __init__(self) -> None:
+        self.sqs = boto3.client("sqs")
+        name = composition.container().settings.queue_name(RECONCILIATION_QUEUE)
+        self.url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+
+    def drain(self) -> int:
+        handled = 0
+        for _ in range(1000):
+            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1).get(
+                "Messages", []
+            )
+            if not messages:
+                return handled
+            event = {
+                "Records": [
+                    {
+                        "messageId": m["MessageId"],
+                        "receiptHandle": m["ReceiptHandle"],
+                        "body": m["Body"],
+                        "attributes": {},
+                        "messageAttributes": {},
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:reconciliation",
+                    }
+                    for m in messages
+                ]
+            }
+            assert reconciliation_jobs(event, None)["batchItemFailures"] == []
+            for m in messages:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
+            handled += len(messages)
+        raise AssertionError("the run did not finish")
+
+
+def set_aside(records: list[dict[str, Any]], arn: str) -> None:
+    """What the event source mapping sends to the on-failure queue after its retries."""
+    sqs = boto3.client("sqs")
+    name = composition.container().settings.queue_name(STREAM_FAILURES_QUEUE)
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
+    shard = boto3.client("dynamodbstreams").describe_stream(StreamArn=arn)["StreamDescription"][
+        "Shards"
+    ][0]["ShardId"]
+    body = {
+        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": 6},
+        "version": "1.0",
+        "DDBStreamBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": first["SequenceNumber"],
+            "endSequenceNumber": last["SequenceNumber"],
+            "batchSize": len(records),
+            "streamArn": arn,
+        },
+    }
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+
+
+def failures_left() -> int:
+    sqs = boto3.client("sqs")
+    name = composition.container().settings.queue_name(STREAM_FAILURES_QUEUE)
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+def child_records(records: list[dict[str, Any]], tenant_id: str) -> int:
+    return sum(1 for r in records if r["dynamodb"]["Keys"]["tenant_id"]["S"] == tenant_id)
+
+
+def provider_orders(tenant_id: str) -> list[Any]:
+    return [o.entity() for o in OrderModel.query(tenant_id)]
+
+
+def reconcile(api: Api, admin: str, child: str) -> Any:
+    run = ok(api.call("POST", "/reconciliation-runs", admin, {"child_tenant_id": child}), 202)
+    assert run["status"] == "queued"
+    Pages().drain()
+    return ok(api.call("GET", f"/reconciliation-runs/{run['id']}?limit=100", admin))
+
+
+def items_by(run: Any) -> dict[tuple[str, str, str], Any]:
+    return {(i["kind"], i["record"], i["source_id"]): i for i in run["items"]}
+
+
+@pytest.fixture
+def world(api: Api) -> Reseller:
+    reseller = Reseller(api)
+    reseller.go_live()
+    return reseller
+
+
+def test_r33_every_kind_of_drift_is_found_named_and_repaired_once(world: Reseller) -> None:
+    stream = Stream()
+    accounts = Stream("accounts", handler=None)
+    subs = [world.subscribe(account, world.e3_copy, 5 + n) for n, account in
+            enumerate([world.x, world.z, world.x, world.z, world.x, world.z])]
+    own = world.subscribe(world.z, world.own, 2)  # never mirrored: never compared
+    stream.drain()
+    accounts.new_records()  # the accounts' stream is not under test here
+    link = composition.container().backorder.link(world.resell)
+    assert link is not None
+    mirror = {s["id"]: domain.mirror_subscription_id(link, s["id"]) for s in subs}
+    clean = reconcile(world.api, world.cloud_admin, world.resell)
+    assert clean["status"] == "done"
+    assert clean["counts"] == dict.fromkeys(
+        ("missing", "stale", "orphan", "mismatch", "set_aside"), 0
+    )
+    assert clean["compared"]["subscriptions"] == 7 and clean["items"] == []
+    orders_before = provider_orders(world.cloud)
+
+    deleted, changed, dropped, aside, gone = subs[:5]
+    # a mirror deleted
+    SubscriptionModel.get(world.cloud, mirror[deleted["id"]]).delete()
+    # a synced field changed behind the replicator (the same source version)
+    item = SubscriptionModel.get(world.cloud, mirror[changed["id"]])
+    item.update(actions=[SubscriptionModel.quantity.set(99)], add_version_condition=False)
+    # a stream record dropped: the change is applied in the child, the record never delivered
+    world.act(dropped["id"], "change_quantity", quantity=20)
+    assert child_records(stream.new_records(), world.resell) == 1
+    # a record set aside: delivered, failed after its retries, described on stream-failures
+    world.act(aside["id"], "change_quantity", quantity=21)
+    records = [
+        r for r in stream.new_records() if r["dynamodb"]["Keys"]["tenant_id"]["S"] == world.resell
+    ]
+    set_aside(records, stream.arn)
+    # a source gone (a restore): its mirror is an orphan
+    SubscriptionModel.get(world.resell, gone["id"]).delete()
+    stream.new_records()  # the REMOVE: nothing to mirror
+    # an account's change lost, and a mirror account's field changed behind the replicator
+    ok(world.api.call("PATCH", f"/accounts/{world.z['id']}", world.admin, {"name": "Z 2"}))
+    accounts.new_records()
+    x_mirror = domain.mirror_account_id(link, world.x["id"])
+    AccountModel.get(world.cloud, x_mirror).update(
+        actions=[AccountModel.email.set("behind@example.com")], add_version_condition=False
+    )
+
+    run = reconcile(world.api, world.cloud_admin, world.resell)
+    found = items_by(run)
+    assert set(found) == {
+        ("missing", "subscription", deleted["id"]),
+        ("mismatch", "subscription", changed["id"]),
+        ("stale", "subscription", dropped["id"]),
+        ("stale", "subscription", aside["id"]),
+        ("orphan", "subscription", gone["id"]),
+        ("stale", "account", world.z["id"]),
+        ("mismatch", "account", world.x["id"]),
+        ("set_aside", "subscription", aside["id"]),
+    }
+    assert found[("mismatch", "subscription", changed["id"])]["fields"] == ["quantity"]
+    assert found[("stale", "subscription", dropped["id"])]["fields"] == ["quantity"]
+    assert found[("stale", "account", world.z["id"])]["fields"] == ["name"]
+    assert found[("mismatch", "account", world.x["id"])]["fields"] == ["email"]
+    assert run["counts"] == {
+        "missing": 1, "stale": 3, "orphan": 1, "mismatch": 2, "set_aside": 1
+    }
+    assert failures_left() == 1  # listed, not consumed
+    stale_only = ok(
+        world.api.call("GET", f"/reconciliation-runs/{run['id']}?kind=stale", world.cloud_admin)
+    )
+    assert {i["kind"] for i in stale_only["items"]} == {"stale"}
+
+    repair = ok(
+        world.api.call("POST", f"/reconciliation-runs/{run['id']}/repair", world.cloud_admin),
+        202,
+    )
+    assert repair["status"] == "repair"
+    Pages().drain()
+    repaired = ok(
+        world.api.call("GET", f"/reconciliation-runs/{run['id']}?limit=100", world.cloud_admin)
+    )
+    assert repaired["status"] == "repaired"
+    assert repaired["repaired"] == 7
+    assert repaired["repair_orders"] == 2  # the two lost changes, once each
+    orders = provider_orders(world.cloud)
+    new = [o for o in orders if o.id not in {b.id for b in orders_before}]
+    assert sorted((o.source or {})["subscription_id"] for o in new) == sorted(
+        [dropped["id"], aside["id"]]
+    )
+    assert all(o.created_by == "reconciliation" for o in new)
+    assert all((o.source or {})["repair_run_id"] == run["id"] for o in new)
+    assert len({o.id for o in orders}) == len(orders)
+
+    # what the repair wrote flows up as mirrors do; the set-aside record redriven late is a no-op
+    stream.drain()
+    again = reconcile(world.api, world.cloud_admin, world.resell)
+    assert again["items"] == [
+        i for i in again["items"] if i["kind"] == "set_aside"
+    ]  # only the record still on the failure queue is listed
+    assert {k: v for k, v in again["counts"].items() if k != "set_aside"} == dict.fromkeys(
+        ("missing", "stale", "orphan", "mismatch"), 0
+    )
+    closed = SubscriptionModel.get(world.cloud, mirror[gone["id"]]).entity()
+    assert (closed.status, closed.last_change) == ("cancelled", domain.ORPHANED)
+    assert own  # the reseller's own product is never mirrored nor compared as drift
+    assert len(provider_orders(world.cloud)) == len(orders)
+
+
+def test_r33_who_may_run_it(world: Reseller, api: Api) -> None:
+    child_run = ok(
+        api.call("POST", "/reconciliation-runs", world.admin, {"child_tenant_id": world.resell}),
+        202,
+    )
+    assert child_run["child_tenant_id"] == world.resell
+    # the child sees its own runs, not its provider's, and the other way round
+    provider_run = ok(
+        api.call(
+            "POST", "/reconciliation-runs", world.cloud_admin, {"child_tenant_id": world.resell}
+        ),
+        202,
+    )
+    code, _ = api.call("GET", f"/reconciliation-runs/{provider_run['id']}", world.admin)
+    assert code == 404
+    code, _ = api.call("GET", f"/reconciliation-runs/{child_run['id']}", world.cloud_admin)
+    assert code == 404
+    # a root has nothing to reconcile; a stranger's child is not found
+    code, body = api.call(
+        "POST", "/reconciliation-runs", world.cloud_admin, {"child_tenant_id": world.cloud}
+    )
+    assert (code, body["error"]["code"]) == (409, "backordering_inactive")
+    code, _ = api.call(
+        "POST",
+        "/reconciliation-runs",
+        token("tenant_admin", "tnt_stranger"),
+        {"child_tenant_id": world.resell},
+    )
+    assert code == 404
+    # a repair before the run finished
+    code, body = api.call(
+        "POST", f"/reconciliation-runs/{provider_run['id']}/repair", world.cloud_admin
+    )
+    assert (code, body["error"]["code"]) == (409, "run_not_finished")
