@@ -121,8 +121,10 @@ def world(api: Api) -> Reseller:
 def test_r33_every_kind_of_drift_is_found_named_and_repaired_once(world: Reseller) -> None:
     stream = Stream()
     accounts = Stream("accounts", handler=None)
-    subs = [world.subscribe(account, world.e3_copy, 5 + n) for n, account in
-            enumerate([world.x, world.z, world.x, world.z, world.x, world.z])]
+    subs = [
+        world.subscribe(account, world.e3_copy, 5 + n)
+        for n, account in enumerate([world.x, world.z, world.x, world.z, world.x, world.z])
+    ]
     own = world.subscribe(world.z, world.own, 2)  # never mirrored: never compared
     stream.drain()
     accounts.new_records()  # the accounts' stream is not under test here
@@ -179,9 +181,7 @@ def test_r33_every_kind_of_drift_is_found_named_and_repaired_once(world: Reselle
     assert found[("stale", "subscription", dropped["id"])]["fields"] == ["quantity"]
     assert found[("stale", "account", world.z["id"])]["fields"] == ["name"]
     assert found[("mismatch", "account", world.x["id"])]["fields"] == ["email"]
-    assert run["counts"] == {
-        "missing": 1, "stale": 3, "orphan": 1, "mismatch": 2, "set_aside": 1
-    }
+    assert run["counts"] == {"missing": 1, "stale": 3, "orphan": 1, "mismatch": 2, "set_aside": 1}
     assert failures_left() == 1  # listed, not consumed
     stale_only = ok(
         world.api.call("GET", f"/reconciliation-runs/{run['id']}?kind=stale", world.cloud_admin)
