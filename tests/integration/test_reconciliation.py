@@ -9,6 +9,7 @@ reached the replicator), a record set aside on the ``stream-failures`` queue, a 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -19,6 +20,8 @@ from functions.backorder import domain
 from functions.backorder.handlers import reconciliation_jobs
 from functions.backorder.schemas import RECONCILIATION_QUEUE, STREAM_FAILURES_QUEUE
 from functions.core.adapters import AccountModel
+from functions.core.domain import Account
+from functions.core.persistence import to_entity
 from functions.orders.adapters import OrderModel, SubscriptionModel
 from tests.conftest import Api, token
 from tests.integration.test_backorder import Reseller, Stream, ok
@@ -258,3 +261,172 @@ def test_r33_who_may_run_it(world: Reseller, api: Api) -> None:
         "POST", f"/reconciliation-runs/{provider_run['id']}/repair", world.cloud_admin
     )
     assert (code, body["error"]["code"]) == (409, "run_not_finished")
+
+
+# --- the issue's acceptance: every kind of drift in a tenant of 1,000 subscriptions -----------
+
+SEEDED = 1000
+PER_ACCOUNT = 10
+INJECTED = 10  # subscriptions per kind of subscription drift
+ACCOUNTS_INJECTED = 5  # accounts per kind of account drift
+
+
+def seed(world: Reseller, n: int) -> tuple[list[Any], list[Any]]:
+    """``n`` paid subscriptions to the provider's E3 in the child, ``PER_ACCOUNT`` per customer
+    (batch writes, clones of one the storefront made), each mirrored through the replicator as
+    its stream record would have it: the mirror, the mirror account and one provider order."""
+    from functions.core.ids import new_id
+
+    template_sub = world.subscribe(world.z, world.e3_copy, 3)
+    sub = SubscriptionModel.get(world.resell, template_sub["id"]).entity()
+    account = AccountModel.get(world.resell, world.z["id"])
+    customers, subs = [], []
+    with AccountModel.batch_write() as batch:
+        for a in range(n // PER_ACCOUNT):
+            item = AccountModel.of(
+                replace(
+                    to_entity(account, Account),
+                    id=new_id("acc"),
+                    name=f"Customer {a}",
+                    email=f"c{a}@example.com",
+                    version=1,
+                )
+            )
+            batch.save(item)
+            customers.append(item)
+    with SubscriptionModel.batch_write() as batch:
+        for i in range(n):
+            clone = replace(
+                sub, id=new_id("sub"), account_id=customers[i // PER_ACCOUNT].id, version=1
+            )
+            batch.save(SubscriptionModel.of(clone))
+            subs.append(clone)
+    replicator = composition.container().backorder
+    for clone in subs:
+        assert replicator.replicate(clone) == "applied"
+    # the template is not in the count (its stream record was never delivered: no mirror)
+    SubscriptionModel.get(world.resell, template_sub["id"]).delete()
+    return customers, subs
+
+
+def test_r33_a_thousand_subscriptions_every_drift_found_none_invented_all_repaired_once(
+    world: Reseller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.backorder import services
+
+    monkeypatch.setattr(services, "RECONCILE_PAGE", 300)  # four pages of subscriptions
+    customers, subs = seed(world, SEEDED)
+    link = composition.container().backorder.link(world.resell)
+    assert link is not None
+    orders_before = {o.id for o in provider_orders(world.cloud)}
+    assert len(orders_before) == SEEDED
+    clean = reconcile(world.api, world.cloud_admin, world.resell)
+    assert clean["compared"]["subscriptions"] == SEEDED and clean["items"] == []
+    assert clean["compared"]["mirrors"] == SEEDED
+    assert clean["compared"]["accounts"] == len(customers) + 3  # + Cloud Lite, X and Z
+
+    stream = Stream()
+    stream.new_records()  # from here on, the stream's records are never delivered
+    groups = [subs[k * INJECTED : (k + 1) * INJECTED] for k in range(5)]
+    deleted, changed, dropped, aside, gone = groups
+    mirror = {s.id: domain.mirror_subscription_id(link, s.id) for s in subs}
+    for s in deleted:
+        SubscriptionModel.get(world.cloud, mirror[s.id]).delete()
+    fields = {}
+    for n, s in enumerate(changed):  # each a different synced field, at the same version
+        name = domain.SYNCED_SUBSCRIPTION_FIELDS[n % 6]
+        value: Any = {
+            "status": "suspended",
+            "start_date": "2020-01-01",
+            "end_date": "2030-01-01",
+            "activation_date": "2020-01-02",
+            "cancellation_date": "2026-01-01",
+            "auto_renew": False,
+        }[name]
+        item = SubscriptionModel.get(world.cloud, mirror[s.id])
+        attribute = SubscriptionModel.get_attributes()[name]
+        item.update(actions=[attribute.set(value)], add_version_condition=False)
+        fields[s.id] = [name]
+    for s in dropped + aside:  # changes applied in the child, their records never delivered
+        world.act(s.id, "change_quantity", quantity=s.quantity + 2)
+    records = stream.new_records()
+    for s in aside:  # … and these set aside after their retries
+        set_aside([r for r in records if r["dynamodb"]["Keys"]["id"]["S"] == s.id], stream.arn)
+    for s in gone:  # a restore without them: their mirrors are orphans
+        SubscriptionModel.get(world.resell, s.id).delete()
+    renamed = customers[:ACCOUNTS_INJECTED]
+    behind = customers[ACCOUNTS_INJECTED : 2 * ACCOUNTS_INJECTED]
+    lost = customers[2 * ACCOUNTS_INJECTED : 3 * ACCOUNTS_INJECTED]
+    for c in renamed:  # the accounts' stream is not delivered either: a lost change
+        ok(world.api.call("PATCH", f"/accounts/{c.id}", world.admin, {"name": f"{c.name} 2"}))
+    for c in behind:
+        AccountModel.get(world.cloud, domain.mirror_account_id(link, c.id)).update(
+            actions=[AccountModel.accounting_number.set("BEHIND")], add_version_condition=False
+        )
+    for c in lost:
+        AccountModel.get(world.cloud, domain.mirror_account_id(link, c.id)).delete()
+
+    run = reconcile(world.api, world.cloud_admin, world.resell)
+    found = all_items(world, run["id"])
+    expected = (
+        {("missing", "subscription", s.id): [] for s in deleted}
+        | {("mismatch", "subscription", s.id): fields[s.id] for s in changed}
+        | {("stale", "subscription", s.id): ["quantity"] for s in dropped + aside}
+        | {("orphan", "subscription", s.id): [] for s in gone}
+        | {("set_aside", "subscription", s.id): [] for s in aside}
+        | {("stale", "account", c.id): ["name"] for c in renamed}
+        | {("mismatch", "account", c.id): ["accounting_number"] for c in behind}
+        | {("missing", "account", c.id): [] for c in lost}
+    )
+    assert {key: item["fields"] for key, item in found.items()} == expected  # 100 %, no more
+    assert run["counts"] == {
+        "missing": INJECTED + ACCOUNTS_INJECTED,
+        "stale": 2 * INJECTED + ACCOUNTS_INJECTED,
+        "orphan": INJECTED,
+        "mismatch": INJECTED + ACCOUNTS_INJECTED,
+        "set_aside": INJECTED,
+    }
+
+    ok(world.api.call("POST", f"/reconciliation-runs/{run['id']}/repair", world.cloud_admin), 202)
+    Pages().drain()
+    repaired = ok(world.api.call("GET", f"/reconciliation-runs/{run['id']}", world.cloud_admin))
+    drifted = len(expected) - INJECTED  # the set-aside records are listed, not repaired
+    assert (repaired["status"], repaired["repaired"]) == ("repaired", drifted)
+    assert repaired["repair_orders"] == 2 * INJECTED  # one per truly lost change
+    outcomes = all_items(world, run["id"])
+    assert {i["repair"] for k, i in outcomes.items() if k[0] != "set_aside"} == {"repaired"}
+
+    orders = provider_orders(world.cloud)
+    new = [o for o in orders if o.id not in orders_before]
+    assert sorted((o.source or {})["subscription_id"] for o in new) == sorted(
+        s.id for s in dropped + aside
+    )
+    assert {o.created_by for o in new} == {"reconciliation"}
+    per_change = [
+        ((o.source or {})["subscription_id"], (o.source or {})["version"]) for o in orders
+    ]
+    assert len(per_change) == len(set(per_change))  # no duplicate order of any change
+
+    # a second run finds nothing left to repair; a repair asked again creates nothing
+    again = reconcile(world.api, world.cloud_admin, world.resell)
+    assert {k: v for k, v in again["counts"].items() if k != "set_aside"} == dict.fromkeys(
+        ("missing", "stale", "orphan", "mismatch"), 0
+    )
+    ok(world.api.call("POST", f"/reconciliation-runs/{again['id']}/repair", world.cloud_admin), 202)
+    Pages().drain()
+    assert len(provider_orders(world.cloud)) == len(orders)
+
+
+def all_items(world: Reseller, run_id: str) -> dict[tuple[str, str, str], Any]:
+    found: dict[tuple[str, str, str], Any] = {}
+    cursor = None
+    while True:
+        path = f"/reconciliation-runs/{run_id}?limit=100" + (f"&cursor={cursor}" if cursor else "")
+        page = ok(world.api.call("GET", path, world.cloud_admin))
+        for item in page["items"]:
+            key = (item["kind"], item["record"], item["source_id"])
+            assert key not in found
+            found[key] = item
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found
