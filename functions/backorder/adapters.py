@@ -21,6 +21,7 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import UpdateError
 
 from functions.backorder.domain import (
+    SYNCED_SUBSCRIPTION_FIELDS,
     DriftItem,
     Link,
     MirrorRef,
@@ -362,6 +363,44 @@ def _int(value: Any) -> int | None:
 
 MODELS: tuple[type[BaseTable], ...] = (ReconciliationRunModel, ReconciliationItemModel)
 
+#: what a reconciliation reads of a subscription, source or mirror: whether it is mirrored
+#: (R13), the mirror's id, the synced fields and the versions (a projection: the items carry a
+#: history of up to 400 days that a comparison does not need; DynamoDB bills the whole item
+#: either way, the transfer and the parsing are the projection's)
+COMPARED = [
+    "tenant_id",
+    "id",
+    "account_id",
+    "version",
+    "origin_tenant_id",
+    "origin_product_id",
+    "paid_once",
+    "upstream_id",
+    "mirrored",
+    "source",
+    "source_version",
+    "last_change",
+    "last_change_date",
+    "updated_at",
+    *SYNCED_SUBSCRIPTION_FIELDS,
+]
+#: the entity's required fields a projection leaves out, as placeholders (never written back)
+_LEFT_OUT: dict[str, Any] = {
+    "currency": "",
+    "unit_price": Decimal(0),
+    "price_list_id": "",
+    "created_at": "",
+}
+
+
+def _compared(item: SubscriptionModel) -> Subscription:
+    """A subscription read with the ``COMPARED`` projection, as an entity to compare."""
+    for name, placeholder in _LEFT_OUT.items():
+        if getattr(item, name, None) is None:
+            setattr(item, name, placeholder)
+    return item.entity()
+
+
 _TABLE_KEYS = frozenset({"tenant_id", "id"})  # the runs', subscriptions' and accounts'
 _ITEM_KEYS = frozenset({"run_key", "item"})
 #: what the orphan check reads of a mirror (a projection: the mirror's item is ~1 KB)
@@ -437,9 +476,12 @@ class ReconciliationRepository:
     def subscriptions_page(
         self, tenant_id: str, limit: int, cursor: str | None
     ) -> Page[Subscription]:
+        """A page of the tenant's subscriptions, with what a comparison reads (``COMPARED``)."""
         start = decode_cursor(cursor, {"tenant_id": {"S": tenant_id}}, _TABLE_KEYS)
-        result = SubscriptionModel.query(tenant_id, limit=limit, last_evaluated_key=start)
-        items = [item.entity() for item in result]
+        result = SubscriptionModel.query(
+            tenant_id, limit=limit, last_evaluated_key=start, attributes_to_get=COMPARED
+        )
+        items = [_compared(item) for item in result]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
     def accounts_page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Account]:
@@ -448,11 +490,18 @@ class ReconciliationRepository:
         items = [to_entity(item, Account) for item in result]
         return Page(items, encode_cursor(result.last_evaluated_key))
 
-    def subscriptions(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Subscription]:
+    def subscriptions(
+        self, tenant_id: str, ids: Iterable[str], *, whole: bool = False
+    ) -> dict[str, Subscription]:
+        """By id, with what a comparison reads (``COMPARED``), or ``whole`` (what a repair
+        re-drives)."""
         keys = [(tenant_id, i) for i in dict.fromkeys(ids)]
-        return (
-            {item.id: item.entity() for item in SubscriptionModel.batch_get(keys)} if keys else {}
-        )
+        if not keys:
+            return {}
+        if whole:
+            return {item.id: item.entity() for item in SubscriptionModel.batch_get(keys)}
+        found = SubscriptionModel.batch_get(keys, attributes_to_get=COMPARED)
+        return {item.id: _compared(item) for item in found}
 
     def accounts(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Account]:
         keys = [(tenant_id, i) for i in dict.fromkeys(ids)]

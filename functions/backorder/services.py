@@ -1018,7 +1018,7 @@ class ReconciliationService:
         subs = [e for e in todo if e.record == domain.SUBSCRIPTION]
         accounts = [e for e in todo if e.record == domain.ACCOUNT]
         child, provider = link.child_tenant_id, link.provider_tenant_id
-        sources = self.runs.subscriptions(child, [e.source_id for e in subs])
+        sources = self.runs.subscriptions(child, [e.source_id for e in subs], whole=True)
         mirrors = self.runs.subscriptions(provider, [e.mirror_id for e in subs])
         account_sources = self.runs.accounts(child, [e.source_id for e in accounts])
         account_mirrors = self.runs.accounts(provider, [e.mirror_id for e in accounts])
