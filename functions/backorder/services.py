@@ -710,6 +710,9 @@ class UpgradeService:
 #: the child's records per page (one queue message): one Query (1 MB of items, ~1,000
 #: subscriptions) and ``BatchGetItem`` of their mirrors, 100 keys a request
 RECONCILE_PAGE = 1000
+#: the provider's mirrors per page of the orphan check: keys from a keys-only index (~200 bytes
+#: each: one Query of 1 MB), then their sources by key
+MIRRORS_PAGE = 3000
 #: the run's items per page of a repair (each re-read and re-driven)
 REPAIR_PAGE = 100
 
@@ -957,7 +960,7 @@ class ReconciliationService:
         self, link: Link, run: ReconciliationRun, here: str
     ) -> tuple[str | None, int, dict[str, int]]:
         page = self.runs.reseller_mirrors(
-            link.provider_tenant_id, link.reseller_account_id, RECONCILE_PAGE, run.cursor
+            link.provider_tenant_id, link.reseller_account_id, MIRRORS_PAGE, run.cursor
         )
         ours = [
             ref
