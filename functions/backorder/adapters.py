@@ -351,7 +351,7 @@ class ReconciliationItemModel(BaseTable):
         entry = to_entity(self, DriftItem)
         return replace(
             entry,
-            fields=tuple(self.fields or ()),
+            fields=tuple(str(name) for name in self.fields or ()),
             source_version=_int(self.source_version),
             mirror_source_version=_int(self.mirror_source_version),
         )
@@ -608,8 +608,8 @@ class StreamFailures:
         record = self.TABLES.get(base)
         if record is None or table == base:
             return []
-        shard, first, last = info.get("shardId"), info.get("startSequenceNumber"), None
-        last = info.get("endSequenceNumber") or first
+        shard, first = info.get("shardId"), str(info.get("startSequenceNumber") or "0")
+        last = str(info.get("endSequenceNumber") or first)
         streams = self.streams()
         try:
             iterator = streams.get_shard_iterator(

@@ -771,8 +771,11 @@ class ReconciliationService:
             created_at=now,
             updated_at=now,
         )
-        if self.runs.create(run):
-            self._send(self._reload(run))
+        self.runs.create(run)
+        run = self._reload(run)  # the schedule's run of the day may exist: it is that one
+        if not run.finished and not run.sent:
+            # its message was not sent yet (or a crash lost it): a duplicate is a no-op
+            self._send(run)
         return self._reload(run)
 
     def run(self, principal: Principal, run_id: str) -> ReconciliationRun:

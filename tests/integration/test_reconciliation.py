@@ -467,3 +467,23 @@ def all_items(world: Reseller, run_id: str) -> dict[tuple[str, str, str], Any]:
         cursor = page["next_cursor"]
         if cursor is None:
             return found
+
+
+def test_r33_the_daily_schedule_starts_one_run_per_child_and_day(world: Reseller) -> None:
+    from datetime import UTC, datetime
+
+    stream = Stream()
+    sub = world.subscribe(world.z, world.e3_copy)
+    stream.drain()
+    service = composition.container().reconciliation
+    on = datetime(2026, 12, 5, 1, 30, tzinfo=UTC)
+    first = service.schedule(on)
+    assert first == service.schedule(on)  # fired twice: the same run, started once
+    assert Pages().drain() == 3  # its three phases' pages, each once
+    (run,) = ok(world.api.call("GET", "/reconciliation-runs", world.cloud_admin))["items"]
+    assert (run["id"], run["started_by"], run["status"]) == (first[0], "schedule", "done")
+    assert run["compared"]["subscriptions"] == 1 and sub
+    assert run["counts"] == dict.fromkeys(
+        ("missing", "stale", "orphan", "mismatch", "set_aside"), 0
+    )
+    assert service.schedule(on.replace(day=6)) != first  # the next day's run
