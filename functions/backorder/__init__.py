@@ -19,8 +19,9 @@ sales flow up into its provider's BSS, tier by tier.
 
 Its own tables are R33's reconciliation runs and their items (``reconciliation_runs``,
 ``reconciliation_items``); otherwise ``adapters.py`` writes mirrors, the provider's orders and
-copied uses into the accounts, subscriptions, orders and usage tables, each a conditional write without a
-read first; the backfill's job lives in ``jobs`` and the upgrade's copies go through the core,
-catalogue and orders repositories. The refusals on mirrors (R15, R16: 409 ``locked_by_reseller``)
-are enforced where the changes are made: the core, orders and invoices contexts.
+copied uses into the accounts, subscriptions, orders and usage tables, each a conditional
+write without a read first; the backfill's job lives in ``jobs`` and the upgrade's copies go
+through the core, catalogue and orders repositories. The refusals on mirrors (R15, R16: 409
+``locked_by_reseller``) are enforced where the changes are made: the core, orders and invoices
+contexts.
 """
