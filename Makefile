@@ -69,9 +69,12 @@ package: $(STAMP)
 ## 100,000 subscriptions (issue 5) takes ~15 min and 3 GB on 2 cores; a quick look:
 ## `make bench BILLING_SUBS="1000 10000"` (~1.5 min).
 BILLING_SUBS ?= 10000 100000
+## Reconciliation (R33) at 10,000 and 100,000 subscriptions in one child (~RECONCILIATION_SUBS).
+RECONCILIATION_SUBS ?= 10000 100000
 bench: $(STAMP)
 	$(PY) -m bench import_cost backorder propagation documents storefront
 	$(PY) -m bench billing --subs $(BILLING_SUBS)
+	$(PY) -m bench reconciliation --subs $(RECONCILIATION_SUBS)
 
 ## The model-based back-ordering convergence test at length: ≥ 2,000 examples (half an hour).
 chaos: $(STAMP)

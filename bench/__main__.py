@@ -17,6 +17,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench.backorder",
     "bench.propagation",
     "bench.billing",
+    "bench.reconciliation",
     "bench.documents",
     "bench.cold_request",
     "bench.storefront",

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from functions.core.settings import Settings
 
 if TYPE_CHECKING:
-    from functions.backorder.services import BackorderService, Replicator, UpgradeService
+    from functions.backorder.services import (
+        BackorderService,
+        ReconciliationService,
+        Replicator,
+        UpgradeService,
+    )
     from functions.core.persistence import BaseTable
     from functions.core.services import IdempotencyService, TenancyService
     from functions.invoices.services import (
@@ -37,6 +42,7 @@ class Container:
     orders: OrderService
     backorder: Replicator
     backordering: BackorderService
+    reconciliation: ReconciliationService
     propagator: Propagator
     simulator: Simulator
     upgrades: UpgradeService
@@ -53,19 +59,37 @@ _container: Container | None = None
 
 def models() -> tuple[type[BaseTable], ...]:
     """Every table of the BSS: the one list tests, the local platform and ``infra/`` use."""
+    from functions.backorder import adapters as backorder
     from functions.core import adapters as core
     from functions.invoices import adapters as invoices
     from functions.orders import adapters as orders
     from functions.pricelist import adapters as pricelist
     from functions.storefront import adapters as storefront
 
-    return core.MODELS + pricelist.MODELS + orders.MODELS + invoices.MODELS + storefront.MODELS
+    return (
+        core.MODELS
+        + pricelist.MODELS
+        + orders.MODELS
+        + invoices.MODELS
+        + backorder.MODELS
+        + storefront.MODELS
+    )
 
 
 def build(settings: Settings) -> Container:
-    from functions.backorder.adapters import BackfillJobRepository, BackorderRepository
-    from functions.backorder.schemas import BACKFILL_QUEUE
-    from functions.backorder.services import BackorderService, Replicator, UpgradeService
+    from functions.backorder.adapters import (
+        BackfillJobRepository,
+        BackorderRepository,
+        ReconciliationRepository,
+        StreamFailures,
+    )
+    from functions.backorder.schemas import BACKFILL_QUEUE, RECONCILIATION_QUEUE
+    from functions.backorder.services import (
+        BackorderService,
+        ReconciliationService,
+        Replicator,
+        UpgradeService,
+    )
     from functions.core import adapters as core
     from functions.core.adapters import (
         AccountItemRepository,
@@ -141,6 +165,17 @@ def build(settings: Settings) -> Container:
         orders=orders,
         backorder=replicator,
         backordering=backordering,
+        reconciliation=ReconciliationService(
+            tenancy,
+            replicator,
+            ReconciliationRepository(),
+            Queue(settings, RECONCILIATION_QUEUE),
+            StreamFailures(
+                settings,
+                _lazy(lambda: _client(settings, "sqs")),
+                _lazy(lambda: _client(settings, "dynamodbstreams")),
+            ),
+        ),
         propagator=Propagator(
             tenants, accounts, products, price_lists, Queue(settings, PRICE_CHANGES_QUEUE), units
         ),

@@ -26,6 +26,9 @@ FUNCTIONS: Mapping[str, str] = MappingProxyType(
         "accounts_stream": _BACKORDER,
         "usage_stream": _BACKORDER,
         "backfill_jobs": _BACKORDER,
+        # reconciliation between tiers (R33): the run's pages, and its daily schedule
+        "reconciliation_jobs": _BACKORDER,
+        "reconciliation_schedule": _BACKORDER,
         # price-list propagation (R5, R6): the streams of prices and products, the fan-out queue
         "prices_stream": _PRICELIST,
         "products_stream": _PRICELIST,

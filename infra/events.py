@@ -17,7 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from functions.backorder.schemas import BACKFILL_QUEUE
+from functions.backorder.schemas import (
+    BACKFILL_QUEUE,
+    RECONCILIATION_QUEUE,
+    STREAM_FAILURES_QUEUE,
+)
 from functions.entrypoints import declared
 from functions.pricelist.schemas import PRICE_CHANGES_QUEUE
 
@@ -37,7 +41,7 @@ class StreamSource:
     max_record_age_s: int = 6 * 3600
     bisect: bool = True
     parallelization: int = 1  # >1 would break per-item order on first delivery
-    on_failure_queue: str = "stream-failures"
+    on_failure_queue: str = STREAM_FAILURES_QUEUE
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,17 @@ class QueueSource:
             object.__setattr__(self, "dead_letter_queue", f"{self.queue}-dlq")
 
 
-S = TypeVar("S", StreamSource, QueueSource)
+@dataclass(frozen=True)
+class ScheduleSource:
+    """A daily EventBridge rule → a function, which sends job messages to ``sends_to`` (it
+    may send to those queues, nothing else)."""
+
+    function: str
+    expression: str
+    sends_to: tuple[str, ...] = ()
+
+
+S = TypeVar("S", StreamSource, QueueSource, ScheduleSource)
 
 
 def wired(*sources: S) -> tuple[S, ...]:
@@ -87,9 +101,28 @@ STREAMS: tuple[StreamSource, ...] = wired(
 QUEUES: tuple[QueueSource, ...] = wired(
     # back ordering: the R11 backfill, one page of a child's subscriptions per message
     QueueSource(function="backfill_jobs", queue=BACKFILL_QUEUE, batch_size=1),
+    # reconciliation (R33): one page of a run (≤ 1,000 of a child's records) or of its repair
+    QueueSource(function="reconciliation_jobs", queue=RECONCILIATION_QUEUE, batch_size=1),
     # price-list propagation: one page of a list's assignees per message (≤ 100 tenants)
     QueueSource(function="price_changes", queue=PRICE_CHANGES_QUEUE, batch_size=1),
 )
+
+
+SCHEDULES: tuple[ScheduleSource, ...] = wired(
+    # reconciliation (R33): daily, 01:30 UTC (after the billing schedule's 00:15), a run of its
+    # provider's for every child tenant with back ordering on
+    ScheduleSource(
+        function="reconciliation_schedule",
+        expression="cron(30 1 * * ? *)",
+        sends_to=(RECONCILIATION_QUEUE,),
+    ),
+)
+
+#: the function that lists the records set aside on the streams' on-failure queue beside a
+#: reconciliation run (R33): it reads that queue without consuming it, and the records of the
+#: streams of the tables it names
+RECONCILIATION_PAGES = declared("reconciliation_jobs")
+SET_ASIDE_TABLES = ("subscriptions", "accounts")
 
 
 def queue_names() -> tuple[str, ...]:

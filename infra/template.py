@@ -214,7 +214,12 @@ def consumers(
 #: ``infra/events.py`` nor ``infra/billing.py``).
 ROLES: tuple[str, ...] = (
     API_ROLE,
-    *(role_id(f) for f in dict.fromkeys((*consumers(), *billing.functions()))),
+    *(
+        role_id(f)
+        for f in dict.fromkeys(
+            (*consumers(), *billing.functions(), *(s.function for s in events.SCHEDULES))
+        )
+    ),
 )
 
 
@@ -360,6 +365,54 @@ def billing_statements(function: str | None) -> list[dict[str, Any]]:
             _statement("SendInvoiceMail", MAIL_ACTIONS, mail_identities()),
         ]
     return []
+
+
+#: What the reconciliation's pages call to list the records set aside (R33): the on-failure
+#: queue read without consuming it (``VisibilityTimeout=0``), and the named streams' records.
+PEEK_ACTIONS: tuple[str, ...] = ("sqs:GetQueueUrl", "sqs:ReceiveMessage")
+RECORD_ACTIONS: tuple[str, ...] = ("dynamodb:GetRecords", "dynamodb:GetShardIterator")
+
+
+def reconciliation_statements(function: str | None) -> list[dict[str, Any]]:
+    """What the reconciliation's pages need beyond their queue (R33)."""
+    if function != events.RECONCILIATION_PAGES:
+        return []
+    failures = {s.on_failure_queue for s in events.STREAMS if s.table in events.SET_ASIDE_TABLES}
+    return [
+        _statement("PeekStreamFailures", PEEK_ACTIONS, [queue_arn(q) for q in sorted(failures)]),
+        _statement(
+            "ReadSetAsideRecords",
+            RECORD_ACTIONS,
+            [stream_arn(t) for t in events.SET_ASIDE_TABLES],
+        ),
+    ]
+
+
+def schedule_source_resources(source: events.ScheduleSource) -> dict[str, Any]:
+    """A daily rule → the function, and the permission EventBridge invokes it with."""
+    rule = f"{function_id(source.function)}Rule"
+    return {
+        rule: {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Description": f"Daily: {source.function}",
+                "ScheduleExpression": source.expression,
+                "State": "ENABLED",
+                "Targets": [
+                    {"Id": function_id(source.function), "Arn": function_arn(source.function)}
+                ],
+            },
+        },
+        f"{function_id(source.function)}InvokePermission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": {"Ref": function_id(source.function)},
+                "Principal": "events.amazonaws.com",
+                "SourceArn": {"Fn::GetAtt": [rule, "Arn"]},
+            },
+        },
+    }
 
 
 #: the storefronts' function: mails the sign-in link of a newly provisioned storefront (R27)
@@ -758,6 +811,7 @@ def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
     for function in consumers(streams, queues):
         statements = source_statements(function, streams, queues)
         statements += storefront_statements(function)
+        statements += reconciliation_statements(function)
         parts.append((role_id(function), role_patch(role_id(function), models, statements)))
         properties = {
             "Timeout": consumer_timeout(function, queues),
@@ -773,6 +827,13 @@ def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
             "MemorySize": CONSUMER_MEMORY_MB,
         }
         parts.append((function_id(function), {"Properties": properties}))
+    for schedule in events.SCHEDULES:
+        parts += sorted(schedule_source_resources(schedule).items())
+        sends = [_statement("SendJobs", SEND_ACTIONS, [queue_arn(q) for q in schedule.sends_to])]
+        role = role_id(schedule.function)
+        parts.append((role, role_patch(role, models, sends)))
+        properties = {"Timeout": CONSUMER_TIMEOUT_S, "MemorySize": CONSUMER_MEMORY_MB}
+        parts.append((function_id(schedule.function), {"Properties": properties}))
     ids = [name for name, _ in parts]
     if len(set(ids)) != len(ids):
         raise ValueError(f"two resources map to the same logical id: {sorted(ids)}")

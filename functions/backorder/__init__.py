@@ -12,11 +12,16 @@ sales flow up into its provider's BSS, tier by tier.
 - ``handlers.py``: the Lambda functions ``subscriptions_stream``, ``accounts_stream``,
   ``usage_stream`` and ``backfill_jobs`` (their sources are in ``infra/events.py``).
 - ``routes.py``: ``POST``/``GET /tenants/{id}/backordering``, ``GET /accounts/{id}/hierarchy``,
-  ``POST /tenants/{id}/upgrade``.
+  ``POST /tenants/{id}/upgrade``, ``/reconciliation-runs`` (R33).
+- ``ReconciliationService`` (``services.py``): R33's runs comparing a child's records with
+  their mirrors page by page (queue ``reconciliation``, function ``reconciliation_jobs``, the
+  daily ``reconciliation_schedule``), and their repair through the ``Replicator``.
 
-It has no table of its own. ``adapters.py`` writes mirrors, the provider's orders and copied uses
-into the accounts, subscriptions, orders and usage tables, each a conditional write without a
-read first; the backfill's job lives in ``jobs`` and the upgrade's copies go through the core,
-catalogue and orders repositories. The refusals on mirrors (R15, R16: 409 ``locked_by_reseller``)
-are enforced where the changes are made: the core, orders and invoices contexts.
+Its own tables are R33's reconciliation runs and their items (``reconciliation_runs``,
+``reconciliation_items``); otherwise ``adapters.py`` writes mirrors, the provider's orders and
+copied uses into the accounts, subscriptions, orders and usage tables, each a conditional
+write without a read first; the backfill's job lives in ``jobs`` and the upgrade's copies go
+through the core, catalogue and orders repositories. The refusals on mirrors (R15, R16: 409
+``locked_by_reseller``) are enforced where the changes are made: the core, orders and invoices
+contexts.
 """

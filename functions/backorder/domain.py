@@ -12,7 +12,7 @@ twice, late or out of order has exactly one effect:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ from functions.core.ids import derived_id
 from functions.core.money import round_money
 from functions.invoices.domain import UsageRecord
 from functions.orders.domain import (
+    CANCELLED,
     COMPLETED,
     DOWNGRADE,
     SCHEDULED,
@@ -248,12 +249,16 @@ def provider_order(
     *,
     now: str,
     scheduled: tuple[ProviderProduct, Decimal] | None = None,
+    repair: str | None = None,
 ) -> Order:
     """R14: the provider's own order of one mirrored change (own id and number): buyer = the
     tenant reseller, for the end customer, dated at the change's effective date, at the
     reseller's prices. R31: a downgrade the child scheduled for the renewal (``scheduled``: the
     provider's product it moves to and the reseller's price of it) is a ``scheduled`` order of
-    that product, as the child's is."""
+    that product, as the child's is. ``repair``: the reconciliation run re-driving a change
+    whose stream record was lost (R33): the order is the same (same deterministic id, so it is
+    made once whoever comes first), marked ``created_by = "reconciliation"`` and
+    ``source.repair_run_id``."""
     version = present(sub.version, "the source's version")
     order_id = provider_order_id(link, sub.id, version)
     change = sub.last_change or "new"
@@ -293,11 +298,16 @@ def provider_order(
         lines=[line],
         total=line.amount,
         created_at=now,
-        created_by="back-ordering",
+        created_by="reconciliation" if repair else "back-ordering",
         price_list_id=mirror.price_list_id,
         reseller_account_id=link.reseller_account_id,
         end_customer_account_id=mirror.account_id,
-        source={"tenant_id": sub.tenant_id, "subscription_id": sub.id, "version": version},
+        source={
+            "tenant_id": sub.tenant_id,
+            "subscription_id": sub.id,
+            "version": version,
+            **({"repair_run_id": repair} if repair else {}),
+        },
         status=status,
     )
 
@@ -506,3 +516,276 @@ def mirror_usage(link: Link, record: UsageRecord, mirror_subscription_id: str) -
             "key": record.key,
         },
     )
+
+
+# --- R33: reconciliation between tiers ---------------------------------------------------------
+
+MISSING, STALE, ORPHAN, MISMATCH = "missing", "stale", "orphan", "mismatch"
+#: what a run can find of one record, in the order the API lists the counts
+DRIFT_KINDS = (MISSING, STALE, ORPHAN, MISMATCH)
+#: a record of the child that a stream record set aside on the failure queue names (listed
+#: beside the drift, not a drift itself: what it changed shows up as ``stale`` or ``missing``)
+SET_ASIDE = "set_aside"
+SUBSCRIPTION, ACCOUNT = "subscription", "account"
+
+#: the ``last_change`` of a mirror a repair closed because its source is gone (R33): cancelled,
+#: never deleted (its billing history stays); a tier above mirrors the cancellation and orders
+#: nothing for it (it is no sale), and a later run does not count it again
+ORPHANED = "source_gone"
+
+#: R13: what a mirror subscription follows of its source, compared by a run. The product is the
+#: provider's own (the source's origin product); pricing is the mirror's own, never compared.
+SYNCED_SUBSCRIPTION_FIELDS = (
+    "status",
+    "start_date",
+    "end_date",
+    "activation_date",
+    "cancellation_date",
+    "auto_renew",
+    "product_id",
+    "billing_cycle",
+    "quantity",
+    "term",
+    "terms",
+    "characteristics",
+)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What a run found of one record: its ``kind`` and the synced fields that differ (named;
+    a stale mirror's too, for the reader; ``source_version`` when the mirror is ahead of its
+    source, e.g. after the child was restored from a backup)."""
+
+    kind: str
+    fields: tuple[str, ...] = ()
+
+
+def _expected_subscription_fields(sub: Subscription) -> dict[str, object]:
+    values: dict[str, object] = {
+        name: getattr(sub, name) for name in SYNCED_SUBSCRIPTION_FIELDS if name != "product_id"
+    }
+    values["product_id"] = sub.origin_product_id
+    values["characteristics"] = dict(sub.characteristics)
+    return values
+
+
+def subscription_drift(
+    link: Link, source: Subscription | None, mirror: Subscription | None
+) -> Drift | None:
+    """R33: a child's subscription (None: gone) against its mirror in the provider's BSS (None:
+    none). None when they agree: not mirrorable and not mirrored, or mirrored at the source's
+    version with every synced field equal. A mirror that a repair closed as an orphan agrees
+    with a source that is gone."""
+    expected = source is not None and is_mirrored(link, source)
+    if mirror is None:
+        return Drift(MISSING) if expected else None
+    if source is None or not expected:
+        return None if mirror.last_change == ORPHANED else Drift(ORPHAN)
+    wanted = _expected_subscription_fields(source)
+    fields = tuple(
+        name
+        for name in SYNCED_SUBSCRIPTION_FIELDS
+        if (dict(mirror.characteristics) if name == "characteristics" else getattr(mirror, name))
+        != wanted[name]
+    )
+    version = present(source.version, "the source's version")
+    mirrored_at = mirror.source_version or 0
+    if mirrored_at < version:
+        return Drift(STALE, fields)
+    if mirrored_at > version:
+        return Drift(MISMATCH, ("source_version", *fields))
+    return Drift(MISMATCH, fields) if fields else None
+
+
+def account_drift(
+    source: Account | None, mirror: Account | None, *, expected: bool
+) -> Drift | None:
+    """R33: a child's account (None: gone) against its mirror (None: none); ``expected``: the
+    account should have one (it holds, or is the lite reseller of one that holds, a mirrored
+    subscription: R12 copies an account on its first paid subscription)."""
+    if mirror is None:
+        return Drift(MISSING) if expected and source is not None else None
+    if source is None:
+        return Drift(ORPHAN)
+    wanted = synced_fields(source)
+    fields = tuple(name for name in SYNCED_ACCOUNT_FIELDS if getattr(mirror, name) != wanted[name])
+    version = source.version or 0
+    mirrored_at = mirror.source_version or 0
+    if mirrored_at < version:
+        return Drift(STALE, fields)
+    if mirrored_at > version:
+        return Drift(MISMATCH, ("source_version", *fields))
+    return Drift(MISMATCH, fields) if fields else None
+
+
+def orphan_closed(mirror: Subscription, *, today: str, now: str) -> Subscription:
+    """R33: a mirror whose source is gone, as a repair leaves it: cancelled on ``today`` (the
+    provider stops billing it), marked ``source_gone``, its history and orders kept."""
+    return replace(
+        mirror,
+        status=CANCELLED,
+        cancellation_date=mirror.cancellation_date or today,
+        last_change=ORPHANED,
+        last_change_date=today,
+        updated_at=now,
+    )
+
+
+#: a run's phases, in order: the child's subscriptions against their mirrors (missing, stale,
+#: mismatch; an account of a mirrored subscription without its mirror), the provider's mirrors
+#: under the tenant reseller account (orphans), the child's accounts against their mirrors
+#: (stale, mismatch); then ``done``; a repair pages through the run's items (``repair``) and
+#: ends ``repaired``
+PHASES = ("subscriptions", "mirrors", "accounts")
+DONE, REPAIR, REPAIRED = "done", "repair", "repaired"
+RUN_QUEUED, RUN_RUNNING = "queued", "running"
+
+
+def next_phase(phase: str) -> str:
+    if phase == REPAIR:
+        return REPAIRED
+    index = PHASES.index(phase) + 1
+    return PHASES[index] if index < len(PHASES) else DONE
+
+
+@dataclass(frozen=True)
+class ReconciliationRun:
+    """R33: one comparison of a child tenant's records with their mirrors, done page by page
+    off the request path (one queue message per page), and its repair. Like a backfill job it
+    remembers the next page (``phase`` + ``cursor``), so a duplicated message is a no-op, and
+    whether that page's message was sent (``sent``), so a crash in between is repaired by the
+    retried message. Counts grow only with the save that moves the run past a page."""
+
+    tenant_id: str  # the owner: the tenant whose admin started it (the provider, or the child)
+    id: str
+    child_tenant_id: str
+    provider_tenant_id: str
+    started_by: str  # "api" or "schedule"
+    status: str  # queued, running, done, repair, repaired
+    created_at: str
+    updated_at: str
+    phase: str = PHASES[0]  # the next page's phase
+    cursor: str | None = None  # the next page's cursor; None = the phase's first page
+    previous: str | None = None  # the position (``position``) of the page done last
+    sent: bool = False  # the message of the next page was sent
+    pages: int = 0
+    compared: dict[str, int] = field(default_factory=dict)  # records looked at, per phase
+    counts: dict[str, int] = field(default_factory=dict)  # drift kinds and ``set_aside``
+    repaired: int = 0  # items the repair re-drove
+    repair_orders: int = 0  # provider orders the repair created (lost changes)
+    finished_at: str | None = None
+    repair_started_at: str | None = None
+    repaired_at: str | None = None
+    version: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in (DONE, REPAIRED)
+
+    def expects(self, phase: str, cursor: str | None) -> bool:
+        return not self.finished and (self.phase, self.cursor) == (phase, cursor)
+
+    def resends_after(self, phase: str, cursor: str | None) -> bool:
+        """A message for the page just done while the next one's was not sent (a crash in
+        between): this retry sends it."""
+        return not self.finished and self.previous == position(phase, cursor) and not self.sent
+
+    def advanced(
+        self,
+        next_cursor: str | None,
+        *,
+        compared: int,
+        found: Mapping[str, int],
+        now: str,
+        repaired: int = 0,
+        repair_orders: int = 0,
+    ) -> ReconciliationRun:
+        phase = self.phase if next_cursor is not None else next_phase(self.phase)
+        counts = dict(self.counts)
+        for kind, n in found.items():
+            counts[kind] = counts.get(kind, 0) + n
+        return replace(
+            self,
+            status=phase if phase in (DONE, REPAIRED) else self.status_while(phase),
+            phase=phase,
+            cursor=next_cursor,
+            previous=position(self.phase, self.cursor),
+            sent=False,
+            pages=self.pages + 1,
+            compared={**self.compared, self.phase: self.compared.get(self.phase, 0) + compared},
+            counts=counts,
+            repaired=self.repaired + repaired,
+            repair_orders=self.repair_orders + repair_orders,
+            updated_at=now,
+            finished_at=now if phase == DONE else self.finished_at,
+            repaired_at=now if phase == REPAIRED else self.repaired_at,
+        )
+
+    @staticmethod
+    def status_while(phase: str) -> str:
+        return REPAIR if phase == REPAIR else RUN_RUNNING
+
+    def repairing(self, now: str) -> ReconciliationRun:
+        """The repair queued: it pages through the run's items from the first."""
+        return replace(
+            self,
+            status=REPAIR,
+            phase=REPAIR,
+            cursor=None,
+            previous=None,
+            sent=False,
+            repair_started_at=now,
+            updated_at=now,
+        )
+
+
+def position(phase: str, cursor: str | None) -> str:
+    return f"{phase}#{cursor or ''}"
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    """One record a run found drifted (or named by a stream record set aside): kept by run, keyed
+    ``{kind}#{record}#{source id}`` (the child's record; an orphan's from its mirror), and what
+    its repair did (``repair``: ``repaired``, ``converged`` — in step when the repair looked —,
+    or ``failed: …``)."""
+
+    kind: str
+    record: str  # subscription or account
+    source_id: str
+    mirror_id: str
+    found_on: str  # the position of the page that found it
+    fields: tuple[str, ...] = ()
+    source_version: int | None = None
+    mirror_source_version: int | None = None
+    detail: str | None = None  # a set-aside record: where it is on the stream
+    repair: str | None = None
+    repair_order_id: str | None = None
+    repaired_on: str | None = None  # the position of the repair page that re-drove it
+
+    @property
+    def key(self) -> str:
+        return item_key(self.kind, self.record, self.source_id)
+
+
+def item_key(kind: str, record: str, source_id: str) -> str:
+    return f"{kind}#{record}#{source_id}"
+
+
+def reconciliation_run_id(owner: str, child_tenant_id: str, day: str) -> str:
+    """The daily schedule's run of a child: one per owner, child and day, so a schedule fired
+    twice starts it once."""
+    return derived_id("rec", owner, child_tenant_id, day)
+
+
+@dataclass(frozen=True)
+class MirrorRef:
+    """What the orphan check reads of a subscription under a tenant reseller account in the
+    provider's BSS: whether it is a mirror, of which source, and whether a repair closed it."""
+
+    id: str
+    mirrored: bool
+    source_tenant_id: str | None
+    source_id: str | None
+    last_change: str | None

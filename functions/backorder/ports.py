@@ -8,10 +8,18 @@ the AWS SDK (``lint-imports``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Protocol
 
-from functions.backorder.domain import Link, ProviderProduct, Root
+from functions.backorder.domain import (
+    DriftItem,
+    Link,
+    MirrorRef,
+    ProviderProduct,
+    ReconciliationRun,
+    Root,
+)
 from functions.core.domain import Account, Contact, Job, Tenant
 from functions.core.pagination import Page
 from functions.invoices.domain import UsageRecord
@@ -36,10 +44,17 @@ class Backorders(Protocol):
         ...
 
     def sync_account(
-        self, provider_tenant_id: str, mirror_id: str, fields: dict[str, object], version: int
+        self,
+        provider_tenant_id: str,
+        mirror_id: str,
+        fields: dict[str, object],
+        version: int,
+        *,
+        over: int | None = None,
     ) -> bool:
         """Set a mirror account's synced fields from its source's ``version``, only over an
-        older version (R12, R18); False if it was not applied."""
+        older version (R12, R18), or the one a repair read (``over``, R33); False if it was not
+        applied."""
         ...
 
     def provider_product(self, tenant_id: str, product_id: str) -> ProviderProduct | None: ...
@@ -48,8 +63,13 @@ class Backorders(Protocol):
         """The reseller's price (its assigned list) of a provider product and cycle (R13)."""
         ...
 
-    def upsert_mirror(self, mirror: Subscription) -> bool:
-        """Write the mirror unless it already holds this or a newer source version (R18)."""
+    def upsert_mirror(self, mirror: Subscription, *, over: int | None = None) -> bool:
+        """Write the mirror unless it already holds this or a newer source version (R18); a
+        repair (R33) may also write over the source version ``over`` it read."""
+        ...
+
+    def close_orphan(self, closed: Subscription) -> bool:
+        """A mirror whose source is gone, cancelled and marked, unless it is already (R33)."""
         ...
 
     def put_usage_once(self, record: UsageRecord) -> bool:
@@ -99,3 +119,59 @@ class Contacts(Protocol):
     ) -> Page[Contact]: ...
 
     def add_contact_once(self, contact: Contact) -> bool: ...
+
+
+class Reconciliations(Protocol):
+    """R33: the runs and their items, and the batched reads of both tiers a run's pages make
+    (``adapters.ReconciliationRepository``)."""
+
+    def get(self, tenant_id: str, run_id: str) -> ReconciliationRun | None: ...
+
+    def create(self, run: ReconciliationRun) -> bool:
+        """The run, unless one of its id exists (False)."""
+        ...
+
+    def save(self, run: ReconciliationRun) -> None:
+        """Conditional on the version read (``ConcurrentUpdate``)."""
+        ...
+
+    def runs(self, tenant_id: str, limit: int, cursor: str | None) -> Page[ReconciliationRun]: ...
+
+    def items(
+        self, tenant_id: str, run_id: str, kind: str | None, limit: int, cursor: str | None
+    ) -> Page[DriftItem]: ...
+
+    def found_on(self, tenant_id: str, run_id: str, keys: Iterable[str]) -> dict[str, str]:
+        """Of these item keys, those the run holds already: key → the page that found it."""
+        ...
+
+    def put_items(self, tenant_id: str, run_id: str, entries: Iterable[DriftItem]) -> None: ...
+
+    def subscriptions_page(
+        self, tenant_id: str, limit: int, cursor: str | None
+    ) -> Page[Subscription]: ...
+
+    def accounts_page(self, tenant_id: str, limit: int, cursor: str | None) -> Page[Account]: ...
+
+    def subscriptions(
+        self, tenant_id: str, ids: Iterable[str], *, whole: bool = False
+    ) -> dict[str, Subscription]:
+        """By id, with what a comparison reads, or ``whole`` (what a repair re-drives)."""
+        ...
+
+    def accounts(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Account]: ...
+
+    def existing(self, tenant_id: str, ids: Iterable[str]) -> set[str]: ...
+
+    def reseller_mirrors(
+        self, tenant_id: str, reseller_account_id: str, limit: int, cursor: str | None
+    ) -> Page[MirrorRef]: ...
+
+
+class SetAsideRecords(Protocol):
+    """R33: the stream records set aside on the ``stream-failures`` queue (R18) that name a
+    child's records, read without consuming them (``adapters.StreamFailures``)."""
+
+    def records(self, child_tenant_id: str) -> list[tuple[str, str, str]]:
+        """(entity, record id, where it is on the stream) of each such record."""
+        ...

@@ -10,6 +10,10 @@ from functions.backorder.schemas import (
     Backordering,
     HierarchyNode,
     HierarchySubscription,
+    ReconciliationItemOut,
+    ReconciliationItemsQuery,
+    ReconciliationOut,
+    StartReconciliation,
     UpgradeLite,
     UpgradeOut,
     UpgradeProblem,
@@ -17,9 +21,12 @@ from functions.backorder.schemas import (
 )
 from functions.core.api import Api, Call
 from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
+from functions.core.pagination import Page
 from functions.core.routes import tenant_out
+from functions.core.schemas import ListQuery
 
 if TYPE_CHECKING:  # types only: a route module loads its service when first called
+    from functions.backorder.domain import DriftItem, ReconciliationRun
     from functions.backorder.services import Node, Upgrade
     from functions.core.domain import Job, Tenant
 
@@ -131,3 +138,109 @@ def upgrade_out(upgrade: Upgrade) -> UpgradeOut:
 def upgrade_lite_reseller(call: Call) -> UpgradeOut:
     upgrade = call.container.upgrades.upgrade(call.principal, call.params["tenant_id"], call.body)
     return upgrade_out(upgrade)
+
+
+# --- R33: reconciliation between tiers -----------------------------------------------------------
+
+
+def reconciliation_out(
+    run: ReconciliationRun, page: Page[DriftItem] | None = None
+) -> ReconciliationOut:
+    from functions.backorder.domain import DRIFT_KINDS, SET_ASIDE
+
+    items = None
+    if page is not None:
+        items = [
+            ReconciliationItemOut(
+                kind=e.kind,
+                record=e.record,
+                source_id=e.source_id,
+                mirror_id=e.mirror_id or None,
+                fields=list(e.fields),
+                source_version=e.source_version,
+                mirror_source_version=e.mirror_source_version,
+                detail=e.detail,
+                repair=e.repair,
+                repair_order_id=e.repair_order_id,
+            )
+            for e in page.items
+        ]
+    return ReconciliationOut(
+        id=run.id,
+        child_tenant_id=run.child_tenant_id,
+        provider_tenant_id=run.provider_tenant_id,
+        started_by=run.started_by,
+        status=run.status,
+        phase=run.phase,
+        pages=run.pages,
+        compared=run.compared,
+        counts={kind: run.counts.get(kind, 0) for kind in (*DRIFT_KINDS, SET_ASIDE)},
+        repaired=run.repaired,
+        repair_orders=run.repair_orders,
+        created_at=run.created_at,
+        updated_at=run.updated_at,
+        finished_at=run.finished_at,
+        repair_started_at=run.repair_started_at,
+        repaired_at=run.repaired_at,
+        items=items,
+        next_cursor=page.next_cursor if page is not None else None,
+    )
+
+
+@api.route(
+    "/reconciliation-runs",
+    "POST",
+    summary="Compare a child tenant's records with their mirrors, off the request path (R33)",
+    roles=(TENANT_ADMIN,),
+    body=StartReconciliation,
+    response=ReconciliationOut,
+    status=202,
+    errors=(400, 404, 409),
+)
+def start_reconciliation(call: Call) -> ReconciliationOut:
+    run = call.container.reconciliation.start(call.principal, call.body.child_tenant_id)
+    return reconciliation_out(run)
+
+
+@api.route(
+    "/reconciliation-runs",
+    "GET",
+    summary="The reconciliation runs the caller's tenant started (R33)",
+    roles=(TENANT_ADMIN,),
+    query=ListQuery,
+    response=ReconciliationOut,
+    paginated=True,
+)
+def list_reconciliations(call: Call) -> Page[ReconciliationOut]:
+    page = call.container.reconciliation.list_runs(call.principal, call.limit, call.cursor)
+    return Page([reconciliation_out(run) for run in page.items], page.next_cursor)
+
+
+@api.route(
+    "/reconciliation-runs/{run_id}",
+    "GET",
+    summary="A reconciliation run: its counts and a page of its items (R33)",
+    roles=(TENANT_ADMIN,),
+    query=ReconciliationItemsQuery,
+    response=ReconciliationOut,
+)
+def get_reconciliation(call: Call) -> ReconciliationOut:
+    service = call.container.reconciliation
+    run = service.run(call.principal, call.params["run_id"])
+    page = service.items(run, call.query.kind, call.limit, call.cursor)
+    return reconciliation_out(run, page)
+
+
+@api.route(
+    "/reconciliation-runs/{run_id}/repair",
+    "POST",
+    summary="Re-drive a finished run's drifted records through the replicator (R33)",
+    roles=(TENANT_ADMIN,),
+    response=ReconciliationOut,
+    status=202,
+    errors=(404, 409),
+)
+def repair_reconciliation(call: Call) -> ReconciliationOut:
+    return reconciliation_out(
+        call.container.reconciliation.repair(call.principal, call.params["run_id"])
+    )

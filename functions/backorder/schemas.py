@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.core.schemas import Body, CountryCode, Id, Out, TenantOut, TimeZone
+from functions.core.schemas import Body, CountryCode, Id, ListQuery, Out, TenantOut, TimeZone
 
 #: the queue of backfill pages (``infra/events.py`` wires its consumer)
 BACKFILL_QUEUE = "backfill"
@@ -93,3 +93,76 @@ class UpgradeOut(Out):
     status: str = Field(description="not_started, in_progress, failed or done")
     steps: list[UpgradeStep]
     problems: list[UpgradeProblem] = Field(description="what the failed step found")
+
+
+# --- R33: reconciliation runs ------------------------------------------------------------------
+
+#: where the event source mappings of the streams set a failed batch's description aside
+#: (R18; ``infra/events.py``), which a reconciliation run lists (R33)
+STREAM_FAILURES_QUEUE = "stream-failures"
+
+#: the queue of reconciliation pages (``infra/events.py`` wires its consumer)
+RECONCILIATION_QUEUE = "reconciliation"
+
+
+class ReconciliationPage(BaseModel):
+    """One page of an R33 run: the run (in its owner's partition), the phase and the page's
+    cursor (None = the phase's first page)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    tenant_id: str
+    run_id: str
+    phase: str
+    cursor: str | None
+
+
+class StartReconciliation(Body):
+    """R33: compare a child tenant's records with their mirrors in its provider's BSS: a
+    provider's tenant admin names one of its children, a child's names itself."""
+
+    child_tenant_id: Id = Field(description="the child tenant (the caller's own, or a child's)")
+
+
+class ReconciliationItemsQuery(ListQuery):
+    kind: Literal["missing", "stale", "orphan", "mismatch", "set_aside"] | None = Field(
+        default=None, description="only the items of this kind"
+    )
+
+
+class ReconciliationItemOut(Out):
+    kind: str = Field(description="missing, stale, orphan, mismatch, or set_aside")
+    record: str = Field(description="subscription or account")
+    source_id: str = Field(description="the child's record")
+    mirror_id: str | None = Field(description="its mirror in the provider's BSS")
+    fields: list[str] = Field(description="the synced fields that differ")
+    source_version: int | None
+    mirror_source_version: int | None = Field(description="the source version the mirror holds")
+    detail: str | None = Field(description="a set-aside record: where it is on the stream")
+    repair: str | None = Field(description="repaired, converged, failed: … (after a repair)")
+    repair_order_id: str | None = Field(description="the provider order the repair created")
+
+
+class ReconciliationOut(Out):
+    id: str
+    child_tenant_id: str
+    provider_tenant_id: str
+    started_by: str = Field(description="api or schedule")
+    status: str = Field(description="queued, running, done, repair or repaired")
+    phase: str = Field(description="subscriptions, mirrors, accounts, done, repair or repaired")
+    pages: int
+    compared: dict[str, int] = Field(description="records looked at, per phase")
+    counts: dict[str, int] = Field(
+        description="items found per kind: missing, stale, orphan, mismatch, set_aside"
+    )
+    repaired: int
+    repair_orders: int = Field(description="provider orders the repair created (lost changes)")
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+    repair_started_at: str | None
+    repaired_at: str | None
+    items: list[ReconciliationItemOut] | None = Field(
+        default=None, description="GET of one run: a page of its items (?kind=&limit=&cursor=)"
+    )
+    next_cursor: str | None = None

@@ -11,18 +11,26 @@ prices for ``PRICE_TTL_SECONDS``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from functions.backorder import domain
-from functions.backorder.domain import Link, ProviderProduct, Root
-from functions.backorder.ports import BackfillJobs, Backorders, Contacts, Subscriptions
-from functions.backorder.schemas import BackfillJob
+from functions.backorder.domain import Link, ProviderProduct, ReconciliationRun, Root
+from functions.backorder.ports import (
+    BackfillJobs,
+    Backorders,
+    Contacts,
+    Reconciliations,
+    SetAsideRecords,
+    Subscriptions,
+)
+from functions.backorder.schemas import BackfillJob, ReconciliationPage
 from functions.core.auth import TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
 from functions.core.domain import (
@@ -39,7 +47,8 @@ from functions.core.domain import (
     new_tenant_reseller,
 )
 from functions.core.errors import BadRequest, ConcurrentUpdate, Conflict, present
-from functions.core.ids import derived_id
+from functions.core.ids import derived_id, new_id
+from functions.core.pagination import Page
 from functions.core.ports import Queue
 from functions.core.units import Units
 from functions.invoices.domain import UsageRecord
@@ -49,6 +58,8 @@ from functions.pricelist.domain import Product
 if TYPE_CHECKING:
     from functions.core.services import TenancyService
     from functions.pricelist.services import CatalogueService
+
+log = logging.getLogger("bss.backorder")
 
 PRICE_TTL_SECONDS = 60.0
 
@@ -77,6 +88,14 @@ class Replicator:
         link = self._link(sub.tenant_id)
         if link is None or not domain.is_mirrored(link, sub):
             return SKIPPED
+        applied, _ = self._replicate(link, sub)
+        return APPLIED if applied else STALE
+
+    def _replicate(
+        self, link: Link, sub: Subscription, *, over: int | None = None, repair: str | None = None
+    ) -> tuple[bool, str | None]:
+        """The mirror's conditional write and the order's conditional put: whether the mirror
+        was written, and the id of the order if this call created it."""
         origin_product_id = present(sub.origin_product_id, "a mirrored subscription's origin")
         account_mirror = self._ensure_account(link, sub.account_id)
         product = self._product(link, origin_product_id)
@@ -98,13 +117,59 @@ class Replicator:
                 if origin
             },
         )
-        applied = self.repository.upsert_mirror(mirror)
-        if sub.last_change != domain.TRANSFER:  # carried over by an upgrade: not a sale (R19)
+        applied = self.repository.upsert_mirror(mirror, over=over)
+        created = None
+        # carried over by an upgrade (R19) or closed as an orphan (R33): not a sale
+        if sub.last_change not in (domain.TRANSFER, domain.ORPHANED):
             order = domain.provider_order(
-                link, sub, mirror, product, now=now, scheduled=self._scheduled(link, sub)
+                link,
+                sub,
+                mirror,
+                product,
+                now=now,
+                scheduled=self._scheduled(link, sub),
+                repair=repair,
             )
-            self.repository.put_order_once(order)
-        return APPLIED if applied else STALE
+            if self.repository.put_order_once(order):
+                created = order.id
+        return applied, created
+
+    # --- R33: what a reconciliation run's repair re-drives through the same path ---
+
+    def repair(
+        self, link: Link, sub: Subscription, *, run_id: str, over: int | None
+    ) -> tuple[bool, str | None]:
+        """A missing, stale or mismatched mirror written again from its source's current state
+        (``over``: the source version the repair read on the mirror, which it may overwrite),
+        and the order of the source's current version put once: a change whose stream record
+        was lost gets its one order (marked as the run's repair), one that was ordered gets
+        nothing twice. Its account's mirror is checked again (it may have been deleted)."""
+        self._accounts.pop((link.provider_tenant_id, sub.account_id), None)
+        return self._replicate(link, sub, over=over, repair=run_id)
+
+    def repair_account(self, link: Link, account: Account, mirror: Account | None) -> bool:
+        """A missing account mirror made again (its lite reseller's first), or a stale or
+        mismatched one's synced fields written over the source version read on it."""
+        if mirror is None:
+            self._accounts.pop((link.provider_tenant_id, account.id), None)
+            self._ensure_account(link, account.id)
+            return True
+        return self.repository.sync_account(
+            link.provider_tenant_id,
+            mirror.id,
+            domain.synced_fields(account),
+            present(account.version, "the account's version"),
+            over=mirror.source_version or 0,
+        )
+
+    def close_orphan(self, mirror: Subscription, today: str) -> bool:
+        """A mirror whose source is gone: cancelled and marked, never deleted (R33)."""
+        closed = domain.orphan_closed(mirror, today=today, now=rfc3339(now_utc()))
+        return self.repository.close_orphan(closed)
+
+    def link(self, child_tenant_id: str) -> Link | None:
+        """The child's link (cached once active)."""
+        return self._link(child_tenant_id)
 
     def replicate_usage(self, record: UsageRecord) -> str:
         """R25: a use of a mirrored subscription reaches its mirror (and on up, R17). The
@@ -657,3 +722,391 @@ class UpgradeService:
     def _failed(self, tenant: Tenant, problems: list[dict[str, str]]) -> None:
         current = present(self.tenancy.tenants.get(tenant.id), f"tenant {tenant.id}")
         self.units.save(replace(current, upgrade_problems=problems))
+
+
+# --- R33: reconciliation between tiers ---------------------------------------------------------
+
+#: the child's records per page (one queue message): one Query (1 MB of items, ~1,000
+#: subscriptions) and ``BatchGetItem`` of their mirrors, 100 keys a request
+RECONCILE_PAGE = 1000
+#: the provider's mirrors per page of the orphan check: keys from a keys-only index (~200 bytes
+#: each: one Query of 1 MB), then their sources by key
+MIRRORS_PAGE = 3000
+#: the run's items per page of a repair (each re-read and re-driven)
+REPAIR_PAGE = 100
+
+
+class ReconciliationService:
+    """R33: compare a child tenant's mirrorable subscriptions and accounts with their mirrors in
+    its provider's BSS (``missing``, ``stale``, ``orphan``, ``mismatch``), page by page off the
+    request path, with the stream records set aside on the failure queue listed beside; and
+    repair what drifted through the ``Replicator``'s own path."""
+
+    def __init__(
+        self,
+        tenancy: TenancyService,
+        replicator: Replicator,
+        runs: Reconciliations,
+        queue: Queue,
+        set_aside: SetAsideRecords,
+    ) -> None:
+        self.tenancy = tenancy
+        self.replicator = replicator
+        self.runs = runs
+        self.queue = queue
+        self.set_aside = set_aside
+
+    # --- the API ---
+
+    def start(
+        self, principal: Principal, child_tenant_id: str, *, started_by: str = "api"
+    ) -> ReconciliationRun:
+        """A provider's tenant admin for one of its children, or a child's for itself."""
+        principal.require(TENANT_ADMIN)
+        owner = principal.tenant()
+        child = self.tenancy.tenants.get(child_tenant_id)
+        if child is None or owner not in (child.id, child.parent_id):
+            raise hidden("tenant")
+        now = rfc3339(now_utc())
+        return self._begin(owner, child, new_id("rec"), started_by, now)
+
+    def _begin(
+        self, owner: str, child: Tenant, run_id: str, started_by: str, now: str
+    ) -> ReconciliationRun:
+        link = self.replicator.link(child.id)
+        if link is None or not link.active:
+            raise Conflict(
+                "back ordering is not active for this tenant: there is nothing to reconcile",
+                field="child_tenant_id",
+                code="backordering_inactive",
+            )
+        run = domain.ReconciliationRun(
+            tenant_id=owner,
+            id=run_id,
+            child_tenant_id=child.id,
+            provider_tenant_id=link.provider_tenant_id,
+            started_by=started_by,
+            status=domain.RUN_QUEUED,
+            created_at=now,
+            updated_at=now,
+        )
+        self.runs.create(run)
+        run = self._reload(run)  # the schedule's run of the day may exist: it is that one
+        if not run.finished and not run.sent:
+            # its message was not sent yet (or a crash lost it): a duplicate is a no-op
+            self._send(run)
+        return self._reload(run)
+
+    def run(self, principal: Principal, run_id: str) -> ReconciliationRun:
+        principal.require(TENANT_ADMIN)
+        run = self.runs.get(principal.tenant(), run_id)
+        if run is None:
+            raise hidden("reconciliation run")
+        return run
+
+    def list_runs(
+        self, principal: Principal, limit: int, cursor: str | None
+    ) -> Page[ReconciliationRun]:
+        principal.require(TENANT_ADMIN)
+        return self.runs.runs(principal.tenant(), limit, cursor)
+
+    def items(
+        self, run: ReconciliationRun, kind: str | None, limit: int, cursor: str | None
+    ) -> Page[domain.DriftItem]:
+        return self.runs.items(run.tenant_id, run.id, kind, limit, cursor)
+
+    def repair(self, principal: Principal, run_id: str) -> ReconciliationRun:
+        """Queue the repair of a finished run's items (its pages re-read each record and
+        re-drive what still drifts). Asked again while it runs, it re-sends the current page's
+        message (a duplicate is a no-op); asked after it finished, it answers the run."""
+        run = self.run(principal, run_id)
+        if run.phase not in (domain.DONE, domain.REPAIR):
+            if run.phase == domain.REPAIRED:
+                return run
+            raise Conflict(
+                "the run has not finished comparing yet: repair it once it is done",
+                field="run_id",
+                code="run_not_finished",
+            )
+        if run.phase == domain.DONE:
+            # a concurrent request queued it: its page's message is sent again below
+            with suppress(ConcurrentUpdate):
+                self.runs.save(run.repairing(rfc3339(now_utc())))
+        run = self._reload(run)
+        if not run.finished:
+            self._send(run)
+        return self._reload(run)
+
+    # --- the daily schedule ---
+
+    def schedule(self, on: datetime) -> list[str]:
+        """Every child with back ordering on gets a run of its provider's, once a day (the
+        run's id is derived from the provider, child and day). The tenants are walked down
+        the tree by the parent index (never a Scan)."""
+        started, failed = [], []
+        day = on.date().isoformat()
+        now = rfc3339(on)
+        for tenant in self.tenancy.all_tenants():
+            if not tenant.backordering or tenant.parent_id is None:
+                continue
+            run_id = domain.reconciliation_run_id(tenant.parent_id, tenant.id, day)
+            try:  # one child's trouble does not hold up the others' runs
+                started.append(self._begin(tenant.parent_id, tenant, run_id, "schedule", now).id)
+            except Exception:
+                log.exception("the reconciliation run of tenant %s could not start", tenant.id)
+                failed.append(tenant.id)
+        if failed:  # fail the invocation so the schedule's retry starts what is missing
+            raise RuntimeError(f"reconciliation runs not started for tenants {failed}")
+        return started
+
+    # --- one page (the queue's consumer) ---
+
+    def run_page(self, message: ReconciliationPage) -> str:
+        run = self.runs.get(message.tenant_id, message.run_id)
+        if run is None:
+            raise ReplicationError(f"reconciliation run {message.run_id} is gone")
+        if run.resends_after(message.phase, message.cursor):
+            self._send(run)
+            return "resent"
+        if not run.expects(message.phase, message.cursor):
+            return "duplicate"
+        link = self.replicator.link(run.child_tenant_id)
+        if link is None or not link.active:
+            raise ReplicationError(f"the link of {run.child_tenant_id} is gone")
+        here = domain.position(run.phase, run.cursor)
+        repaired = orders = 0
+        if run.phase == "subscriptions":
+            next_cursor, compared, found = self._subscriptions(link, run, here)
+        elif run.phase == "mirrors":
+            next_cursor, compared, found = self._mirrors(link, run, here)
+        elif run.phase == "accounts":
+            next_cursor, compared, found = self._accounts(link, run, here)
+        else:
+            next_cursor, compared, found, repaired, orders = self._repair(link, run)
+        advanced = run.advanced(
+            next_cursor,
+            compared=compared,
+            found=found,
+            now=rfc3339(now_utc()),
+            repaired=repaired,
+            repair_orders=orders,
+        )
+        try:
+            self.runs.save(advanced)
+        except ConcurrentUpdate:
+            if self._reload(run).expects(run.phase, run.cursor):
+                raise  # only its ``sent`` mark moved: this page is not done, fail to retry
+            return "duplicate"
+        if not advanced.finished:
+            self._send(self._reload(advanced))
+        return advanced.phase
+
+    def _found(
+        self, run: ReconciliationRun, here: str, entries: list[domain.DriftItem]
+    ) -> dict[str, int]:
+        """Write a page's items and count them. An item another page found already (an
+        account of subscriptions on two pages) is neither written nor counted again; one this
+        page wrote before a crash is (the page is being done again)."""
+        shared = [e.key for e in entries if e.record == domain.ACCOUNT]
+        known = self.runs.found_on(run.tenant_id, run.id, shared) if shared else {}
+        fresh = list({e.key: e for e in entries if known.get(e.key, here) == here}.values())
+        self.runs.put_items(run.tenant_id, run.id, fresh)
+        counts: dict[str, int] = {}
+        for entry in fresh:
+            counts[entry.kind] = counts.get(entry.kind, 0) + 1
+        return counts
+
+    def _subscriptions(
+        self, link: Link, run: ReconciliationRun, here: str
+    ) -> tuple[str | None, int, dict[str, int]]:
+        page = self.runs.subscriptions_page(link.child_tenant_id, RECONCILE_PAGE, run.cursor)
+        mirrorable = [s for s in page.items if domain.is_mirrored(link, s)]
+        mirror_ids = {s.id: domain.subscription_mirror_id(link, s) for s in mirrorable}
+        mirrors = self.runs.subscriptions(link.provider_tenant_id, mirror_ids.values())
+        entries = []
+        for sub in mirrorable:
+            mirror = mirrors.get(mirror_ids[sub.id])
+            drift = domain.subscription_drift(link, sub, mirror)
+            if drift is not None:
+                entries.append(
+                    domain.DriftItem(
+                        kind=drift.kind,
+                        record=domain.SUBSCRIPTION,
+                        source_id=sub.id,
+                        mirror_id=mirror_ids[sub.id],
+                        found_on=here,
+                        fields=drift.fields,
+                        source_version=sub.version,
+                        mirror_source_version=mirror.source_version if mirror else None,
+                    )
+                )
+        entries += self._missing_accounts(link, here, {s.account_id for s in mirrorable})
+        if run.cursor is None:  # the first page lists the records set aside beside the run
+            entries += [
+                domain.DriftItem(
+                    kind=domain.SET_ASIDE,
+                    record=record,
+                    source_id=record_id,
+                    mirror_id="",
+                    found_on=here,
+                    detail=detail,
+                )
+                for record, record_id, detail in self.set_aside.records(link.child_tenant_id)
+            ]
+        return page.next_cursor, len(page.items), self._found(run, here, entries)
+
+    def _missing_accounts(
+        self, link: Link, here: str, account_ids: set[str]
+    ) -> list[domain.DriftItem]:
+        """R12: the accounts of mirrored subscriptions, and their lite resellers, each with its
+        mirror (two or three ``BatchGetItem`` per 100 accounts)."""
+        accounts = self.runs.accounts(link.child_tenant_id, account_ids)
+        parents = {a.parent_account_id for a in accounts.values() if a.parent_account_id}
+        accounts |= self.runs.accounts(link.child_tenant_id, parents - set(accounts))
+        mirror_ids = {a.id: domain.account_mirror_id(link, a) for a in accounts.values()}
+        mirrors = self.runs.accounts(link.provider_tenant_id, mirror_ids.values())
+        return [
+            domain.DriftItem(
+                kind=domain.MISSING,
+                record=domain.ACCOUNT,
+                source_id=account.id,
+                mirror_id=mirror_ids[account.id],
+                found_on=here,
+                source_version=account.version,
+            )
+            for account in accounts.values()
+            if mirror_ids[account.id] not in mirrors
+        ]
+
+    def _mirrors(
+        self, link: Link, run: ReconciliationRun, here: str
+    ) -> tuple[str | None, int, dict[str, int]]:
+        page = self.runs.reseller_mirrors(
+            link.provider_tenant_id, link.reseller_account_id, MIRRORS_PAGE, run.cursor
+        )
+        ours = [
+            ref
+            for ref in page.items
+            if ref.mirrored and ref.source_tenant_id == link.child_tenant_id and ref.source_id
+        ]
+        existing = self.runs.existing(link.child_tenant_id, [r.source_id or "" for r in ours])
+        entries = [
+            domain.DriftItem(
+                kind=domain.ORPHAN,
+                record=domain.SUBSCRIPTION,
+                source_id=ref.source_id or "",
+                mirror_id=ref.id,
+                found_on=here,
+            )
+            for ref in ours
+            if ref.source_id not in existing and ref.last_change != domain.ORPHANED
+        ]
+        return page.next_cursor, len(ours), self._found(run, here, entries)
+
+    def _accounts(
+        self, link: Link, run: ReconciliationRun, here: str
+    ) -> tuple[str | None, int, dict[str, int]]:
+        page = self.runs.accounts_page(link.child_tenant_id, RECONCILE_PAGE, run.cursor)
+        mirror_ids = {a.id: domain.account_mirror_id(link, a) for a in page.items}
+        mirrors = self.runs.accounts(link.provider_tenant_id, mirror_ids.values())
+        entries = []
+        for account in page.items:
+            mirror = mirrors.get(mirror_ids[account.id])
+            if mirror is None:
+                continue  # not mirrored yet, or missing: the subscriptions' phase tells which
+            drift = domain.account_drift(account, mirror, expected=True)
+            if drift is not None:
+                entries.append(
+                    domain.DriftItem(
+                        kind=drift.kind,
+                        record=domain.ACCOUNT,
+                        source_id=account.id,
+                        mirror_id=mirror.id,
+                        found_on=here,
+                        fields=drift.fields,
+                        source_version=account.version,
+                        mirror_source_version=mirror.source_version,
+                    )
+                )
+        return page.next_cursor, len(page.items), self._found(run, here, entries)
+
+    def _repair(
+        self, link: Link, run: ReconciliationRun
+    ) -> tuple[str | None, int, dict[str, int], int, int]:
+        """One page of the run's items: each record and its mirror read again (batched) and,
+        if it still drifts, re-driven; its outcome written on the item."""
+        here = domain.position(run.phase, run.cursor)
+        page = self.runs.items(run.tenant_id, run.id, None, REPAIR_PAGE, run.cursor)
+        # an item this page re-drove before a crash keeps its outcome (and is counted again)
+        redone = [e for e in page.items if e.repaired_on == here]
+        todo = [e for e in page.items if e.kind != domain.SET_ASIDE and e.repair is None]
+        subs = [e for e in todo if e.record == domain.SUBSCRIPTION]
+        accounts = [e for e in todo if e.record == domain.ACCOUNT]
+        child, provider = link.child_tenant_id, link.provider_tenant_id
+        sources = self.runs.subscriptions(child, [e.source_id for e in subs], whole=True)
+        mirrors = self.runs.subscriptions(provider, [e.mirror_id for e in subs])
+        account_sources = self.runs.accounts(child, [e.source_id for e in accounts])
+        account_mirrors = self.runs.accounts(provider, [e.mirror_id for e in accounts])
+        today = now_utc().date().isoformat()
+        done: list[domain.DriftItem] = []
+        for entry in todo:  # accounts sort before subscriptions within a kind
+            try:
+                if entry.record == domain.ACCOUNT:
+                    source = account_sources.get(entry.source_id)
+                    mirror = account_mirrors.get(entry.mirror_id)
+                    outcome, order_id = self._repair_account(link, source, mirror), None
+                else:
+                    outcome, order_id = self._repair_subscription(
+                        link, run, sources.get(entry.source_id), mirrors.get(entry.mirror_id), today
+                    )
+            except ReplicationError as error:
+                outcome, order_id = f"failed: {error}", None
+            done.append(replace(entry, repair=outcome, repair_order_id=order_id, repaired_on=here))
+        self.runs.put_items(run.tenant_id, run.id, done)
+        done += redone
+        repaired = sum(1 for e in done if e.repair == REPAIRED_ITEM)
+        orders = sum(1 for e in done if e.repair_order_id is not None)
+        return page.next_cursor, len(done), {}, repaired, orders
+
+    def _repair_subscription(
+        self,
+        link: Link,
+        run: ReconciliationRun,
+        source: Subscription | None,
+        mirror: Subscription | None,
+        today: str,
+    ) -> tuple[str, str | None]:
+        drift = domain.subscription_drift(link, source, mirror)
+        if drift is None:
+            return CONVERGED, None
+        if drift.kind == domain.ORPHAN:
+            self.replicator.close_orphan(present(mirror, "an orphan's mirror"), today)
+            return REPAIRED_ITEM, None
+        sub = present(source, "a drifted subscription's source")
+        over = mirror.source_version if mirror is not None else None
+        _, order_id = self.replicator.repair(link, sub, run_id=run.id, over=over)
+        return REPAIRED_ITEM, order_id
+
+    def _repair_account(self, link: Link, source: Account | None, mirror: Account | None) -> str:
+        drift = domain.account_drift(source, mirror, expected=True)
+        if drift is None:
+            return CONVERGED
+        if drift.kind == domain.ORPHAN or source is None:
+            return "left: an account mirror whose source is gone is kept as it is"
+        self.replicator.repair_account(link, source, mirror)
+        return REPAIRED_ITEM
+
+    def _send(self, run: ReconciliationRun) -> None:
+        self.queue.send(
+            ReconciliationPage(
+                tenant_id=run.tenant_id, run_id=run.id, phase=run.phase, cursor=run.cursor
+            ).model_dump()
+        )
+        with suppress(ConcurrentUpdate):  # the run moved on: its next message is not ours
+            self.runs.save(replace(run, sent=True))
+
+    def _reload(self, run: ReconciliationRun) -> ReconciliationRun:
+        return present(self.runs.get(run.tenant_id, run.id), f"reconciliation run {run.id}")
+
+
+REPAIRED_ITEM, CONVERGED = "repaired", "converged"

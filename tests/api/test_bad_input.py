@@ -74,6 +74,9 @@ PERIOD_START = datetime.now(ZoneInfo("Europe/Berlin")).date().replace(day=1).iso
 
 BODY_TARGETS: dict[tuple[str, str], Target] = {
     ("POST", "/billing-runs"): Target("{a.admin}", "/billing-runs", {"period_start": PERIOD_START}),
+    ("POST", "/reconciliation-runs"): Target(
+        "{a.admin}", "/reconciliation-runs", {"child_tenant_id": "{a.child}"}
+    ),
     ("POST", "/reseller-plans"): Target(
         "{a.admin}", "/reseller-plans", {"account_id": "{a.lite}", "product_id": "{a.base}"}
     ),
@@ -228,6 +231,10 @@ BODY_TARGETS: dict[tuple[str, str], Target] = {
 QUERY_TARGETS: dict[tuple[str, str], Target] = {
     ("GET", "/billing-runs"): Target("{a.admin}", "/billing-runs"),
     ("GET", "/reports/margin"): Target("{a.admin}", "/reports/margin?period=2026-01"),
+    ("GET", "/reconciliation-runs"): Target("{a.admin}", "/reconciliation-runs"),
+    ("GET", "/reconciliation-runs/{run_id}"): Target(
+        "{a.admin}", "/reconciliation-runs/{a.reconciliation}?kind=missing"
+    ),
     ("GET", "/reseller-plans"): Target("{a.admin}", "/reseller-plans?account_id={a.lite}"),
     ("GET", "/invoices"): Target("{a.admin}", "/invoices?account_id={a.z}"),
     ("GET", "/invoices/preview"): Target("{a.admin}", "/invoices/preview?account_id={a.z}"),
@@ -252,9 +259,13 @@ PUBLIC_PATHS = ("/health", "/openapi.json")
 NO_QUERY_PATHS: dict[tuple[str, str], str] = {
     ("POST", "/billing-runs"): "/billing-runs",
     ("POST", "/reseller-plans"): "/reseller-plans",
+    ("POST", "/reconciliation-runs"): "/reconciliation-runs",
     ("GET", "/storefront"): "/storefront",
     ("PATCH", "/storefront"): "/storefront",
     ("GET", "/billing-runs/{run_id}"): "/billing-runs/{a.run}",
+    ("POST", "/reconciliation-runs/{run_id}/repair"): (
+        "/reconciliation-runs/{a.reconciliation}/repair"
+    ),
     ("GET", "/invoices/{invoice_id}"): "/invoices/{a.invoice_z}",
     ("GET", "/invoices/{invoice_id}/document"): "/invoices/{a.invoice_z}/document",
     ("POST", "/invoices/{invoice_id}/void"): "/invoices/{a.invoice_z}/void",
@@ -628,7 +639,9 @@ def _query_mutations(route: Route) -> list[tuple[str, str, str, frozenset[str]]]
     """(what, query string, field, codes)."""
     assert route.query is not None
     found = [("unknown parameter", "bogus=1", "bogus", UNKNOWN)]
-    if "limit" not in route.query.model_fields:  # a single answer (the invoice preview)
+    # a single answer (the invoice preview): no page parameters; one that holds a page of its
+    # own (a reconciliation run's items, R33; the margin report, R32) takes them like a list
+    if not route.paginated and "limit" not in route.query.model_fields:
         found.append(("a page parameter", "limit=10", "limit", UNKNOWN))
         return found + _id_mutations(route)
     for value, codes in [

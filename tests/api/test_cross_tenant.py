@@ -121,6 +121,55 @@ MATRIX: dict[tuple[str, str], list[Probe]] = {
         Probe("A's child reads its provider's run", "{a.child_admin}", "/billing-runs/{a.run}"),
         Probe("a customer (role)", "{a.as_z}", "/billing-runs/{a.run}", status=403),
     ],
+    ("POST", "/reconciliation-runs"): [
+        Probe(
+            "B reconciles A's child",
+            "{b.admin}",
+            "/reconciliation-runs",
+            {"child_tenant_id": "{a.child}"},
+        ),
+        Probe(
+            "A's child reconciles its provider",
+            "{a.child_admin}",
+            "/reconciliation-runs",
+            {"child_tenant_id": "{a.id}"},
+        ),
+        Probe(
+            "a customer (role)",
+            "{a.as_z}",
+            "/reconciliation-runs",
+            {"child_tenant_id": "{a.child}"},
+            status=403,
+        ),
+    ],
+    ("GET", "/reconciliation-runs/{run_id}"): [
+        Probe("B reads A's run", "{b.admin}", "/reconciliation-runs/{a.reconciliation}"),
+        Probe(
+            "A's child reads its provider's run",
+            "{a.child_admin}",
+            "/reconciliation-runs/{a.reconciliation}",
+        ),
+        Probe(
+            "a reseller (role)",
+            "{a.as_lite}",
+            "/reconciliation-runs/{a.reconciliation}",
+            status=403,
+        ),
+    ],
+    ("POST", "/reconciliation-runs/{run_id}/repair"): [
+        Probe("B repairs A's run", "{b.admin}", "/reconciliation-runs/{a.reconciliation}/repair"),
+        Probe(
+            "A's child repairs its provider's run",
+            "{a.child_admin}",
+            "/reconciliation-runs/{a.reconciliation}/repair",
+        ),
+        Probe(
+            "a customer (role)",
+            "{a.as_x}",
+            "/reconciliation-runs/{a.reconciliation}/repair",
+            status=403,
+        ),
+    ],
     ("GET", "/invoices"): [
         Probe("B lists A's customer's invoices", "{b.admin}", "/invoices?account_id={a.z}"),
         Probe("Y lists Z's invoices", "{a.as_y}", "/invoices?account_id={a.z}"),
@@ -653,6 +702,8 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("GET", "/billing-runs"): "lists the caller's own tenant's runs; no resource parameter",
     ("GET", "/reports/margin"): "the caller's own tenant's report (R32): keyed by the token's "
     "tenant; no resource parameter (tests/integration/test_margin.py: roles, tenants)",
+    ("GET", "/reconciliation-runs"): "lists the runs the caller's own tenant started; no resource "
+    "parameter",
     ("GET", "/storefront"): "the caller's own storefront; no resource parameter",
     ("PATCH", "/storefront"): "the caller's own storefront; the body names no resource",
 }

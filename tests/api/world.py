@@ -94,6 +94,7 @@ class Tenant:
     contact_x: str = ""  # a contact of X
     contact_z: str = ""  # a contact of Z
     run: str = ""  # the billing run of the current period (R24)
+    reconciliation: str = ""  # a reconciliation run of its child (R33; back ordering on)
     invoice_z: str = ""  # Z's invoice of it
     invoice_lite: str = ""  # L's invoice (for X's and Y's subscriptions, R20)
     # tokens: the tenant's admin, its child tenant's admin, and one user per account
@@ -251,6 +252,10 @@ def _tenant(api: Api, platform: str, name: str, *, full: bool) -> Tenant:
     )
     t.child, t.child_account = child["id"], child["reseller_account_id"]
     t.child_admin = token("tenant_admin", t.child)
+    ok(api.call("POST", f"/tenants/{t.child}/backordering", adm))  # R11, for R33's run
+    t.reconciliation = ok(
+        api.call("POST", "/reconciliation-runs", adm, {"child_tenant_id": t.child}), 202
+    )["id"]
     t.run = ok(api.call("POST", "/billing-runs", adm, {}), 202)["id"]
     invoices = ok(api.call("GET", "/invoices", adm))["items"]
     by_account = {invoice["account_id"]: invoice["id"] for invoice in invoices}

@@ -414,7 +414,7 @@ def test_every_queue_has_its_mapping_redrive_and_dead_letter_queue(deployed: Dep
 @pytest.mark.package
 def test_no_mapping_or_function_beyond_infra_events_and_billing(deployed: Deployed) -> None:
     from infra import billing
-    from infra.events import QUEUES, STREAMS
+    from infra.events import QUEUES, SCHEDULES, STREAMS
 
     mappings = deployed.of_type("AWS::Lambda::EventSourceMapping")
     assert len(mappings) == len(STREAMS) + len(QUEUES)
@@ -422,8 +422,9 @@ def test_no_mapping_or_function_beyond_infra_events_and_billing(deployed: Deploy
     names = [s.function for s in STREAMS] + [q.function for q in QUEUES]
     consumers = {deployed.function(name) for name in names}
     billers = {deployed.function(name) for name in billing.functions()}
-    assert functions == {deployed.function("api"), *consumers, *billers}
-    for name in consumers | billers:
+    scheduled = {deployed.function(s.function) for s in SCHEDULES}
+    assert functions == {deployed.function("api"), *consumers, *billers, *scheduled}
+    for name in consumers | billers | scheduled:
         props = deployed.resources[name]["Properties"]
         assert props["Timeout"] >= 30 and props["MemorySize"] >= 256
         assert set(props["Environment"]["Variables"]) == BSS_ENVIRONMENT
@@ -443,12 +444,18 @@ def test_billing_run_invokes_the_deployed_functions_and_the_schedule_starts_it(
         placeholder: {"Fn::GetAtt": [deployed.function(name), "Arn"]}
         for placeholder, name in billing.TASKS.items()
     }
-    (rule,) = deployed.of_type("AWS::Events::Rule").values()
-    schedule = deployed.function(billing.SCHEDULE_FUNCTION)
-    assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": [schedule, "Arn"]}
+    from infra.events import SCHEDULES
+
+    rules = deployed.of_type("AWS::Events::Rule").values()
     permissions = deployed.of_type("AWS::Lambda::Permission").values()
-    (permission,) = [p for p in permissions if p["Principal"] == "events.amazonaws.com"]
-    assert permission["FunctionName"] == {"Ref": schedule}
+    invoked = [p for p in permissions if p["Principal"] == "events.amazonaws.com"]
+    scheduled = [billing.SCHEDULE_FUNCTION, *(s.function for s in SCHEDULES)]
+    assert len(rules) == len(invoked) == len(scheduled)  # one rule and permission each
+    for name in scheduled:
+        function = deployed.function(name)
+        (rule,) = [r for r in rules if r["Targets"][0]["Arn"] == {"Fn::GetAtt": [function, "Arn"]}]
+        assert len([p for p in invoked if p["FunctionName"] == {"Ref": function}]) == 1
+        assert rule["State"] == "ENABLED" and rule["ScheduleExpression"].startswith("cron(")
 
 
 @pytest.mark.package
@@ -495,12 +502,24 @@ def test_each_role_has_exactly_the_stream_and_queue_permissions_it_needs(
     sends jobs to every consumed queue. Nothing else on streams or queues (the billing functions
     none at all); logs and the tables for all."""
     from infra import billing
-    from infra.events import QUEUES, STREAMS
+    from infra.events import QUEUES, RECONCILIATION_PAGES, SCHEDULES, SET_ASIDE_TABLES, STREAMS
 
     expected: dict[str, set[tuple[str, str]]] = {
         "api": _pairs(QUEUE_SEND, [deployed.queue_arn(q.queue) for q in QUEUES])
     }
     expected.update({name: set() for name in billing.functions()})
+    for schedule in SCHEDULES:  # it sends the first page of each run it starts
+        expected[schedule.function] = _pairs(
+            QUEUE_SEND, [deployed.queue_arn(q) for q in schedule.sends_to]
+        )
+    # R33: the reconciliation's pages list the records set aside without consuming them
+    failures = {s.on_failure_queue for s in STREAMS if s.table in SET_ASIDE_TABLES}
+    expected[RECONCILIATION_PAGES] = _pairs(
+        {"sqs:GetQueueUrl", "sqs:ReceiveMessage"}, [deployed.queue_arn(q) for q in failures]
+    ) | _pairs(
+        {"dynamodb:GetRecords", "dynamodb:GetShardIterator"},
+        [deployed.stream_arn(t) for t in SET_ASIDE_TABLES],
+    )
     for stream in STREAMS:
         expected.setdefault(stream.function, set()).update(
             _pairs(STREAM_READ, [deployed.stream_arn(stream.table)])

@@ -22,7 +22,8 @@ def test_app_declares_exactly_the_listed_functions_each_calling_its_handler() ->
 
 
 def test_every_listed_function_has_a_source_and_every_source_a_listed_function() -> None:
-    wired = [s.function for s in (*events.STREAMS, *events.QUEUES)] + list(billing.functions())
+    sources = (*events.STREAMS, *events.QUEUES, *events.SCHEDULES)
+    wired = [s.function for s in sources] + list(billing.functions())
     assert sorted(wired) == sorted(FUNCTIONS)  # each once: no function fed twice, none idle
 
 

@@ -48,7 +48,7 @@ class FakeRepository:
         self.calls.append("price")
         return Decimal("18.00")
 
-    def upsert_mirror(self, mirror: Any) -> bool:
+    def upsert_mirror(self, mirror: Any, *, over: int | None = None) -> bool:
         self.calls.append("upsert_mirror")
         self.mirrors[mirror.id] = mirror
         return True
