@@ -51,19 +51,18 @@ class Stream:
         raise AssertionError("the stream did not settle")
 
 
-class Backfill:
-    """Delivers the backfill queue's messages to its handler like Lambda would, until empty."""
+class QueueDrain:
+    """Delivers a queue's messages to its handler like Lambda would, until empty."""
 
-    def __init__(self) -> None:
-        from functions.backorder.schemas import BACKFILL_QUEUE
-
+    def __init__(self, queue: str, handler: Any, *, rounds: int = 100) -> None:
         self.sqs = boto3.client("sqs")
-        name = composition.container().settings.queue_name(BACKFILL_QUEUE)
+        self.queue, self.handler, self.rounds = queue, handler, rounds
+        name = composition.container().settings.queue_name(queue)
         self.url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
 
     def drain(self) -> int:
         handled = 0
-        for _ in range(100):
+        for _ in range(self.rounds):
             messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1).get(
                 "Messages", []
             )
@@ -78,16 +77,25 @@ class Backfill:
                         "attributes": {},
                         "messageAttributes": {},
                         "eventSource": "aws:sqs",
-                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:backfill",
+                        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{self.queue}",
                     }
                     for m in messages
                 ]
             }
-            assert backfill_jobs(event, None)["batchItemFailures"] == []
+            assert self.handler(event, None)["batchItemFailures"] == []
             for m in messages:
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
             handled += len(messages)
-        raise AssertionError("the backfill did not finish")
+        raise AssertionError(f"the {self.queue} queue did not drain")
+
+
+class Backfill(QueueDrain):
+    """The backfill queue (R11)."""
+
+    def __init__(self) -> None:
+        from functions.backorder.schemas import BACKFILL_QUEUE
+
+        super().__init__(BACKFILL_QUEUE, backfill_jobs)
 
 
 def ok(result: tuple[int, Any], status: int = 200) -> Any:

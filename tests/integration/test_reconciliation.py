@@ -24,44 +24,14 @@ from functions.core.domain import Account
 from functions.core.persistence import to_entity
 from functions.orders.adapters import OrderModel, SubscriptionModel
 from tests.conftest import Api, token
-from tests.integration.test_backorder import Reseller, Stream, ok
+from tests.integration.test_backorder import QueueDrain, Reseller, Stream, ok
 
 
-class Pages:
-    """Delivers the reconciliation queue's messages to its handler like Lambda would."""
+class Pages(QueueDrain):
+    """The reconciliation queue (R33): a run's and a repair's pages."""
 
     def __init__(self) -> None:
-        self.sqs = boto3.client("sqs")
-        name = composition.container().settings.queue_name(RECONCILIATION_QUEUE)
-        self.url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
-
-    def drain(self) -> int:
-        handled = 0
-        for _ in range(1000):
-            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1).get(
-                "Messages", []
-            )
-            if not messages:
-                return handled
-            event = {
-                "Records": [
-                    {
-                        "messageId": m["MessageId"],
-                        "receiptHandle": m["ReceiptHandle"],
-                        "body": m["Body"],
-                        "attributes": {},
-                        "messageAttributes": {},
-                        "eventSource": "aws:sqs",
-                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:reconciliation",
-                    }
-                    for m in messages
-                ]
-            }
-            assert reconciliation_jobs(event, None)["batchItemFailures"] == []
-            for m in messages:
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
-            handled += len(messages)
-        raise AssertionError("the run did not finish")
+        super().__init__(RECONCILIATION_QUEUE, reconciliation_jobs, rounds=1000)
 
 
 def set_aside(records: list[dict[str, Any]], arn: str) -> None:
