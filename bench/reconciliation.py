@@ -24,9 +24,11 @@ against the key, sorts the partition, then walks it from its first item to the p
 (``bench.billing.unsorted_tables`` says more): O(n log n) per page, quadratic over a run's
 pages (measured: 100,000 subscriptions took 20 times as long as 10,000). DynamoDB reads a page
 from its start in the key range. Here (``partition_queries``) a plain page (a key, ascending,
-no filter) is handed the partition's items from the page's start on, at most ``Limit`` + 1,
-from the partition (table or index) sorted once and kept until the next write; any other Query
-the items of its key, found in one pass. moto still sorts and checks what it gets, so its
+no filter: moto hands every Query an always-true ``OpDefault`` filter and an empty list of range
+conditions when it has none) is handed the partition's items from the page's start on, at most
+``Limit`` + 1, from the partition (table or index) sorted once and kept until the next write to
+its table (the run's own bookkeeping, in another table, keeps it); any other Query the items of
+its key, found in one pass. moto still sorts and checks what it gets, so its
 answers are the same. (moto's 1 MB page limit counts whole items, also on a keys-only index,
 so the orphan check's index pages hold ~1,000 keys here, not the ~5,000 of DynamoDB.)
 
@@ -55,11 +57,13 @@ PER_ACCOUNT = 10
 MAX_READS_PER_SUBSCRIPTION = 0.05
 #: linear: the larger run may take at most this much more than the size ratio
 LINEAR_SLACK = 1.1
+_KEY_CONDITIONS = ("hash_key_conditions", "range_key_conditions")
 READ_OPERATIONS = ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")
 
 _QUERY: contextvars.ContextVar[Any] = contextvars.ContextVar("query", default=None)
 #: (table, index, key) → (sort keys, items) of a partition, sorted once while nothing writes
-_SORTED: dict[tuple[int, str | None, Any], tuple[list[tuple[str, ...]], list[Any]]] = {}
+#: to its table
+_SORTED: dict[tuple[str, str | None, Any], tuple[list[tuple[str, ...]], list[Any]]] = {}
 
 
 @contextmanager
@@ -80,7 +84,12 @@ def partition_queries() -> Iterator[None]:
         method = originals[name]
 
         def write(self: Any, *args: Any, **kwargs: Any) -> Any:
-            _SORTED.clear()
+            table = kwargs.get("table_name", args[0] if args else None)
+            if name == "transact_write_items" or not isinstance(table, str):
+                _SORTED.clear()
+            else:  # a write to one table keeps the other tables' partitions
+                for cached in [k for k in _SORTED if k[0] == table]:
+                    del _SORTED[cached]
             return method(self, *args, **kwargs)
 
         return write
@@ -118,8 +127,8 @@ def partition_queries() -> Iterator[None]:
             not given.get("range_comparison")
             and not given.get("range_key_conditions")
             and given.get("scan_index_forward", True) is not False
-            and given.get("filter_expression") is None
-            and not {k for k in kwargs if k not in (*names, "hash_key_conditions")}
+            and _no_filter(given.get("filter_expression"))
+            and not {k for k in kwargs if k not in (*names, *_KEY_CONDITIONS)}
         )
         token = _QUERY.set(
             (
@@ -149,6 +158,13 @@ def partition_queries() -> Iterator[None]:
         _SORTED.clear()
 
 
+def _no_filter(expression: Any) -> bool:
+    """moto hands every Query a filter: ``OpDefault`` (always true) when the request has none."""
+    from moto.dynamodb.comparisons import OpDefault
+
+    return expression is None or isinstance(expression, OpDefault)
+
+
 def _sort_attributes(table: Any, index_name: str | None) -> tuple[str, ...]:
     """A partition's order: the index's range key (if any), then the table's."""
     names: list[str] = []
@@ -167,7 +183,7 @@ def _value(item_value: Any) -> str:
 def _partition(
     table: Any, index_name: str | None, key: list[tuple[str, Any]]
 ) -> tuple[list[tuple[str, ...]], list[Any]]:
-    cache_key = (id(table), index_name, tuple((a, _value(v)) for a, v in key))
+    cache_key = (table.name, index_name, tuple((a, _value(v)) for a, v in key))
     if cache_key not in _SORTED:
         if not index_name and len(key) == 1 and key[0][0] == table.hash_key_attr:
             found = list(table.items.get(key[0][1], {}).values())
