@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +23,8 @@ from functions.core.ids import derived_id
 from functions.core.money import round_money
 from functions.invoices.domain import UsageRecord
 from functions.orders.domain import (
+    ADDON_REMOVED,
+    CANCEL,
     CANCELLED,
     COMPLETED,
     DOWNGRADE,
@@ -29,7 +32,9 @@ from functions.orders.domain import (
     Order,
     OrderLine,
     Subscription,
+    penalty_on,
     recurring_amount,
+    terms_of,
 )
 from functions.pricelist.domain import Product
 
@@ -219,7 +224,21 @@ def mirror_subscription(
         renewals=[dict(r) for r in sub.renewals],
         seat_additions=[dict(b) for b in sub.seat_additions],
         scheduled_change=_scheduled_mirror(sub.scheduled_change, known),
+        cancellation_terms=_terms_mirror(sub, unit_price, link.currency),
     )
+
+
+def _terms_mirror(sub: Subscription, unit_price: Decimal, currency: str) -> dict[str, Any] | None:
+    """R31, R14: what the source's cancellation brought, as the provider bills the reseller: the
+    same refund (the policy is the provider's, R4) and a penalty reckoned again on the same day
+    at the reseller's price."""
+    kept = sub.cancellation_terms
+    if kept is None:
+        return None
+    if kept.get("penalty") is None:
+        return dict(kept)
+    on = date.fromisoformat(str(kept["on"]))
+    return {**kept, "penalty": str(penalty_on(sub, on, unit_price, currency))}
 
 
 def _scheduled_mirror(
@@ -309,7 +328,17 @@ def provider_order(
             **({"repair_run_id": repair} if repair else {}),
         },
         status=status,
+        # R31: a refunded cancellation is a refund order at the reseller's price; a penalty is
+        # the mirror's (reckoned at that price)
+        **_cancel_terms(change, mirror),
     )
+
+
+def _cancel_terms(change: str, mirror: Subscription) -> dict[str, Any]:
+    if change not in (CANCEL, ADDON_REMOVED) or mirror.cancellation_terms is None:
+        return {}
+    terms = terms_of(mirror)
+    return {"refund": terms.refund, "penalty": terms.penalty}
 
 
 def is_scheduled(sub: Subscription) -> bool:

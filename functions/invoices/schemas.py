@@ -97,7 +97,7 @@ class PreviewQuery(Query):
 #: The OpenAPI descriptions of an invoice line's fields; the fields themselves are declared once,
 #: by ``domain.InvoiceLine`` (``InvoiceLineOut`` is derived from it).
 LINE_DESCRIPTIONS = {
-    "kind": "charge, credit (of the line it names) or usage",
+    "kind": "charge, credit (of the line it names), usage or fee (a cancellation penalty, R31)",
     "start": "first day billed",
     "end": "the day after the last day billed",
     "proration": "days billed / days in the whole period",

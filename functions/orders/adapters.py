@@ -37,7 +37,7 @@ from functions.orders.domain import Order, OrderLine, Subscription
 from functions.pricelist.domain import commitment_of
 
 #: R31: a subscription's commitment fields, each stored as JSON (absent: flexible / none)
-_COMMITMENT_JSON = ("renewals", "seat_additions", "scheduled_change")
+_COMMITMENT_JSON = ("renewals", "seat_additions", "scheduled_change", "cancellation_terms")
 
 
 def _index(
@@ -135,6 +135,7 @@ class SubscriptionModel(BaseTable):
     renewals = UnicodeAttribute(null=True)
     seat_additions = UnicodeAttribute(null=True)
     scheduled_change = UnicodeAttribute(null=True)
+    cancellation_terms = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     # Keys only: a subscription changes far more often than its account, reseller or base, and
@@ -180,6 +181,7 @@ class SubscriptionModel(BaseTable):
         values["renewals"] = json.loads(self.renewals or "[]")
         values["seat_additions"] = json.loads(self.seat_additions or "[]")
         values["scheduled_change"] = json.loads(self.scheduled_change or "null")
+        values["cancellation_terms"] = json.loads(self.cancellation_terms or "null")
         return Subscription(**values)
 
 

@@ -113,6 +113,9 @@ class Subscription:
     #: R31: a downgrade waiting for the renewal: ``{type, on, product_id, origin_tenant_id,
     #: origin_product_id, unit_price}``
     scheduled_change: dict[str, Any] | None = None
+    #: R31: what its cancellation brought, for billing: ``{refund (prorated, full or None),
+    #: penalty (a money string or None), on (the day it was reckoned), term_start}``
+    cancellation_terms: dict[str, Any] | None = None
     version: int | None = None
 
     @property
@@ -860,12 +863,50 @@ def cancel_terms(sub: Subscription, at: datetime, time_zone: str) -> CancelTerms
             code="outside_cancellation_window",
             details=_refusal_details(term, closes),
         )
-    percent = commitment.penalty_percent or Decimal(0)
+    return CancelTerms(penalty=penalty_on(sub, today, sub.unit_price, sub.currency))
+
+
+def penalty_on(sub: Subscription, today: date, unit_price: Decimal, currency: str) -> Decimal:
+    """R31: the penalty of cancelling on ``today`` at ``unit_price``: ``penalty_percent`` of the
+    committed value left, unit price × quantity × the billing cycles of a term × the term's
+    days left (from today, inclusive) / its days, rounded half-up (R23). Each tier reckons it at
+    its own buyer's price (the mirror at the reseller's, R14)."""
+    commitment = sub.commitment
+    percent = commitment.penalty_percent if commitment else None
+    term = term_on(sub, today)
     cycles = Decimal(TERM_MONTHS[sub.term]) / Decimal(TERM_MONTHS[sub.billing_cycle])
     days_left = Decimal((term.end - today).days + 1)
     term_days = Decimal((term.end - term.start).days + 1)
-    committed = sub.unit_price * sub.quantity * cycles * days_left / term_days
-    return CancelTerms(penalty=round_money(committed * percent / 100, sub.currency))
+    committed = unit_price * sub.quantity * cycles * days_left / term_days
+    return round_money(committed * (percent or Decimal(0)) / 100, currency)
+
+
+def terms_of(sub: Subscription) -> CancelTerms:
+    """R31: what a cancelled subscription's cancellation brought (``with_cancel_terms``)."""
+    kept = sub.cancellation_terms or {}
+    penalty = kept.get("penalty")
+    return CancelTerms(
+        refund=kept.get("refund"), penalty=None if penalty is None else Decimal(str(penalty))
+    )
+
+
+def with_cancel_terms(sub: Subscription, terms: CancelTerms, today: date) -> Subscription:
+    """R31: a cancelled subscription remembers what its cancellation brought, for billing (R22):
+    a ``full`` refund credits its term from ``term_start``, a penalty is charged once. Nothing
+    is kept when it brought neither (flexible; the term's last day)."""
+    if terms.refund is None and terms.penalty is None:
+        return sub
+    return replace(
+        sub,
+        cancellation_terms={
+            "refund": terms.refund,
+            "penalty": None if terms.penalty is None else str(terms.penalty),
+            "on": today.isoformat(),
+            "term_start": max(
+                term_on(sub, today).start, date.fromisoformat(sub.start_date)
+            ).isoformat(),
+        },
+    )
 
 
 def set_auto_renew(sub: Subscription, auto_renew: bool, today: date, now: str) -> Subscription:

@@ -345,10 +345,15 @@ class OrderService:
         else:
             addons = [] if sub.is_addon else self.subscriptions.addons(tenant.id, sub.id).items
             live = [a for a in addons if a.status_on(today) in domain.CANCELLABLE]
-            for addon in live:  # R31: an add-on's own commitment holds as well
-                domain.cancel_terms(addon, at, zone)
+            # R31: an add-on's own commitment holds as well, and brings its own refund
+            addon_terms = {addon.id: domain.cancel_terms(addon, at, zone) for addon in live}
             terms = domain.cancel_terms(sub, at, zone)
             updated, cancelled = domain.cancel_with_addons(sub, addons, effective, today, now)
+            updated = domain.with_cancel_terms(updated, terms, today)
+            cancelled = [
+                domain.with_cancel_terms(a, addon_terms.get(a.id, domain.CancelTerms()), today)
+                for a in cancelled
+            ]
             order_type = domain.ADDON_REMOVED if sub.is_addon else domain.CANCEL
         order = domain.order_for(
             new_id("ord"),
@@ -375,11 +380,13 @@ class OrderService:
     def _addon_removed(
         self, principal: Principal, before: Subscription, after: Subscription, now: str
     ) -> Order:
-        """The ``addon_removed`` order (R9) of an add-on cancelled with its base."""
+        """The ``addon_removed`` order (R9) of an add-on cancelled with its base, with the
+        refund or penalty of its own commitment (R31)."""
         product = self.catalogue.products.get(after.tenant_id, after.product_id)
         if product is None:
             raise Conflict("an add-on's product no longer exists")
-        return domain.order_for(
+        terms = domain.terms_of(after)
+        order = domain.order_for(
             new_id("ord"),
             domain.ADDON_REMOVED,
             after,
@@ -389,6 +396,7 @@ class OrderService:
             created_by=principal.sub,
             previous=before,
         )
+        return replace(order, refund=terms.refund, penalty=terms.penalty)
 
     def _effective(
         self, principal: Principal, tenant: Tenant, sub: Subscription, body: Any, today: date

@@ -63,7 +63,22 @@ def timeline(sub: Subscription) -> list[Step]:
         last = steps[-1]
         ended = date.fromisoformat(sub.end_date) + timedelta(days=1)
         steps.append(Step(ended, last.quantity, last.product_id, False))
-    return sorted(steps, key=lambda step: step.on)
+    return refunded(sorted(steps, key=lambda step: step.on), sub)
+
+
+def refunded(steps: list[Step], sub: Subscription) -> list[Step]:
+    """R31, R22: a cancellation inside its window with a ``full`` refund bills nothing of its
+    term: from the term's first day (the purchase's, a renewal's) the subscription is as if it
+    had never been billed, so the run credits every issued day of the term it can still
+    reconcile. A ``prorated`` refund needs nothing more: the cancellation's own step stops the
+    days after it (R22)."""
+    kept = sub.cancellation_terms or {}
+    if kept.get("refund") != "full" or not steps:
+        return steps
+    since = date.fromisoformat(str(kept["term_start"]))
+    before = [step for step in steps if step.on < since]
+    last = (before or steps)[-1]
+    return [*before, Step(since, last.quantity, last.product_id, False)]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ class LineKind(StrEnum):
     CHARGE = "charge"
     CREDIT = "credit"
     USAGE = "usage"
+    #: R31: a cancellation fee (the penalty of a commitment cancelled after its window), once
+    FEE = "fee"
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ def describe(line: Line, named: Named) -> str:
         return f"{named.product_name}: {line.quantity} {named.unit}, {days}"
     if line.kind == LineKind.CREDIT:
         return f"Credit: {named.product_name} × {line.quantity}, {days}"
+    if line.kind == LineKind.FEE:
+        return f"Cancellation fee: {named.product_name}, cancelled {line.start.isoformat()}"
     return f"{named.product_name} × {line.quantity}, {days}"
 
 

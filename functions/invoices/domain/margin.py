@@ -146,6 +146,8 @@ def line_cost(line: InvoiceLine, unit_cost: Decimal, currency: str) -> Decimal:
     credit for its days of the period, usage by quantity; rounded half-up like the line."""
     if line.kind == LineKind.USAGE:
         return round_money(unit_cost * line.quantity, currency)
+    if line.kind == LineKind.FEE:  # R31: a cancellation fee costs the root nothing of its own
+        return round_money(Decimal(0), currency)
     rated = line.rated()
     cost = prorated(unit_cost, rated.quantity, rated.days, rated.period, currency)
     return -cost if line.kind == LineKind.CREDIT else cost

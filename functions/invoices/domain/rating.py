@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from functions.core.money import round_money
@@ -72,6 +72,38 @@ def reconcile_usage(
     return added
 
 
+def cancellation_fee(
+    sub: Subscription, period: Period, issued: Sequence[Line], since: date
+) -> list[Line]:
+    """R31: the penalty of a commitment cancelled after its window, charged once as a ``fee``
+    line in the period of the cancellation day (at the buyer's price: each tier's own, R14),
+    unless that period holds it already. A day before the run's window (``since``) is only
+    looked at where the period was issued."""
+    penalty = (sub.cancellation_terms or {}).get("penalty")
+    if penalty is None or sub.cancellation_date is None:
+        return []
+    day = date.fromisoformat(sub.cancellation_date)
+    if not period.start <= day < period.end or (day < since and not issued):
+        return []
+    if any(line.kind == LineKind.FEE for line in issued):
+        return []
+    amount = Decimal(str(penalty))
+    return [
+        Line(
+            kind=LineKind.FEE,
+            subscription_id=sub.id,
+            period=period,
+            start=day,
+            end=day + timedelta(days=1),
+            quantity=Decimal(1),
+            unit_price=amount,
+            proration=Decimal(1).quantize(FACTOR_PLACES),
+            amount=amount,
+            product_id=sub.product_id,
+        )
+    ]
+
+
 def rate_subscription(
     sub: Subscription,
     run: Run,
@@ -111,6 +143,7 @@ def rate_subscription(
         if period.end <= start:
             continue
         issued_here = [line for line in issued if line.period == period]
+        lines += cancellation_fee(sub, period, issued_here, run.window.start)
         if not issued_here and max(period.start, start) < run.window.start:
             continue
         billed_prices = {
