@@ -17,6 +17,7 @@ _BACKORDER = "functions.backorder.handlers"
 _PRICELIST = "functions.pricelist.handlers"
 _INVOICES = "functions.invoices.handlers"
 _STOREFRONT = "functions.storefront.handlers"
+_ORDERS = "functions.orders.handlers"
 
 #: function name → the module holding the handler of the same name
 FUNCTIONS: Mapping[str, str] = MappingProxyType(
@@ -41,6 +42,8 @@ FUNCTIONS: Mapping[str, str] = MappingProxyType(
         "billing_render": _INVOICES,
         "billing_close": _INVOICES,
         "billing_schedule": _INVOICES,
+        # commitment terms (R31): the daily automatic renewal of due downgrades
+        "renewal_schedule": _ORDERS,
         # reseller plans (R27): a plan subscription's change → the reseller's storefront
         "plans_stream": _STOREFRONT,
     }

@@ -109,6 +109,9 @@ QUEUES: tuple[QueueSource, ...] = wired(
 
 
 SCHEDULES: tuple[ScheduleSource, ...] = wired(
+    # commitment terms (R31): daily, 00:05 UTC (before the billing schedule's 00:15), the
+    # automatic renewal of every auto-renewing subscription whose scheduled downgrade is due
+    ScheduleSource(function="renewal_schedule", expression="cron(5 0 * * ? *)"),
     # reconciliation (R33): daily, 01:30 UTC (after the billing schedule's 00:15), a run of its
     # provider's for every child tenant with back ordering on
     ScheduleSource(

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -37,7 +38,7 @@ from functions.core.domain import Account, Contact, Note, Tenant
 from functions.core.errors import BadRequest, ConcurrentUpdate, present
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.services import TenancyService
-from functions.orders.domain import Order, Subscription
+from functions.orders.domain import Order, Subscription, due_entry
 from functions.orders.services import OrderService
 from functions.pricelist.domain import Price, PriceList, Product
 from functions.pricelist.services import CatalogueService, PriceLists
@@ -690,6 +691,30 @@ class FakeSubscriptions(_Records[Subscription]):
         return self._index(
             tenant_id, "parent_key", subscription_id, "parent_subscription_id", limit, cursor
         )
+
+    def due(self, tenant_id: str, on: date, limit: int, cursor: str | None) -> Page[str]:
+        """The sparse ``by_due`` index: the keys ``due_entry`` gives, up to ``on``'s."""
+        keyed = [(due_entry(s), s) for s in self.table.partition(tenant_id)]
+        rows = [
+            (str(due_on), s.id)
+            for (due_key, due_on), s in keyed
+            if due_key is not None and str(due_on) <= f"{on.isoformat()}#~"
+        ]
+        page = query(
+            rows,
+            lambda r: {
+                "tenant_id": tenant_id,
+                "id": r[1],
+                "due_key": f"{tenant_id}#due",
+                "due_on": r[0],
+            },
+            partition={"due_key": f"{tenant_id}#due"},
+            names=frozenset({"tenant_id", "id", "due_key", "due_on"}),
+            sort="due_on",
+            limit=limit,
+            cursor=cursor,
+        )
+        return Page([sub_id for _, sub_id in page.items], page.next_cursor)
 
 
 class FakeOrders(_Records[Order]):

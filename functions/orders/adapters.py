@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+from datetime import date
 from itertools import islice
 from typing import Any, Generic, TypeVar
 
@@ -33,7 +34,7 @@ from functions.core.persistence import (
     put_if,
     to_entity,
 )
-from functions.orders.domain import Order, OrderLine, Subscription
+from functions.orders.domain import Order, OrderLine, Subscription, due_entry
 from functions.pricelist.domain import commitment_of
 
 #: R31: a subscription's commitment fields, each stored as JSON (absent: flexible / none)
@@ -79,6 +80,19 @@ class SubscriptionsByBilling(GlobalSecondaryIndex["SubscriptionModel"]):
     id = UnicodeAttribute(range_key=True)
 
 
+class SubscriptionsByDue(GlobalSecondaryIndex["SubscriptionModel"]):
+    """R31: a tenant's subscriptions with a downgrade waiting for their renewal (sparse: only
+    those), by its day, so the daily renewal job reads the due ones with one Query per tenant
+    (keys only: the job reads each due subscription from the table before it writes)."""
+
+    class Meta:
+        index_name = "by_due"
+        projection = KeysOnlyProjection()
+
+    due_key = UnicodeAttribute(hash_key=True)  # {tenant_id}#due
+    due_on = UnicodeAttribute(range_key=True)  # {on}#{id}
+
+
 class HistoryEntryMap(MapAttribute[str, Any]):
     """One change of a subscription (``domain.history_entry``)."""
 
@@ -99,6 +113,8 @@ class SubscriptionModel(BaseTable):
     reseller_key = UnicodeAttribute(null=True)  # {tenant_id}#{lite reseller}: sparse
     parent_key = UnicodeAttribute(null=True)  # {tenant_id}#{base subscription}: add-ons only
     billing_key = UnicodeAttribute(null=True)  # billing_shard(): what a billing run lists
+    due_key = UnicodeAttribute(null=True)  # R31, due_entry(): a scheduled downgrade's, sparse
+    due_on = UnicodeAttribute(null=True)
     account_id = UnicodeAttribute()
     product_id = UnicodeAttribute()
     quantity = NumberAttribute()
@@ -146,15 +162,19 @@ class SubscriptionModel(BaseTable):
     by_reseller = _index("by_reseller", "reseller_key", "Subscription", KeysOnlyProjection())()
     by_parent = _index("by_parent", "parent_key", "Subscription", KeysOnlyProjection())()
     by_billing = SubscriptionsByBilling()
+    by_due = SubscriptionsByDue()
 
     @classmethod
     def of(cls, sub: Subscription) -> SubscriptionModel:
         t = sub.tenant_id
+        due_key, due_on = due_entry(sub)
         return cls(
             account_key=f"{t}#{sub.account_id}",
             reseller_key=f"{t}#{sub.reseller_account_id}" if sub.reseller_account_id else None,
             parent_key=f"{t}#{sub.parent_subscription_id}" if sub.parent_subscription_id else None,
             billing_key=billing_shard(t, sub.id),
+            due_key=due_key,
+            due_on=due_on,
             **{
                 **entity_values(sub),
                 "commitment": json.dumps(sub.commitment.as_dict()) if sub.commitment else None,
@@ -324,6 +344,21 @@ class SubscriptionRepository(_Records[Subscription]):
             limit,
             cursor,
         )
+
+    def due(self, tenant_id: str, on: date, limit: int, cursor: str | None) -> Page[str]:
+        """R31: the ids of the tenant's subscriptions whose scheduled change is due by ``on``
+        (``by_due``: one Query a page)."""
+        partition = f"{tenant_id}#due"
+        names = _TABLE_KEYS | {"due_key", "due_on"}
+        start = decode_cursor(cursor, {"due_key": {"S": partition}}, names)
+        result = SubscriptionModel.by_due.query(
+            partition,
+            SubscriptionModel.due_on <= f"{on.isoformat()}#~",
+            limit=limit,
+            last_evaluated_key=start,
+        )
+        ids = [str(item.id) for item in result]
+        return Page(ids, encode_cursor(result.last_evaluated_key))
 
     def create_once(self, sub: Subscription) -> bool:
         """Put a new subscription unless one with its (deterministic) id exists."""

@@ -543,17 +543,7 @@ def renew(
     if end < today:
         raise Conflict("a renewal must reach today; the subscription ended too long ago")
     renewed = replace(sub, **{**settled, "status": status}, terms=terms, end_date=end.isoformat())
-    change = sub.scheduled_change
-    if change is not None:
-        renewed = replace(
-            renewed,
-            product_id=str(change["product_id"]),
-            origin_tenant_id=change.get("origin_tenant_id"),
-            origin_product_id=change.get("origin_product_id"),
-            unit_price=Decimal(str(change["unit_price"])),
-            paid_once=renewed.paid_once or Decimal(str(change["unit_price"])) > 0,
-            scheduled_change=None,
-        )
+    renewed = scheduled_applied(renewed)
     if sub.commitment is None:
         return renewed
     moment = _instant(at, today, time_zone)
@@ -569,6 +559,58 @@ def renew(
     return replace(
         fresh, seat_additions=[*fresh.seat_additions, *seat_blocks(fresh, new_term, time_zone)]
     )
+
+
+def scheduled_applied(sub: Subscription) -> Subscription:
+    """R31: a scheduled downgrade taking effect (its product, origin and price)."""
+    change = sub.scheduled_change
+    if change is None:
+        return sub
+    price = Decimal(str(change["unit_price"]))
+    return replace(
+        sub,
+        product_id=str(change["product_id"]),
+        origin_tenant_id=change.get("origin_tenant_id"),
+        origin_product_id=change.get("origin_product_id"),
+        unit_price=price,
+        paid_once=sub.paid_once or price > 0,
+        scheduled_change=None,
+    )
+
+
+def renew_due(sub: Subscription, today: date, now: str, time_zone: str) -> Subscription | None:
+    """R31: the automatic renewal that applies a due downgrade (its ``on``, the new term's first
+    day, is today or past): the term beginning on ``on`` is written (and the terms before it
+    that renewed by themselves), the downgrade applied, the renewal's instant is the term's
+    first instant (its window opens then). A term written already (an explicit renewal ahead)
+    just takes the downgrade. None when nothing is due: no downgrade, not yet, a mirror (its
+    source's renewal reaches it, R13), auto-renew off (the term ends; ``renew`` still applies
+    it), or no longer live."""
+    change = sub.scheduled_change
+    if change is None or sub.mirrored or not sub.auto_renew:
+        return None
+    on = date.fromisoformat(str(change["on"]))
+    if on > today or sub.status_on(today) not in (ACTIVE, SUSPENDED):
+        return None
+    number = term_on(sub, on).number
+    if sub.terms >= number:
+        return replace(scheduled_applied(sub), updated_at=now)
+    start = date.fromisoformat(sub.start_date)
+    written = replace(
+        sub, terms=number - 1, end_date=term_end(start, sub.term, number - 1).isoformat()
+    )
+    return renew(written, on, now, at=start_of(on, time_zone), time_zone=time_zone)
+
+
+def due_entry(sub: Subscription) -> tuple[str | None, str | None]:
+    """R31: a subscription's keys in the adapters' sparse ``by_due`` index, when it has a
+    scheduled change of its own that an automatic renewal will apply (auto-renewing, not
+    cancelled; not a mirror's: the mirror follows its source, R13). Turning auto-renew off
+    takes it out; the explicit ``renew`` still applies it."""
+    change = sub.scheduled_change
+    if change is None or sub.mirrored or not sub.auto_renew or sub.status == CANCELLED:
+        return None, None
+    return f"{sub.tenant_id}#due", f"{change['on']}#{sub.id}"
 
 
 #: the states a subscription may be cancelled from (and its add-ons with it)

@@ -9,6 +9,7 @@ the AWS SDK (``lint-imports``).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Protocol, TypeVar
 
 from functions.core.pagination import Page
@@ -51,6 +52,8 @@ class Subscriptions(Records[Subscription], Protocol):
     def addons(
         self, tenant_id: str, subscription_id: str, limit: int = 100, cursor: str | None = None
     ) -> Page[Subscription]: ...
+
+    def due(self, tenant_id: str, on: date, limit: int, cursor: str | None) -> Page[str]: ...
 
 
 class Orders(Records[Order], Protocol):

@@ -3,6 +3,7 @@ transaction (R8–R10)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -21,6 +22,11 @@ from functions.orders import domain
 from functions.orders.domain import Order, ProductRef, Subscription
 from functions.orders.ports import Orders, R, Records, Subscriptions
 from functions.pricelist.domain import Product, Resold
+
+log = logging.getLogger("bss.orders")
+
+#: who writes the automatic renewals of due downgrades (R31), as an order's ``created_by``
+RENEWAL_SCHEDULE = "renewal-schedule"
 
 if TYPE_CHECKING:
     from functions.core.services import TenancyService
@@ -370,6 +376,56 @@ class OrderService:
         removed = [self._addon_removed(principal, before[a.id], a, now) for a in cancelled]
         self._commit([updated, *cancelled], [order, *removed])
         return self.subscription(principal, sub.id), order
+
+    # --- R31: the daily automatic renewal of due downgrades (``renewal_schedule``) ---
+
+    def renew_due(self, at: datetime) -> dict[str, int]:
+        """Every tenant (down the tree by the parent index, never a Scan): its auto-renewing
+        subscriptions whose scheduled downgrade is due by today, in its time zone (the sparse
+        ``by_due`` index, a Query a page), renewed with it: a ``renew`` order dated at the new
+        term's first day, by ``renewal-schedule``. Done again, it finds nothing (an applied
+        downgrade leaves the index); a subscription written since is refused by its version.
+        One subscription's failure does not hold up the others; the invocation then fails so
+        the schedule's retry picks it up."""
+        done, failed = 0, []
+        for tenant in self.tenancy.all_tenants():
+            today = today_in(tenant.time_zone, at=at)
+            cursor: str | None = None
+            while True:
+                page = self.subscriptions.due(tenant.id, today, 100, cursor)
+                for subscription_id in page.items:
+                    try:
+                        done += self._renew_due(tenant, subscription_id, today, at)
+                    except Exception:  # logged; the invocation fails below
+                        log.exception("the renewal of %s could not be written", subscription_id)
+                        failed.append(subscription_id)
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+        if failed:
+            raise RuntimeError(f"scheduled renewals not written: {failed}")
+        return {"renewed": done}
+
+    def _renew_due(self, tenant: Tenant, subscription_id: str, today: date, at: datetime) -> int:
+        sub = self.subscriptions.get(tenant.id, subscription_id)
+        now = rfc3339(at)
+        updated = sub and domain.renew_due(sub, today, now, tenant.time_zone)
+        if sub is None or updated is None:
+            return 0
+        product = self._renewed_product(tenant, updated)
+        change = present(sub.scheduled_change, "the scheduled change")
+        order = domain.order_for(
+            new_id("ord"),
+            domain.RENEW,
+            updated,
+            _ref(product),
+            effective=date.fromisoformat(str(change["on"])),
+            now=now,
+            created_by=RENEWAL_SCHEDULE,
+            previous=sub,
+        )
+        self._commit([updated], [order])
+        return 1
 
     def _renewed_product(self, tenant: Tenant, sub: Subscription) -> Product:
         product = self.catalogue.products.get(tenant.id, sub.product_id)

@@ -451,3 +451,74 @@ def test_r31_r14_a_scheduled_downgrade_is_a_scheduled_order_at_every_tier(market
         "on": "2027-02-10",
         "product_id": market.e1["id"],
     }
+
+
+def test_r31_r14_the_daily_renewal_applies_a_due_downgrade_at_every_tier(market: Market) -> None:
+    """The child's auto-renewing NCE-E3 (300.00) downgraded to NCE-E1 (150.00) on day 30 waits
+    for 2027-02-10; the daily ``renewal_schedule`` of that day (01:05 UTC, 02:05 in Berlin)
+    writes the renewal: E1 at 150.00 for term 2 (to 2028-02-09), a ``renew`` order dated
+    2027-02-10 by ``renewal-schedule``; run again, it finds nothing. The mirror follows (Cloud's
+    E1) with the provider's own renew order at the reseller's 120.00 × 10 = 1,200.00."""
+    from functions import composition
+    from local.runner import Runner
+
+    resell = market.post(
+        market.admin,
+        "/tenants",
+        {"name": "Cloud Resell", "price_list_id": market.resell_list, **PLACE},
+    )
+    market.post(market.admin, f"/tenants/{resell['id']}/backordering", {})
+    reseller = token("tenant_admin", resell["id"])
+    copies = {p["sku"]: p for p in ok(market.api.call("GET", "/products", reseller))["items"]}
+    retail = market.post(
+        reseller, "/pricelists", {"name": "Retail", "currency": "EUR", "default": True}
+    )["id"]
+    for sku, price in (("NCE-E3", "300.00"), ("NCE-E1", "150.00")):
+        market.post(
+            reseller,
+            f"/pricelists/{retail}/prices",
+            {"product_id": copies[sku]["id"], "billing_cycle": "annual", "price": price},
+        )
+    z = market.post(reseller, "/accounts", {"name": "End-Customer Z"})["id"]
+    sub = market.buy(copies["NCE-E3"], who=reseller, account=z)
+    market.after(24 * 30)
+    ok(market.act(sub, "downgrade", reseller, product_id=copies["NCE-E1"]["id"]))
+    Runner().drain()
+    orders = composition.container().orders
+    market.clock.now = datetime.fromisoformat("2027-02-09T23:05:00+00:00")  # 00:05 in Berlin
+    assert orders.renew_due(market.clock.now) == {"renewed": 1}
+    renewed = market.get(sub, reseller)
+    assert (renewed["product_id"], renewed["unit_price"], renewed["end_date"]) == (
+        copies["NCE-E1"]["id"],
+        "150.00",
+        "2028-02-09",
+    )
+    assert renewed["scheduled_change"] is None
+    assert renewed["cancellable_until"] == "2027-02-16T23:00:00Z"  # the new term's window
+    assert orders.renew_due(market.clock.now) == {"renewed": 0}
+    mine = ok(market.api.call("GET", f"/orders?account_id={z}", reseller))["items"]
+    (renewal,) = [o for o in mine if o["type"] == "renew"]
+    assert (renewal["date"], renewal["created_by"], renewal["total"]) == (
+        "2027-02-10",
+        "renewal-schedule",
+        "1500.00",
+    )
+    Runner().drain()
+    (mirror,) = [
+        s
+        for s in ok(market.api.call("GET", "/subscriptions", market.admin))["items"]
+        if s["mirrored"]
+    ]
+    assert (mirror["product_id"], mirror["scheduled_change"], mirror["end_date"]) == (
+        market.e1["id"],
+        None,
+        "2028-02-09",
+    )
+    upstream = ok(market.api.call("GET", "/orders?limit=100", market.admin))["items"]
+    (provider_renewal,) = [o for o in upstream if o["type"] == "renew"]
+    (line,) = provider_renewal["lines"]
+    assert (provider_renewal["date"], line["product_id"], line["amount"]) == (
+        "2027-02-10",
+        market.e1["id"],
+        "1200.00",
+    )
