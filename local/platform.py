@@ -6,8 +6,9 @@ event runner (``local/runner.py``) delivers the table streams and queues to the 
 functions as Lambda's event source mappings would; the billing run (R24) is the state machine of
 ``infra/billing_run.asl.json``, executed by moto with its Task states routed to the app's
 functions (``local/stepfunctions.py``), with the documents bucket and the mail sender's identity
-on moto, and its schedule played by a thread (once at start, then hourly, where AWS runs it
-daily); the Chalice app is served over HTTP by Chalice's in-process local server on
+on moto; its schedule and the other daily rules of ``infra/events.py`` (the automatic renewals
+of R31, the reconciliation runs of R33) are played by a thread each (once at start, then hourly,
+where AWS runs them daily); the Chalice app is served over HTTP by Chalice's in-process local server on
 127.0.0.1:$PORT (default 8000; ``local/server.py``), and the demo data of SPEC §1 is loaded
 through that API (with the runner already delivering, so back ordering's backfill and stream
 flow as they would in AWS).
@@ -250,6 +251,7 @@ class _Billing:
         self.endpoint = moto_endpoint
         self.state_machine = ""
         self.scheduler: stepfunctions.Scheduler | None = None
+        self.others: list[stepfunctions.Scheduler] = []  # the other daily rules
         self._moto_config = stepfunctions.moto_config()
 
     def create(self, region: str) -> str:
@@ -278,14 +280,33 @@ class _Billing:
         return self.state_machine
 
     def start_schedule(self, region: str) -> None:
+        """The billing schedule, then every other daily rule (``infra/events.py`` SCHEDULES:
+        the automatic renewals of R31, the reconciliation runs of R33), each on its thread."""
+        from infra.events import SCHEDULES
+
         self.scheduler = stepfunctions.Scheduler(
             interval=SCHEDULE_INTERVAL_S, prefix=TABLE_PREFIX, region=region
         )
-        self.scheduler.start()
+        self.others = [
+            stepfunctions.Scheduler(
+                interval=SCHEDULE_INTERVAL_S,
+                prefix=TABLE_PREFIX,
+                region=region,
+                name=rule.function,
+                expression=rule.expression,
+            )
+            for rule in SCHEDULES
+        ]
+        for scheduler in (self.scheduler, *self.others):
+            scheduler.start()
+
+    def describe_schedules(self) -> str:
+        return "; ".join(s.describe() for s in (self.scheduler, *self.others) if s is not None)
 
     def stop_schedule(self, timeout: float = 10.0) -> None:
-        if self.scheduler is not None:
-            self.scheduler.stop(timeout=timeout)
+        for scheduler in (*self.others, self.scheduler):
+            if scheduler is not None:
+                scheduler.stop(timeout=timeout / (1 + len(self.others)))
 
     def stop(self) -> None:
         """Before moto stops: its settings are restored through its API."""
@@ -780,7 +801,7 @@ def start_platform(
         queues=queues,
         deliveries=runner.describe(),
         state_machine=state_machine,
-        schedule=billing.scheduler.describe() if billing.scheduler else "",
+        schedule=billing.describe_schedules(),
         _http=public,
         _runner=runner,
         _trim=trim,

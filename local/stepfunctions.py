@@ -276,10 +276,11 @@ def scheduled_event(*, region: str, account: str = DEFAULT_ACCOUNT, rule: str) -
 
 
 class Scheduler:
-    """The daily rule, played locally: a daemon thread calls ``billing_schedule`` with a
-    scheduled event once at ``start`` and then every ``interval`` seconds (AWS: daily,
-    ``billing.SCHEDULE``; the function itself decides which tenants are due). A failing call is
-    logged and the schedule goes on."""
+    """A daily rule, played locally: a daemon thread calls its function (``billing_schedule`` by
+    default; the platform plays every rule of ``infra/events.py``'s ``SCHEDULES`` too) with a
+    scheduled event once at ``start`` and then every ``interval`` seconds (AWS: daily, at
+    ``expression``; the function itself decides what is due). A failing call is logged and the
+    schedule goes on."""
 
     def __init__(
         self,
@@ -289,13 +290,16 @@ class Scheduler:
         prefix: str = "local",
         region: str = "us-east-1",
         account: str = DEFAULT_ACCOUNT,
+        name: str = billing.SCHEDULE_FUNCTION,
+        expression: str = billing.SCHEDULE,
     ) -> None:
-        self.function = app_functions()[billing.SCHEDULE_FUNCTION] if function is None else function
+        self.name, self.expression = name, expression
+        self.function = app_functions()[name] if function is None else function
         self.interval = interval
         self.region = region
         self.account = account
-        self.rule = f"{prefix}-{billing.SCHEDULE_FUNCTION}"
-        self.function_name = f"{prefix}-{billing.SCHEDULE_FUNCTION}"
+        self.rule = f"{prefix}-{name}"
+        self.function_name = f"{prefix}-{name}"
         #: calls made, and the last one's answer or error (for tests and the curious)
         self.calls = 0
         self.last_result: Any = None
@@ -305,7 +309,7 @@ class Scheduler:
 
     def describe(self) -> str:
         every = f"{self.interval / 3600:g} h" if self.interval >= 3600 else f"{self.interval:g} s"
-        return f"{billing.SCHEDULE_FUNCTION} now and every {every} (AWS: {billing.SCHEDULE})"
+        return f"{self.name} now and every {every} (AWS: {self.expression})"
 
     def tick(self) -> Any:
         """One scheduled call, on the caller's thread; its answer (an error is logged, kept in
@@ -322,14 +326,14 @@ class Scheduler:
             self.last_result, self.last_error = self.function(event, context), None
         except Exception as error:
             self.last_result, self.last_error = None, error
-            log.warning("%s failed: %s: %s", billing.SCHEDULE_FUNCTION, type(error).__name__, error)
+            log.warning("%s failed: %s: %s", self.name, type(error).__name__, error)
         return self.last_result
 
     def start(self) -> None:
         if self._thread is not None:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="billing-schedule", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -338,7 +342,7 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout=timeout)
             if self._thread.is_alive():
-                log.warning("the billing schedule did not stop within %.0f s", timeout)
+                log.warning("the schedule %s did not stop within %.0f s", self.name, timeout)
             self._thread = None
 
     def _loop(self) -> None:
