@@ -46,6 +46,9 @@ What it adds to Chalice's SAM template:
   locally), a body over API Gateway's 10 MB with 413 ``payload_too_large``, and every other
   answer API Gateway makes itself (``DEFAULT_4XX``, ``DEFAULT_5XX``) with its message in the error
   object;
+* the alarms of ``infra/alarms.py`` (an SNS topic mailing the ``AlarmEmail`` parameter; a
+  failure or dead-letter queue holding a message, a stream consumer 5 minutes behind, a failed
+  billing execution, an API 5xx), the REST API named after the stack for its metrics;
 * the IAM policy of every role Chalice generates (``ROLES``). With ``autogen_policy: false``
   Chalice gives each Lambda function its own role (``<Function>Role``) from
   ``.chalice/policy.json``; a merge REPLACES the role's ``Policies`` list, so the statements of
@@ -76,7 +79,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.utils import to_cfn_resource_name
 
-from infra import billing, events
+from infra import alarms, billing, events
 from infra.events import QueueSource, StreamSource
 
 if TYPE_CHECKING:
@@ -771,10 +774,12 @@ def api_patch() -> dict[str, Any]:
         paths[path] = {"x-amazon-apigateway-any-method": {k: first[k] for k in keys if k in first}}
     return {
         "Properties": {
+            # named after the stack, so its metrics (the 5xx alarm's ApiName) are found
+            "Name": {"Ref": "AWS::StackName"},
             "DefinitionBody": {
                 "x-amazon-apigateway-gateway-responses": gateway_responses(),
                 "paths": paths,
-            }
+            },
         }
     }
 
@@ -834,6 +839,14 @@ def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
         parts.append((role, role_patch(role, models, sends)))
         properties = {"Timeout": CONSUMER_TIMEOUT_S, "MemorySize": CONSUMER_MEMORY_MB}
         parts.append((function_id(schedule.function), {"Properties": properties}))
+    parts += sorted(
+        alarms.resources(
+            queue_id=queue_id,
+            function_id=function_id,
+            state_machine=STATE_MACHINE_ID,
+            rest_api_name={"Ref": "AWS::StackName"},
+        ).items()
+    )
     ids = [name for name, _ in parts]
     if len(set(ids)) != len(ids):
         raise ValueError(f"two resources map to the same logical id: {sorted(ids)}")
@@ -845,8 +858,9 @@ def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
     )
     outputs[f"{STATE_MACHINE_ID}Arn"] = {"Value": {"Ref": STATE_MACHINE_ID}}
     outputs[f"{DOCUMENTS_BUCKET}Name"] = {"Value": {"Ref": DOCUMENTS_BUCKET}}
+    outputs[alarms.ALARM_TOPIC] = {"Value": {"Ref": alarms.ALARM_TOPIC}}
     return {
-        "Parameters": parameters(),
+        "Parameters": {**parameters(), **alarms.parameter()},
         "Globals": {"Function": {"Environment": {"Variables": environment()}}},
         "Resources": dict(parts),
         "Outputs": outputs,

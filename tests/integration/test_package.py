@@ -546,3 +546,39 @@ def test_each_role_has_exactly_the_stream_and_queue_permissions_it_needs(
         assert not [a for a in actions if "*" in a], function
         wide = {a for a, r in grants if r == '"*"'}
         assert wide <= {"dynamodb:ListStreams"}, function
+
+
+@pytest.mark.package
+def test_alarms_mail_the_operator_on_every_failure_queue_lag_failed_run_and_5xx(
+    deployed: Deployed,
+) -> None:
+    """Issue 16: one SNS topic mailing ``AlarmEmail``; an alarm on each on-failure and
+    dead-letter queue's depth > 0, on each stream consumer's iterator age > 5 min, on a failed
+    billing execution and on an API 5xx, each notifying the topic (cfn-lint checks the rest)."""
+    from infra import alarms, events, template
+
+    (topic,) = deployed.of_type("AWS::SNS::Topic").values()
+    assert topic["Subscription"] == [
+        {"Protocol": "email", "Endpoint": {"Ref": alarms.ALARM_EMAIL_PARAMETER}}
+    ]
+    found = deployed.of_type("AWS::CloudWatch::Alarm")
+    assert all(a["AlarmActions"] == [{"Ref": alarms.ALARM_TOPIC}] for a in found.values())
+    watched = {
+        (a["MetricName"], json.dumps(a["Dimensions"][0]["Value"], sort_keys=True))
+        for a in found.values()
+    }
+    queues = {template.queue_id(q) for q in alarms.failure_queues()}
+    assert queues == {template.queue_id(s.on_failure_queue) for s in events.STREAMS} | {
+        template.queue_id(s.dead_letter_queue) for s in events.QUEUES
+    }
+    for queue in queues:
+        value = json.dumps({"Fn::GetAtt": [queue, "QueueName"]}, sort_keys=True)
+        assert ("ApproximateNumberOfMessagesVisible", value) in watched
+    for source in events.STREAMS:
+        value = json.dumps({"Ref": deployed.function(source.function)}, sort_keys=True)
+        assert ("IteratorAge", value) in watched
+    lag = [a for a in found.values() if a["MetricName"] == "IteratorAge"]
+    assert {a["Threshold"] for a in lag} == {300_000}
+    assert ("ExecutionsFailed", json.dumps({"Ref": template.STATE_MACHINE_ID})) in watched
+    assert ("5XXError", json.dumps({"Ref": "AWS::StackName"})) in watched
+    assert len(found) == len(queues) + len(events.STREAMS) + 2
