@@ -15,7 +15,7 @@ from typing import Any
 from chalice import Chalice
 
 from functions.backorder.routes import api as backorder
-from functions.core.api import error_object
+from functions.core.api import error_object, observed
 from functions.core.routes import api as tenancy
 from functions.entrypoints import FUNCTIONS
 from functions.invoices.routes import api as billing
@@ -37,6 +37,7 @@ app.api.binary_types.extend(
 )
 for context in (tenancy, catalogue, storefront, backorder, billing, plans):
     app.register_blueprint(context.blueprint)
+app.register_middleware(observed, "http")  # outermost: correlation id, log line, metrics
 app.register_blueprint(pages.blueprint)  # the storefront pages, /store/{alias}/… (R30)
 app.register_blueprint(domains)  # a Standard storefront's custom domain root
 app.register_middleware(page_errors, "http")  # … and under /store/ as pages (R30)

@@ -4,7 +4,8 @@ mirrors in the provider's BSS by a run of ``ReconciliationService`` on in-proces
 DynamoDB requests by operation, read requests per subscription compared (goal ≤
 ``MAX_READS_PER_SUBSCRIPTION``: batched reads), the time ratio of the largest run to the
 smallest against the size ratio (goal ≤ ``LINEAR_SLACK`` × the size ratio, ≤ 11 for 10,000 →
-100,000), and the Scans (goal 0). The exit status is non-zero when a goal is missed or a run
+100,000; judged on the process's CPU time, the wall time's ratio printed beside it), and the
+Scans (goal 0). The exit status is non-zero when a goal is missed or a run
 finds drift where there is none.
 
 The world: Cloud (root) → Cloud Resell (back ordering on), made through the API (the Chalice
@@ -385,6 +386,7 @@ class Result:
     tally: Tally
     wall_seconds: float
     setup_seconds: float
+    cpu_seconds: float  # the process's CPU time of the run (other work on the machine aside)
     run: Any  # ReconciliationRun
     pages: int
 
@@ -432,7 +434,7 @@ def measure(n: int, per_account: int) -> Result:
         try:
             with partition_queries():
                 meter.tally = tally
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 run = service.start(world.admin, world.child)
                 handled = 0
                 while pages.messages:
@@ -440,19 +442,23 @@ def measure(n: int, per_account: int) -> Result:
                     service.run_page(ReconciliationPage.model_validate(message))
                     handled += 1
                 wall = time.perf_counter() - started
+                cpu = time.process_time() - cpu_started
                 meter.tally = None
         finally:
             gc.enable()
             gc.unfreeze()
         done = service.runs.get(run.tenant_id, run.id)
         composition.reset()
-    return Result(n, tally, wall, setup, done, handled)
+    return Result(n, tally, wall, setup, cpu, done, handled)
 
 
 def report(result: Result) -> int:
     run = result.run
     ops = result.tally.operations()
-    print(f"  set-up {result.setup_seconds:.1f} s; run {result.wall_seconds:.1f} s")
+    print(
+        f"  set-up {result.setup_seconds:.1f} s; run {result.wall_seconds:.1f} s"
+        f" ({result.cpu_seconds:.1f} s of CPU)"
+    )
     print(f"  run {run.status}: {result.pages} pages, compared {run.compared}, found {run.counts}")
     print("  DynamoDB requests by operation and table:")
     for (operation, table), count in sorted(result.tally.requests.items()):
@@ -478,13 +484,17 @@ def report(result: Result) -> int:
 
 
 def compare(small: Result, large: Result) -> int:
+    """The goal is judged on the process's CPU time: a run of half an hour on a shared machine
+    has its wall time stretched by whatever else runs (both are printed)."""
     size = large.subscriptions / small.subscriptions
-    ratio = large.wall_seconds / small.wall_seconds
+    ratio = large.cpu_seconds / small.cpu_seconds
+    wall = large.wall_seconds / small.wall_seconds
     goal = size * LINEAR_SLACK
     verdict = "met" if ratio <= goal else "NOT met"
     print(
-        f"-- time ratio {large.subscriptions:,} / {small.subscriptions:,}: {ratio:.2f}"
-        f" for a size ratio of {size:.0f} (goal ≤ {goal:.1f}): {verdict}"
+        f"-- time ratio {large.subscriptions:,} / {small.subscriptions:,}: {ratio:.2f} of CPU"
+        f" time ({wall:.2f} of wall time) for a size ratio of {size:.0f} (goal ≤ {goal:.1f}):"
+        f" {verdict}"
     )
     return 0 if ratio <= goal else 1
 

@@ -13,6 +13,7 @@ import threading
 from datetime import date
 from types import FrameType
 
+from functions.core.observability import correlation_filter
 from local import demo as demo_data
 from local import state as local_state
 from local.platform import (
@@ -208,7 +209,12 @@ def _port_from_env() -> int:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # human lines, each naming the correlation id of the request or record it is about
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s %(name)s [%(correlation_id)s]: %(message)s"
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(correlation_filter())
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     signal.signal(signal.SIGTERM, _raise_interrupt)  # stop like Ctrl-C
     platform: Platform | None = None

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -440,6 +441,40 @@ _CHALICE_ERRORS: dict[str, type[ApiError]] = {
     "UnsupportedMediaType": UnsupportedMediaType,
     "BadRequest": NotAcceptable,  # a binary answer without an Accept naming it (see negotiate)
 }
+
+
+def observed(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Chalice's outermost HTTP middleware (``app.py``, issue 16): the request is handled under
+    its correlation id (the caller's ``X-Correlation-Id``, else API Gateway's request id, else a
+    new one), answered in the same header, logged as one line (method, route, status, duration)
+    and counted: ``Requests``, ``Errors4xx``, ``Errors5xx`` and ``Latency`` (ms) by route."""
+    from functions.core import observability
+
+    observability.configure_logging()
+    context = getattr(event, "context", None) or {}
+    given = observability.accepted((getattr(event, "headers", None) or {}).get("x-correlation-id"))
+    started = time.perf_counter()
+    with observability.bound(given or observability.accepted(context.get("requestId"))) as cid:
+        response = get_response(event)
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        method = getattr(event, "method", "")
+        route = f"{method} {context.get('resourcePath') or getattr(event, 'path', '')}"
+        status = response.status_code
+        log.info(
+            "%s %s", route, status, extra={"route": route, "status": status, "duration_ms": elapsed}
+        )
+        observability.emit(
+            {
+                "Requests": 1,
+                "Errors4xx": int(400 <= status < 500),
+                "Errors5xx": int(status >= 500),
+                "Latency": elapsed,
+            },
+            dimensions={"route": route},
+            units={"Latency": "Milliseconds"},
+        )
+    response.headers = {**response.headers, observability.HEADER: cid}
+    return response
 
 
 def error_object(event: Any, get_response: Callable[[Any], Response]) -> Response:

@@ -11,6 +11,8 @@ received again and, after its receive limit, moved to the dead-letter queue.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,27 +25,85 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from functions.core import observability
+
+log = logging.getLogger("bss.records")
+
 LambdaFunction = Callable[[dict[str, Any], Any], PartialItemFailureResponse]
 
 
-def _batch(event_type: EventType, record_handler: Callable[[Any], Any]) -> LambdaFunction:
+def _batch(
+    event_type: EventType,
+    record_handler: Callable[[Any], Any],
+    correlation: Callable[[Any], str | None],
+    lag_ms: Callable[[Any], float | None],
+) -> LambdaFunction:
+    name = getattr(record_handler, "__name__", "record")
+
+    def observed(record: Any) -> Any:
+        """One record under its correlation id: logged with its result (``applied``,
+        ``stale``, ``skipped``…) or its error, and counted (``Records`` by handler and result,
+        ``RecordsFailed``, ``ReplicationLag``: now − the record's creation, ms). The error is
+        raised again: the batch reports the record as failed (retried, then set aside)."""
+        with observability.bound(correlation(record)):
+            lag = lag_ms(record)
+            try:
+                result = record_handler(record)
+            except Exception:
+                log.exception("%s failed", name, extra={"handler": name})
+                observability.emit({"RecordsFailed": 1}, dimensions={"handler": name})
+                raise
+            outcome = result if isinstance(result, str) else "handled"
+            log.info("%s: %s", name, outcome, extra={"handler": name, "result": outcome})
+            values: dict[str, float] = {"Records": 1}
+            if lag is not None:
+                values["ReplicationLag"] = lag
+            observability.emit(
+                values,
+                dimensions={"handler": name, "result": outcome},
+                units={"ReplicationLag": "Milliseconds"},
+            )
+            return result
+
     def function(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+        observability.configure_logging()
         processor = BatchProcessor(event_type=event_type)
         return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+            event=event, record_handler=observed, processor=processor, context=context
         )
 
     return function
 
 
 def stream_function(record_handler: Callable[[DynamoDBRecord], Any]) -> LambdaFunction:
-    """A DynamoDB stream's function: ``record_handler`` per record."""
-    return _batch(EventType.DynamoDBStreams, record_handler)
+    """A DynamoDB stream's function: ``record_handler`` per record, under the correlation id the
+    changed item carries (``correlation_id``, stamped by the adapters that wrote it)."""
+    return _batch(EventType.DynamoDBStreams, record_handler, _item_correlation, _stream_lag)
 
 
 def queue_function(record_handler: Callable[[SQSRecord], Any]) -> LambdaFunction:
-    """An SQS queue's function: ``record_handler`` per message."""
-    return _batch(EventType.SQS, record_handler)
+    """An SQS queue's function: ``record_handler`` per message, under the correlation id its
+    sender gave it (the ``correlation_id`` message attribute, ``functions.core.queues``)."""
+    return _batch(EventType.SQS, record_handler, _message_correlation, lambda _record: None)
+
+
+def _item_correlation(record: DynamoDBRecord) -> str | None:
+    image = new_image(record) or old_image(record) or {}
+    value = image.get("correlation_id") or {}
+    return value.get("S") if isinstance(value, dict) else None
+
+
+def _stream_lag(record: DynamoDBRecord) -> float | None:
+    """ms since the change was written (the record's ``ApproximateCreationDateTime``, s)."""
+    created = record.raw_event.get("dynamodb", {}).get("ApproximateCreationDateTime")
+    if created is None:
+        return None
+    return max(0.0, round((time.time() - float(created)) * 1000, 1))
+
+
+def _message_correlation(record: SQSRecord) -> str | None:
+    attribute = record.raw_event.get("messageAttributes", {}).get("correlation_id") or {}
+    return attribute.get("stringValue")
 
 
 def new_image(record: DynamoDBRecord) -> dict[str, Any] | None:

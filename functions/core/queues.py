@@ -9,6 +9,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from functions.core import observability
 from functions.core.settings import Settings
 
 
@@ -21,8 +22,20 @@ class Queue:
         self._lock = threading.Lock()
 
     def send(self, body: Mapping[str, Any]) -> None:
+        """One message; the correlation id of what sends it rides along as the
+        ``correlation_id`` attribute (``functions.core.handlers`` binds it again)."""
         client, url = self._connect()
-        client.send_message(QueueUrl=url, MessageBody=json.dumps(body, sort_keys=True))
+        correlation = observability.current()
+        attributes = (
+            {"correlation_id": {"DataType": "String", "StringValue": correlation}}
+            if correlation
+            else {}
+        )
+        client.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps(body, sort_keys=True),
+            **({"MessageAttributes": attributes} if attributes else {}),
+        )
 
     def _connect(self) -> tuple[Any, str]:
         with self._lock:

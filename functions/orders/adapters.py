@@ -25,6 +25,7 @@ from pynamodb.indexes import (
     Projection,
 )
 
+from functions.core import observability
 from functions.core.pagination import Page, decode_cursor, encode_cursor
 from functions.core.persistence import (
     BaseTable,
@@ -152,6 +153,9 @@ class SubscriptionModel(BaseTable):
     seat_additions = UnicodeAttribute(null=True)
     scheduled_change = UnicodeAttribute(null=True)
     cancellation_terms = UnicodeAttribute(null=True)
+    #: the correlation id of the request or record that wrote it: its stream record carries it
+    #: to the replicator, which writes the mirror and the provider's order under it (issue 16)
+    correlation_id = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     # Keys only: a subscription changes far more often than its account, reseller or base, and
@@ -175,6 +179,7 @@ class SubscriptionModel(BaseTable):
             billing_key=billing_shard(t, sub.id),
             due_key=due_key,
             due_on=due_on,
+            correlation_id=observability.current(),
             **{
                 **entity_values(sub),
                 "commitment": json.dumps(sub.commitment.as_dict()) if sub.commitment else None,
@@ -252,6 +257,8 @@ class OrderModel(BaseTable):
     # key it has in ``by_account`` already: the reseller's listing reads it there
     # (``OrderRepository.for_reseller``).
     by_reseller = _index("by_reseller", "reseller_key", "Order", AllProjection())()
+    #: the correlation id of the request or record that wrote it (issue 16: logs follow a change)
+    correlation_id = UnicodeAttribute(null=True)
 
     @classmethod
     def of(cls, order: Order) -> OrderModel:
@@ -262,6 +269,7 @@ class OrderModel(BaseTable):
         return cls(
             account_key=f"{t}#{order.account_id}",
             reseller_key=f"{t}#{reseller}" if reseller and reseller != order.account_id else None,
+            correlation_id=observability.current(),
             **values,
         )
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from functions.core import observability
 from functions.core.auth import Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
 from functions.core.domain import Tenant
@@ -297,9 +298,20 @@ class BillingService:
             return "superseded"
         self.margin.close(tenant_id, run.period_start)  # R32: the report's sums
         status = domain.close_status(run)
-        now = rfc3339(now_utc())
+        finished = now_utc()
+        now = rfc3339(finished)
         self.repository.update_run(
             tenant_id, run_id, attempt, status=status, finished_at=now, updated_at=now
+        )
+        started = datetime.fromisoformat(run.created_at.replace("Z", "+00:00"))
+        observability.emit(  # issue 16: what a run did, for the operator's dashboards
+            {
+                "InvoicesIssued": run.issued,
+                "FailedAccounts": run.failed_accounts,
+                "RunDuration": round((finished - started).total_seconds(), 3),
+            },
+            dimensions={"status": status},
+            units={"RunDuration": "Seconds"},
         )
         return status
 
