@@ -219,6 +219,7 @@ def mirror_subscription(
         renewals=[dict(r) for r in sub.renewals],
         seat_additions=[dict(b) for b in sub.seat_additions],
         scheduled_change=_scheduled_mirror(sub.scheduled_change, known),
+        coterm_end=sub.coterm_end,  # R31: the same terms (and annual periods, R21) at every tier
     )
 
 

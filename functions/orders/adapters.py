@@ -135,6 +135,7 @@ class SubscriptionModel(BaseTable):
     renewals = UnicodeAttribute(null=True)
     seat_additions = UnicodeAttribute(null=True)
     scheduled_change = UnicodeAttribute(null=True)
+    coterm_end = UnicodeAttribute(null=True)  # R31 co-terming: the first term's aligned end
     version = VersionAttribute()
 
     # Keys only: a subscription changes far more often than its account, reseller or base, and
