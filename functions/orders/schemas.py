@@ -26,8 +26,9 @@ class CotermIn(Body):
         description="end the first term with this subscription's current term (a live "
         "subscription of the same account)",
     )
-    month_end: Literal[True] | None = Field(
-        default=None, description="end the first term on the last day of the start's month"
+    month_end: bool | None = Field(
+        default=None,
+        description="true: end the first term on the last day of the start's month",
     )
 
 

@@ -180,6 +180,10 @@ class OrderService:
                 field="coterm",
                 code="invalid_value",
             )
+        if asked.month_end is False:
+            raise BadRequest(
+                "month_end is true or left out", field="coterm.month_end", code="invalid_value"
+            )
         if asked.month_end:
             return Coterm(month_end(start))
         target = self.subscriptions.get(tenant.id, asked.subscription_id)
