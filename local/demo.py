@@ -1,6 +1,9 @@
 """The demo data set of SPEC §1, loaded through the HTTP API (so it exercises the real thing).
 
-Distributor **Cloud** (EUR, DE) sells Microsoft-like products; tenant reseller **Cloud Resell**
+Distributor **Cloud** (EUR, DE) sells Microsoft-like products — the Microsoft 365 and Office 365
+licences and Teams Phone on NCE commitment terms (R31: a one-month term monthly, one year
+annually; 168 hours to cancel with a prorated refund, refused after; seats removed only within
+their order's window), Exchange Online (Plan 1) flexible; tenant reseller **Cloud Resell**
 gets them through the "Cloud Resell list" (R3); inside Cloud Resell's BSS the lite reseller
 **Cloud Lite** has customers **Cloud Customer X** and **Y**, and **Cloud End-Customer Z** buys
 directly. At go-live, once all of that is set up, Cloud activates back ordering for Cloud
@@ -129,6 +132,25 @@ class ProductSpec:
     addon_for: tuple[str, ...] = ()
     #: a ``reseller_plan`` product: the plan it grants (basic, free, standard; R27)
     plan: str | None = None
+    #: R31: the commitment policy per billing cycle (none: flexible)
+    commitments: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def nce(term: str) -> dict[str, Any]:
+    """R31: Microsoft's new-commerce terms: cancellable with a prorated refund for 168 hours
+    after buying or renewing, refused after that until the term's last day; seats removed only
+    within the window of the order that added them."""
+    return {
+        "term": term,
+        "cancellation_window_hours": 168,
+        "refund": "prorated",
+        "after_window": "refused",
+        "seat_reduction": "within_window",
+    }
+
+
+#: a licence sold monthly (one-month term) and annually (one-year term) on NCE terms
+NCE = {MONTHLY: nce("P1M"), ANNUAL: nce("P1Y")}
 
 
 PRODUCTS = (
@@ -141,6 +163,7 @@ PRODUCTS = (
         "user",
         {MONTHLY: "5.40", ANNUAL: "54.00"},
         "Microsoft 365",
+        commitments=NCE,
     ),
     ProductSpec(
         "m365_standard",
@@ -151,6 +174,7 @@ PRODUCTS = (
         "user",
         {MONTHLY: "11.25", ANNUAL: "112.50"},
         "Microsoft 365",
+        commitments=NCE,
     ),
     ProductSpec(
         "o365_e3",
@@ -161,6 +185,7 @@ PRODUCTS = (
         "user",
         {MONTHLY: "21.60", ANNUAL: "216.00"},
         "Office 365",
+        commitments=NCE,
     ),
     ProductSpec(
         "exchange_p1",
@@ -182,6 +207,7 @@ PRODUCTS = (
         {MONTHLY: "7.20", ANNUAL: "72.00"},
         "Teams",
         addon_for=("o365_e3", "m365_standard"),
+        commitments=NCE,
     ),
     ProductSpec(
         "azure_plan",
@@ -507,6 +533,7 @@ class _Loader:
                     "costs": spec.costs,
                     "addon_for": [cloud_products[key] for key in spec.addon_for],
                     **({"plan": spec.plan} if spec.plan else {}),
+                    **({"commitments": spec.commitments} if spec.commitments else {}),
                 },
                 f"product-{spec.key}",
             )

@@ -225,6 +225,7 @@ def mirror_subscription(
         seat_additions=[dict(b) for b in sub.seat_additions],
         scheduled_change=_scheduled_mirror(sub.scheduled_change, known),
         cancellation_terms=_terms_mirror(sub, unit_price, link.currency),
+        coterm_end=sub.coterm_end,  # R31: the same terms (and annual periods, R21) at every tier
     )
 
 
@@ -414,11 +415,17 @@ def transferred_contact(account: Account, contact: Contact) -> Contact:
 
 
 def transfer_problems(
-    sub: Subscription, *, currency: str, copy: Product | None, base_transferred: bool
+    sub: Subscription,
+    *,
+    currency: str,
+    copy: Product | None,
+    base_transferred: bool,
+    scheduled_copy: Product | None = None,
 ) -> list[dict[str, str]]:
     """Step 3's pre-checks of one subscription (R19): the new tenant's currency, and its
     product (``copy``: the new tenant's copy of it, R3), add-ons and billing cycle in the new
-    tenant's catalogue. Every problem listed."""
+    tenant's catalogue; R31: a scheduled downgrade's product too (``scheduled_copy``). Every
+    problem listed."""
     problems = []
 
     def problem(field: str, code: str, message: str) -> None:
@@ -449,6 +456,13 @@ def transfer_problems(
             "unsupported_billing_cycle",
             f"{sub.billing_cycle} is not a cycle of the new tenant's copy of {sub.product_id}",
         )
+    if sub.scheduled_change and (scheduled_copy is None or not scheduled_copy.sellable):
+        problem(
+            "scheduled_change.product_id",
+            "not_in_catalogue",
+            f"its scheduled downgrade's product {sub.scheduled_change['product_id']} is not in "
+            "the new tenant's catalogue",
+        )
     if sub.parent_subscription_id and not base_transferred:
         problem(
             "parent_subscription_id",
@@ -468,10 +482,13 @@ def transferred_subscription(
     unit_price: Decimal,
     today: str,
     now: str,
+    scheduled_unit_price: Decimal | None = None,
 ) -> Subscription:
     """Step 3: the new tenant's copy of a subscription of the lite reseller's customer: the
     same quantity, cycle, term, dates and status, at the new tenant's price; it continues the
-    provider's subscription (``upstream_id``), which becomes its mirror."""
+    provider's subscription (``upstream_id``), which becomes its mirror. R31: a scheduled
+    downgrade goes to the new tenant's copy of its product (as the subscription's own product
+    does), at ``scheduled_unit_price`` (the new tenant's price of it), if given."""
     return replace(
         sub,
         id=derived_id("sub", tenant_id, sub.id),
@@ -500,8 +517,31 @@ def transferred_subscription(
         source=None,
         source_version=None,
         upstream_id=sub.id,
+        scheduled_change=_scheduled_copy(tenant_id, sub, scheduled_unit_price),
         version=None,
     )
+
+
+def transferred_product_id(tenant_id: str, product_id: str) -> str:
+    """R19 (R3): the new tenant's copy of the provider's product ``product_id``."""
+    return derived_id("prd", tenant_id, product_id)
+
+
+def _scheduled_copy(
+    tenant_id: str, sub: Subscription, unit_price: Decimal | None
+) -> dict[str, Any] | None:
+    """R19, R31: a scheduled downgrade of a transferred subscription, for the new tenant's copy
+    of its product (a copy of the provider's, like the subscription's own product)."""
+    change = sub.scheduled_change
+    if change is None:
+        return None
+    return {
+        **change,
+        "product_id": transferred_product_id(tenant_id, str(change["product_id"])),
+        "origin_tenant_id": sub.tenant_id,
+        "origin_product_id": change["product_id"],
+        "unit_price": str(unit_price) if unit_price is not None else change.get("unit_price"),
+    }
 
 
 def linked_account(provider_account: Account, copy: Account, reseller_account_id: str) -> Account:

@@ -573,15 +573,27 @@ class UpgradeService:
             for sub in self._subscriptions(provider.id, customer.id)
             if sub.status_on(today) in ("active", "inactive", "suspended") and not sub.mirrored
         ]
+        wanted = {sub.product_id for sub in running} | {
+            str(sub.scheduled_change["product_id"]) for sub in running if sub.scheduled_change
+        }
         copies = {
             product_id: self.catalogue.products.get(
-                tenant.id, derived_id("prd", tenant.id, product_id)
+                tenant.id, domain.transferred_product_id(tenant.id, product_id)
             )
-            for product_id in {sub.product_id for sub in running}
+            for product_id in wanted
         }
+
+        def scheduled(sub: Subscription) -> Product | None:
+            change = sub.scheduled_change
+            return copies[str(change["product_id"])] if change else None
+
         own = {
             sub.id: domain.transfer_problems(
-                sub, currency=tenant.currency, copy=copies[sub.product_id], base_transferred=True
+                sub,
+                currency=tenant.currency,
+                copy=copies[sub.product_id],
+                base_transferred=True,
+                scheduled_copy=scheduled(sub),
             )
             for sub in running
         }
@@ -593,6 +605,7 @@ class UpgradeService:
                 currency=tenant.currency,
                 copy=copies[sub.product_id],
                 base_transferred=base is None or (base in own and not own[base]),
+                scheduled_copy=scheduled(sub),
             )
         if problems:
             self._failed(tenant, problems)
@@ -614,7 +627,10 @@ class UpgradeService:
             # steps 2 and 3 made them
             account = present(accounts[sub.account_id], f"the copy of account {sub.account_id}")
             product = present(copies[sub.product_id], f"the copy of product {sub.product_id}")
-            pairs.append((sub, self._copy_subscription(tenant, sub, account, product, today, now)))
+            later = scheduled(sub)
+            pairs.append(
+                (sub, self._copy_subscription(tenant, sub, account, product, later, today, now))
+            )
         return pairs
 
     def _copy_subscription(
@@ -623,11 +639,18 @@ class UpgradeService:
         sub: Subscription,
         account: Account,
         product: Product,
+        scheduled: Product | None,
         today: date,
         now: str,
     ) -> Subscription:
-        """The copy (one conditional put), or the one a run before made."""
+        """The copy (one conditional put), or the one a run before made. R31: a scheduled
+        downgrade at the new tenant's price of its copy of the product (``scheduled``)."""
         price_list, price = self.catalogue.buyer_price(tenant, account, product, sub.billing_cycle)
+        scheduled_price = (
+            self.catalogue.buyer_price(tenant, account, scheduled, sub.billing_cycle)[1]
+            if scheduled is not None
+            else None
+        )
         copy = domain.transferred_subscription(
             tenant.id,
             sub,
@@ -637,6 +660,7 @@ class UpgradeService:
             unit_price=price,
             today=today.isoformat(),
             now=now,
+            scheduled_unit_price=scheduled_price,
         )
         if self.subscriptions.create_once(copy):
             return replace(copy, version=1)  # as the put stored it

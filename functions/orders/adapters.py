@@ -152,6 +152,7 @@ class SubscriptionModel(BaseTable):
     renewals = UnicodeAttribute(null=True)
     seat_additions = UnicodeAttribute(null=True)
     scheduled_change = UnicodeAttribute(null=True)
+    coterm_end = UnicodeAttribute(null=True)  # R31 co-terming: the first term's aligned end
     cancellation_terms = UnicodeAttribute(null=True)
     #: the correlation id of the request or record that wrote it: its stream record carries it
     #: to the replicator, which writes the mirror and the provider's order under it (issue 16)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from functions.core.clock import rfc3339, today_in
 from functions.core.errors import BadRequest, Conflict
 from functions.core.money import round_money
+from functions.orders.coterm import Coterm, check_coterm
 from functions.pricelist.domain import (
     ANY_TIME,
     PENALTY,
@@ -113,6 +114,10 @@ class Subscription:
     #: R31: a downgrade waiting for the renewal: ``{type, on, product_id, origin_tenant_id,
     #: origin_product_id, unit_price}``
     scheduled_change: dict[str, Any] | None = None
+    #: R31 co-terming: the first term's last day when it was aligned to another subscription's
+    #: end or a month's end (a shorter first term, R22-prorated); later terms are full terms
+    #: from the day after it. None: the first term is a full one
+    coterm_end: str | None = None
     #: R31: what its cancellation brought, for billing: ``{refund (prorated, full or None),
     #: penalty (a money string or None), on (the day it was reckoned), term_start}``
     cancellation_terms: dict[str, Any] | None = None
@@ -299,9 +304,11 @@ def new_subscription(
     commitment: Commitment | None = None,
     at: datetime | None = None,
     time_zone: str = "UTC",
+    coterm: Coterm | None = None,
 ) -> Subscription:
     """A new subscription. R31: with a ``commitment`` (its product's for the cycle) the term is
-    the commitment's, and the purchase instant ``at`` opens the first window."""
+    the commitment's, and the purchase instant ``at`` opens the first window; with ``coterm``
+    its first term ends on the aligned day (``check_coterm``)."""
     if billing_cycle not in product.billing_cycles:
         raise BadRequest(
             f"{product.sku} is not sold {billing_cycle}",
@@ -347,6 +354,7 @@ def new_subscription(
         require_state(parent, today, (ACTIVE, INACTIVE), "add an add-on to")
         start = max(start, date.fromisoformat(parent.start_date))
     status = INACTIVE if start > today else ACTIVE
+    aligned = check_coterm(coterm, start, term_end(start, term, 1)) if coterm else None
     created = Subscription(
         id=subscription_id,
         tenant_id=tenant_id,
@@ -358,7 +366,8 @@ def new_subscription(
         terms=1,
         status=status,
         start_date=start.isoformat(),
-        end_date=term_end(start, term, 1).isoformat(),
+        end_date=(aligned or term_end(start, term, 1)).isoformat(),
+        coterm_end=aligned.isoformat() if aligned else None,
         activation_date=start.isoformat() if status == ACTIVE else None,
         auto_renew=auto_renew,
         characteristics=dict(characteristics),
@@ -537,7 +546,8 @@ def renew(
     check_unlocked(sub)
     require_state(sub, today, (ACTIVE, SUSPENDED, EXPIRED), "renew")
     terms = sub.terms + 1
-    end = term_end(date.fromisoformat(sub.start_date), sub.term, terms)
+    new_term = term_bounds(sub, terms)
+    end = new_term.end
     settled = _settle(sub, today, now)
     status = ACTIVE if settled["status"] == EXPIRED else settled["status"]
     if end < today:
@@ -551,11 +561,6 @@ def renew(
     current = term_on(sub, today).number
     kept = [b for b in sub.seat_additions if int(b["term"]) >= current]
     fresh = replace(renewed, seat_additions=[b for b in kept if int(b["term"]) != terms])
-    new_term = Term(
-        terms,
-        add_months(date.fromisoformat(sub.start_date), TERM_MONTHS[sub.term] * (terms - 1)),
-        end,
-    )
     return replace(
         fresh, seat_additions=[*fresh.seat_additions, *seat_blocks(fresh, new_term, time_zone)]
     )
@@ -735,11 +740,43 @@ def recorded(sub: Subscription, order: Order) -> Subscription:
 
 @dataclass(frozen=True)
 class Term:
-    """One term of a subscription: its number (1 = the first) and days ``[start, end]``."""
+    """One term of a subscription: its number (1 = the first) and days ``[start, end]``; a
+    co-termed first term is part of the full term ``[full_start, end]`` (R22's denominator)."""
 
     number: int
     start: date
     end: date  # its last day
+    full_start: date | None = None  # a co-termed first term: where a full term would start
+
+    @property
+    def full_days(self) -> int:
+        """The days of a full term ending on ``end`` (this term's, unless co-termed)."""
+        return (self.end - (self.full_start or self.start)).days + 1
+
+
+def term_bounds(sub: Subscription, number: int) -> Term:
+    """Term ``number`` of a subscription (R8): counted from the start; a co-termed one's first
+    term ends on its aligned day and the later ones are full terms from the day after (R31)."""
+    start = date.fromisoformat(sub.start_date)
+    months = TERM_MONTHS[sub.term]
+    if sub.coterm_end is None:
+        first = add_months(start, months * (number - 1))
+        return Term(number, first, term_end(start, sub.term, number))
+    aligned = date.fromisoformat(sub.coterm_end)
+    renews = aligned + timedelta(days=1)
+    if number == 1:
+        return Term(1, start, aligned, full_start=add_months(renews, -months))
+    return Term(
+        number, add_months(renews, months * (number - 2)), term_end(renews, sub.term, number - 1)
+    )
+
+
+def anniversary(sub: Subscription) -> date:
+    """R21: the day an annual cycle's periods start on: the start, or a co-termed
+    subscription's renewal day (its first period is then the part of a full one, R22)."""
+    if sub.coterm_end is None:
+        return date.fromisoformat(sub.start_date)
+    return date.fromisoformat(sub.coterm_end) + timedelta(days=1)
 
 
 def _instant(at: datetime | None, today: date, time_zone: str) -> datetime:
@@ -760,12 +797,32 @@ def term_on(sub: Subscription, today: date) -> Term:
     """The term ``today`` falls in (the first before the start). An auto-renewing subscription
     renews by itself past its end date (nothing writes it; billing goes on, R21): its later
     terms are counted from the start like the written ones."""
-    start = date.fromisoformat(sub.start_date)
     number = 1
-    while term_end(start, sub.term, number) < today:
+    while term_bounds(sub, number).end < today:
         number += 1
-    first = add_months(start, TERM_MONTHS[sub.term] * (number - 1))
-    return Term(number, first, term_end(start, sub.term, number))
+    return term_bounds(sub, number)
+
+
+#: the states of a subscription another may be co-termed with (R31)
+COTERMABLE = (ACTIVE, INACTIVE, SUSPENDED)
+
+
+def coterm_with(target: Subscription, start: date, today: date) -> Coterm:
+    """R31 co-terming with ``target`` (the caller checked it is the same account's): its term
+    that ``start`` falls in ends on the aligned day; a subscription that does not renew itself
+    ends on its end date. A cancelled or expired one is 409 ``invalid_state``."""
+    field = "coterm.subscription_id"
+    status = target.status_on(today)
+    if status not in COTERMABLE:
+        raise Conflict(
+            f"cannot co-term with a subscription that is {status}",
+            code="invalid_state",
+            field=field,
+            details={"status": status},
+        )
+    if target.auto_renew:
+        return Coterm(term_on(target, start).end, field)
+    return Coterm(date.fromisoformat(target.end_date), field)
 
 
 def window(sub: Subscription, term: Term, time_zone: str) -> tuple[datetime, datetime]:
@@ -918,7 +975,7 @@ def penalty_on(sub: Subscription, today: date, unit_price: Decimal, currency: st
     term = term_on(sub, today)
     cycles = Decimal(TERM_MONTHS[sub.term]) / Decimal(TERM_MONTHS[sub.billing_cycle])
     days_left = Decimal((term.end - today).days + 1)
-    term_days = Decimal((term.end - term.start).days + 1)
+    term_days = Decimal(term.full_days)  # R22: a co-termed first term is a part of a full one
     committed = unit_price * sub.quantity * cycles * days_left / term_days
     return round_money(committed * (percent or Decimal(0)) / 100, currency)
 

@@ -73,6 +73,7 @@ def subscription_out(
             if change
             else None
         ),
+        coterm_end=sub.coterm_end,
         version=sub.version or 0,
     )
 

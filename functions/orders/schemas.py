@@ -18,6 +18,20 @@ CharacteristicValue = Annotated[str, StringConstraints(max_length=256), OPTIONAL
 Quantity = Annotated[int, Field(ge=1, le=100_000)]
 
 
+class CotermIn(Body):
+    """R31 co-terming: exactly one of the two."""
+
+    subscription_id: Id | None = Field(
+        default=None,
+        description="end the first term with this subscription's current term (a live "
+        "subscription of the same account)",
+    )
+    month_end: bool | None = Field(
+        default=None,
+        description="true: end the first term on the last day of the start's month",
+    )
+
+
 class CreateSubscription(Body):
     account_id: Id
     product_id: Id
@@ -28,6 +42,11 @@ class CreateSubscription(Body):
     auto_renew: bool = True
     characteristics: dict[CharacteristicKey, CharacteristicValue] = Field(
         default_factory=dict, max_length=20
+    )
+    coterm: CotermIn | None = Field(
+        default=None,
+        description="R31 co-terming: align the first term's end (prorated, R22) with another "
+        "subscription's term or the month's end; the subscription renews the day after",
     )
 
 
@@ -168,6 +187,11 @@ class SubscriptionOut(Out):
     )
     scheduled_change: ScheduledChangeOut | None = Field(
         default=None, description="R31: a downgrade waiting for the renewal"
+    )
+    coterm_end: str | None = Field(
+        default=None,
+        description="R31 co-terming: the first term's aligned last day (a shorter first term); "
+        "null: a full first term",
     )
     version: int
 

@@ -19,6 +19,7 @@ from functions.core.pagination import Page
 from functions.core.periods import monthly_period
 from functions.core.units import Units
 from functions.orders import domain
+from functions.orders.coterm import Coterm, month_end
 from functions.orders.domain import Order, ProductRef, Subscription
 from functions.orders.ports import Orders, R, Records, Subscriptions
 from functions.pricelist.domain import Product, Resold
@@ -168,7 +169,37 @@ class OrderService:
             term=body.term,
             start=body.start_date,
             auto_renew=body.auto_renew,
+            coterm=getattr(body, "coterm", None),
         )
+
+    def _coterm(
+        self, tenant: Tenant, account: Account, asked: Any, start: date, today: date
+    ) -> Coterm | None:
+        """R31 co-terming: ``{"subscription_id": …}`` (a live subscription of the same account;
+        any other, or another tenant's, is a 400 naming ``coterm.subscription_id``) or
+        ``{"month_end": true}``; exactly one (400 naming ``coterm``)."""
+        if asked is None:
+            return None
+        if (asked.subscription_id is None) == (asked.month_end is None):
+            raise BadRequest(
+                "coterm takes exactly one of subscription_id and month_end",
+                field="coterm",
+                code="invalid_value",
+            )
+        if asked.month_end is False:
+            raise BadRequest(
+                "month_end is true or left out", field="coterm.month_end", code="invalid_value"
+            )
+        if asked.month_end:
+            return Coterm(month_end(start))
+        target = self.subscriptions.get(tenant.id, asked.subscription_id)
+        if target is None or target.account_id != account.id:
+            raise BadRequest(
+                f"unknown subscription {asked.subscription_id} of account {account.id}",
+                field="coterm.subscription_id",
+                code="unknown_subscription",
+            )
+        return domain.coterm_with(target, start, today)
 
     def plan_subscriptions(self, tenant: Tenant, account_id: str) -> list[str]:
         """The account's reseller plan subscriptions not cancelled or expired (R27): its own
@@ -237,6 +268,7 @@ class OrderService:
         term: str | None,
         start: date | None,
         auto_renew: bool,
+        coterm: Any = None,
     ) -> tuple[Subscription, Order]:
         today = today_in(tenant.time_zone)
         start = start or today
@@ -244,6 +276,7 @@ class OrderService:
             raise BadRequest(
                 "start_date must be within a year of today", field="start_date", code="out_of_range"
             )
+        aligned = self._coterm(tenant, account, coterm, start, today)
         if billing_cycle not in product.billing_cycles:
             raise BadRequest(
                 f"{product.sku} is not sold {billing_cycle}",
@@ -274,6 +307,7 @@ class OrderService:
             commitment=product.commitments.get(billing_cycle),  # R31: the one in force now
             at=at,
             time_zone=tenant.time_zone,
+            coterm=aligned,
         )
         order_type = domain.ADDON_ADDED if parent else domain.NEW
         order = domain.order_for(

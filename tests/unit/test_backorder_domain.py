@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from functions.backorder import domain
 from functions.backorder.domain import Link, ProviderProduct
 from functions.core.domain import Account
+from functions.core.ids import derived_id
 from functions.orders.domain import Subscription
 from functions.pricelist.domain import Product
 
@@ -247,3 +248,59 @@ def test_r19_an_upgrade_shows_each_step_and_where_it_stopped(
     assert status == overall
     assert [s[2] for s in steps] == statuses
     assert [s[1] for s in steps] == list(domain.UPGRADE_STEPS)
+
+
+def test_r19_r31_a_transferred_scheduled_downgrade_goes_to_the_new_tenants_copy() -> None:
+    """The provider's subscription waits for a downgrade to its E1 (``prd_e1`` at 15.00, on
+    2026-12-01); the new tenant's copy waits for the downgrade to the new tenant's copy of E1
+    (the id ``derived_id("prd", "tnt_new", "prd_e1")``, as E3's copy), at its price there."""
+    waiting = {
+        "type": "downgrade",
+        "on": "2026-12-01",
+        "product_id": "prd_e1",
+        "origin_tenant_id": "tnt_top",
+        "origin_product_id": "prd_top_e1",
+        "unit_price": "15.00",
+    }
+    provider_sub = replace(SUB, tenant_id="tnt_prov", id="sub_prov", scheduled_change=waiting)
+    copy = domain.transferred_subscription(
+        "tnt_new",
+        provider_sub,
+        account_id="acc_new_x",
+        product_id=domain.transferred_product_id("tnt_new", provider_sub.product_id),
+        price_list_id="prl_new",
+        unit_price=Decimal("20.00"),
+        today="2026-11-22",
+        now=NOW,
+        scheduled_unit_price=Decimal("12.50"),
+    )
+    assert copy.product_id == derived_id("prd", "tnt_new", "prd_copy")
+    assert copy.scheduled_change == {
+        "type": "downgrade",
+        "on": "2026-12-01",
+        "product_id": derived_id("prd", "tnt_new", "prd_e1"),
+        "origin_tenant_id": "tnt_prov",
+        "origin_product_id": "prd_e1",
+        "unit_price": "12.50",
+    }
+    assert (copy.origin_tenant_id, copy.origin_product_id) == ("tnt_prov", "prd_copy")
+    unpriced = transfer(provider_sub).scheduled_change
+    assert unpriced is not None and unpriced["unit_price"] == "15.00"
+    # the pre-check names a scheduled product the new tenant lacks
+    [missing] = domain.transfer_problems(
+        provider_sub, currency="EUR", copy=copy_of_e3(["monthly"]), base_transferred=True
+    )
+    assert (missing["field"], missing["code"]) == (
+        "scheduled_change.product_id",
+        "not_in_catalogue",
+    )
+    assert (
+        domain.transfer_problems(
+            provider_sub,
+            currency="EUR",
+            copy=copy_of_e3(["monthly"]),
+            base_transferred=True,
+            scheduled_copy=copy_of_e3(["monthly"]),
+        )
+        == []
+    )

@@ -17,7 +17,7 @@ from functions.invoices.domain.history import Change, segments, timeline
 from functions.invoices.domain.lines import Line, LineKind
 from functions.invoices.domain.periods import FACTOR_PLACES, window_periods
 from functions.invoices.domain.runs import Run
-from functions.orders.domain import Subscription
+from functions.orders.domain import Subscription, anniversary
 
 
 def usage(
@@ -139,7 +139,10 @@ def rate_subscription(
     steps = timeline(sub)
     start = date.fromisoformat(sub.start_date)
     lines: list[Line] = []
-    for period in window_periods(sub.billing_cycle, run.billing_day, start, run.window):
+    # R21: an annual cycle's periods start on the anniversary: a co-termed subscription's is
+    # its renewal day, so its first period is the part of a full one it uses (R22, R31)
+    periods = window_periods(sub.billing_cycle, run.billing_day, anniversary(sub), run.window)
+    for period in periods:
         if period.end <= start:
             continue
         issued_here = [line for line in issued if line.period == period]
