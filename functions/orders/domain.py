@@ -600,10 +600,8 @@ def renew_due(sub: Subscription, today: date, now: str, time_zone: str) -> Subsc
     number = term_on(sub, on).number
     if sub.terms >= number:
         return replace(scheduled_applied(sub), updated_at=now)
-    start = date.fromisoformat(sub.start_date)
-    written = replace(
-        sub, terms=number - 1, end_date=term_end(start, sub.term, number - 1).isoformat()
-    )
+    previous = term_bounds(sub, number - 1)  # R31 co-terming: a short first term counts
+    written = replace(sub, terms=number - 1, end_date=previous.end.isoformat())
     return renew(written, on, now, at=start_of(on, time_zone), time_zone=time_zone)
 
 
@@ -894,7 +892,13 @@ def _seats_after(
     today = today_in(time_zone, at=at)
     term = term_on(sub, today)
     blocks = seat_blocks(sub, term, time_zone)
-    others = [dict(b) for b in sub.seat_additions if int(b["term"]) > term.number]
+    # a term renewed ahead opens with the seats the subscription has when it begins: one block
+    # of the new quantity in its window (its seats were not bought in it one by one)
+    firsts: dict[int, dict[str, Any]] = {}
+    for block in sub.seat_additions:
+        if int(block["term"]) > term.number:
+            firsts.setdefault(int(block["term"]), dict(block))
+    others = [{**first, "quantity": quantity} for _, first in sorted(firsts.items())]
     if quantity > sub.quantity:  # an increase: its own window, any time
         added = {
             "term": term.number,

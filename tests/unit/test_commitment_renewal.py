@@ -101,3 +101,31 @@ def test_r31_r22_billing_charges_the_downgraded_product_from_the_renewal() -> No
     assert [(line.kind, line.product_id, line.amount) for line in added] == [
         (LineKind.CHARGE, "prd_e1", D("1200.00"))
     ]
+
+
+def test_r31_a_co_termed_subscriptions_due_downgrade_renews_on_its_aligned_day() -> None:
+    """Co-termed to 2026-06-30 (a short first term), a downgrade waits for 2026-07-01; its
+    automatic renewal writes term 2, 2026-07-01 – 2027-06-30."""
+    sub = replace(buy(NCE), coterm_end="2026-06-30", end_date="2026-06-30")
+    sub = downgraded(sub, date(2026, 3, 1))
+    assert sub.scheduled_change is not None and sub.scheduled_change["on"] == "2026-07-01"
+    renewed = domain.renew_due(sub, date(2026, 7, 1), "x", ZONE)
+    assert renewed is not None
+    assert (renewed.terms, renewed.end_date, renewed.product_id) == (2, "2027-06-30", "prd_e1")
+
+
+def test_r31_a_term_renewed_ahead_opens_with_the_seats_the_subscription_has_then() -> None:
+    """Renewed on day 2 (term 2 written ahead with 10 seats), reduced to 1 seat on day 3 inside
+    the window, raised to 4 on day 5: term 2 opens with 4 refundable seats in its window, not
+    the 10 the renewal saw (Hypothesis found the 10)."""
+    sub = buy(NCE)
+    sub = domain.renew(
+        sub, date(2026, 1, 2), "x", at=datetime(2026, 1, 2, 12, tzinfo=UTC), time_zone=ZONE
+    )
+    for moment, seats in (
+        (datetime(2026, 1, 3, 12, tzinfo=UTC), 1),
+        (datetime(2026, 1, 5, 12, tzinfo=UTC), 4),
+    ):
+        sub = domain.change_quantity(sub, seats, moment.date(), "x", at=moment, time_zone=ZONE)
+    opening = datetime(2027, 1, 1, 12, tzinfo=UTC)
+    assert [r.quantity for r in domain.refundable(sub, opening, ZONE)] == [4]
