@@ -8,10 +8,10 @@ functions as Lambda's event source mappings would; the billing run (R24) is the 
 functions (``local/stepfunctions.py``), with the documents bucket and the mail sender's identity
 on moto; its schedule and the other daily rules of ``infra/events.py`` (the automatic renewals
 of R31, the reconciliation runs of R33) are played by a thread each (once at start, then hourly,
-where AWS runs them daily); the Chalice app is served over HTTP by Chalice's in-process local server on
-127.0.0.1:$PORT (default 8000; ``local/server.py``), and the demo data of SPEC §1 is loaded
-through that API (with the runner already delivering, so back ordering's backfill and stream
-flow as they would in AWS).
+where AWS runs them daily); the Chalice app is served over HTTP by Chalice's in-process local
+server on 127.0.0.1:$PORT (default 8000; ``local/server.py``), and the demo data of SPEC §1 is
+loaded through that API (with the runner already delivering, so back ordering's backfill and
+stream flow as they would in AWS).
 
 ``BSS_JWT_SECRET`` from the environment is honoured; without it a random one is generated and
 printed. Ctrl-C (or SIGTERM) stops everything and exits 0, within a few seconds
