@@ -140,3 +140,22 @@ def test_usage_errors_exit_2(cli_world: CliWorld) -> None:
     a, bss = cli_world.world.a, cli_world.bss
     assert bss(a.admin, "invoice").exit_code == 2
     assert bss(a.admin, "no-such-command").exit_code == 2
+
+
+def test_failures_lists_the_dead_letters_for_the_platform_admin(cli_world: CliWorld) -> None:
+    import boto3
+
+    from functions import composition
+
+    world, bss = cli_world.world, cli_world.bss
+    settings = composition.container().settings
+    sqs = boto3.client("sqs")
+    dlq = sqs.get_queue_url(QueueName=settings.queue_name("price-changes-dlq"))["QueueUrl"]
+    sqs.send_message(QueueUrl=dlq, MessageBody='{"price_list_id": "prl_gone"}')
+    data = bss(world.platform, "failures", "--json").json()
+    assert [i["queue"] for i in data["items"]] == ["price-changes-dlq"]
+    assert "prl_gone" in data["items"][0]["error"]
+    shown = bss(world.platform, "failures")
+    assert shown.exit_code == 0 and "price-changes-dlq" in shown.stdout
+    refused = bss(world.a.admin, "failures")
+    assert refused.exit_code == 1 and refused.stderr.startswith("error: 403 forbidden")
