@@ -14,12 +14,19 @@ MIRROR = "[magenta]⇄ mirror[/]"
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     out = Table(title=title, title_justify="left")
     for column in columns:
-        out.add_column(column, justify="right" if column in _NUMERIC else "left")
+        out.add_column(
+            column,
+            justify="right" if column in _NUMERIC else "left",
+            # an id is folded onto a second line on a narrow terminal, never cut
+            overflow="fold" if column in _IDS else "ellipsis",
+            no_wrap=column in _IDS,
+        )
     for row in rows:
         out.add_row(*("" if cell is None else str(cell) for cell in row))
     return out
 
 
+_IDS = {"id", "number", "account", "message", "source", "mirror", "key"}
 _NUMERIC = {
     "total",
     "subtotal",
