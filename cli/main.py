@@ -130,6 +130,8 @@ def login(
             "--as", help="With --local: whose token (cloud_admin, resell_admin, platform_admin, …)."
         ),
     ] = "cloud_admin",
+    url: Annotated[str | None, typer.Option("--url", help="The API's base URL to save.")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="The bearer token to save.")] = None,
     json_: Json = False,
 ) -> None:
     """Save a URL and token for the next commands (~/.config/bss/credentials.json)."""
@@ -137,7 +139,7 @@ def login(
     if local:
         url, token = local_login(role)
     else:
-        url, token = resolve(root.get("url"), root.get("token"))
+        url, token = resolve(url or root.get("url"), token or root.get("token"))
     path = save(url, token)
     if json_:
         emit({"url": url, "credentials": str(path), "role": role if local else None})
