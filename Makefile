@@ -10,9 +10,10 @@ export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
 .PHONY: run test test-fast test-browser chromium lint typecheck package bench chaos soak clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .  # the project itself: .venv/bin/bss (docs/cli.md)
 	touch $(STAMP)
 
 venv: $(STAMP)

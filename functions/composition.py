@@ -13,6 +13,7 @@ from functions.core.settings import Settings
 if TYPE_CHECKING:
     from functions.backorder.services import (
         BackorderService,
+        FailureService,
         ReconciliationService,
         Replicator,
         UpgradeService,
@@ -43,6 +44,7 @@ class Container:
     backorder: Replicator
     backordering: BackorderService
     reconciliation: ReconciliationService
+    failures: FailureService
     propagator: Propagator
     simulator: Simulator
     upgrades: UpgradeService
@@ -80,12 +82,14 @@ def build(settings: Settings) -> Container:
     from functions.backorder.adapters import (
         BackfillJobRepository,
         BackorderRepository,
+        FailureQueues,
         ReconciliationRepository,
         StreamFailures,
     )
     from functions.backorder.schemas import BACKFILL_QUEUE, RECONCILIATION_QUEUE
     from functions.backorder.services import (
         BackorderService,
+        FailureService,
         ReconciliationService,
         Replicator,
         UpgradeService,
@@ -175,6 +179,13 @@ def build(settings: Settings) -> Container:
                 _lazy(lambda: _client(settings, "sqs")),
                 _lazy(lambda: _client(settings, "dynamodbstreams")),
             ),
+        ),
+        failures=FailureService(
+            FailureQueues(
+                settings,
+                _lazy(lambda: _client(settings, "sqs")),
+                _lazy(lambda: _client(settings, "dynamodbstreams")),
+            )
         ),
         propagator=Propagator(
             tenants, accounts, products, price_lists, Queue(settings, PRICE_CHANGES_QUEUE), units

@@ -391,6 +391,18 @@ def reconciliation_statements(function: str | None) -> list[dict[str, Any]]:
     ]
 
 
+def failures_statements() -> list[dict[str, Any]]:
+    """What the API's ``GET /failures`` reads (issue 16): the on-failure and dead-letter queues
+    without consuming them, and the streams' records a set-aside batch names."""
+    queues = {s.on_failure_queue for s in events.STREAMS}
+    queues |= {q.dead_letter_queue for q in events.QUEUES}
+    tables = dict.fromkeys(s.table for s in events.STREAMS)
+    return [
+        _statement("PeekFailures", PEEK_ACTIONS, [queue_arn(q) for q in sorted(queues)]),
+        _statement("ReadFailedRecords", RECORD_ACTIONS, [stream_arn(t) for t in tables]),
+    ]
+
+
 def schedule_source_resources(source: events.ScheduleSource) -> dict[str, Any]:
     """A daily rule → the function, and the permission EventBridge invokes it with."""
     rule = f"{function_id(source.function)}Rule"
@@ -810,6 +822,7 @@ def build(models: Sequence[type[BaseTable]] | None = None) -> dict[str, Any]:
         source_statements(None, streams, queues)
         + billing_statements(None)
         + storefront_statements(None)
+        + failures_statements()
     )
     parts.append((API_ROLE, role_patch(API_ROLE, models, api_statements)))
     parts.append((REST_API, api_patch()))

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from datetime import date
+from pathlib import Path
 from types import FrameType
 
 from functions.core.observability import correlation_filter
@@ -167,8 +168,37 @@ def banner(platform: Platform) -> str:
             f"  curl -s -H \"Authorization: Bearer $TOKEN_CLOUD_ADMIN\" -H 'Accept: text/csv' "
             f"'{platform.url}/reports/margin?period={month}'",
         ]
+    lines += [
+        "",
+        "Operator CLI (`bss`, docs/cli.md; `python -m cli` without the venv's entry point):",
+        "  .venv/bin/bss login --local        # this platform's URL and cloud_admin's token; "
+        "--as resell_admin, platform_admin, …",
+        "  .venv/bin/bss tree                 # tenants and account hierarchy, mirrors marked",
+        "  .venv/bin/bss billing run          # this period, with its progress, then its invoices",
+        "  .venv/bin/bss --help",
+    ]
     lines += ["", "Ctrl-C stops."]
     return "\n".join(lines)
+
+
+#: what ``bss login --local`` reads (``cli/client.py``): the URL and the banner's tokens by key
+CLI_LOGIN_FILE = "cli.json"
+
+
+def write_cli_login(platform: Platform, directory: Path) -> Path:
+    """The platform's URL and the tokens the banner prints, for ``bss login --local``; readable
+    by its owner only (bearer tokens), replaced whole."""
+    path = directory / CLI_LOGIN_FILE
+    data = {
+        "url": platform.url,
+        "tokens": platform.tokens,
+        "roles": {t.key: t.role for t in platform.role_tokens},
+    }
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    os.chmod(temporary, 0o600)
+    temporary.replace(path)
+    return path
 
 
 def _storefront_lines(platform: Platform) -> list[str]:
@@ -223,6 +253,7 @@ def main() -> int:
         print(f"Starting the BSS local platform on {HOST}:{port} …", flush=True)
         store = local_state.Store.from_env()
         platform = start_platform(port, seed=True, store=store)
+        write_cli_login(platform, store.path)
         print(banner(platform), flush=True)
         threading.Event().wait()  # until Ctrl-C / SIGTERM
     except KeyboardInterrupt:

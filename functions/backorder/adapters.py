@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,13 +24,14 @@ from pynamodb.exceptions import UpdateError
 from functions.backorder.domain import (
     SYNCED_SUBSCRIPTION_FIELDS,
     DriftItem,
+    FailedDelivery,
     Link,
     MirrorRef,
     ProviderProduct,
     ReconciliationRun,
     Root,
 )
-from functions.backorder.schemas import STREAM_FAILURES_QUEUE
+from functions.backorder.schemas import FAILURE_QUEUES, STREAM_FAILURES_QUEUE
 from functions.core.adapters import (
     AccountModel,
     AccountRepository,
@@ -602,34 +604,160 @@ class StreamFailures:
         return list(bodies.values())
 
     def _batch(self, info: dict[str, Any]) -> list[tuple[str, tuple[str, str], str]]:
-        arn = str(info.get("streamArn", ""))
-        table = arn.split(":table/", 1)[-1].split("/stream/", 1)[0]
-        base = table.removeprefix(f"{self.settings.table_prefix}-")
-        record = self.TABLES.get(base)
-        if record is None or table == base:
+        base = stream_table(info, self.settings.table_prefix)
+        record = self.TABLES.get(base or "")
+        if record is None:
             return []
-        shard, first = info.get("shardId"), str(info.get("startSequenceNumber") or "0")
-        last = str(info.get("endSequenceNumber") or first)
-        streams = self.streams()
-        try:
-            iterator = streams.get_shard_iterator(
-                StreamArn=arn,
-                ShardId=shard,
-                ShardIteratorType="AT_SEQUENCE_NUMBER",
-                SequenceNumber=first,
-            )["ShardIterator"]
-            page = streams.get_records(ShardIterator=iterator, Limit=int(info.get("batchSize", 1)))
-        except Exception:  # trimmed past 24 h, or the stream replaced: nothing to name
-            log.warning("stream-failures: the records of %s at %s are gone", shard, first)
-            return []
+        shard = info.get("shardId")
         named = []
-        for entry in page.get("Records", []):
-            sequence = entry["dynamodb"]["SequenceNumber"]
-            if int(sequence) > int(last):
-                break
-            keys = entry["dynamodb"].get("Keys", {})
-            tenant, record_id = keys.get("tenant_id", {}).get("S"), keys.get("id", {}).get("S")
+        for sequence, keys in read_batch(self.streams(), info) or []:
+            tenant, record_id = keys.get("tenant_id"), keys.get("id")
             if tenant and record_id:
                 where = f"{base} stream, shard {shard}, sequence {sequence}"
                 named.append((record, (tenant, record_id), where))
         return named
+
+
+def stream_table(info: dict[str, Any], table_prefix: str) -> str | None:
+    """The base name of the table whose stream a batch's description (``DDBStreamBatchInfo``)
+    names, or None for another prefix's table."""
+    arn = str(info.get("streamArn", ""))
+    table = arn.split(":table/", 1)[-1].split("/stream/", 1)[0]
+    base = table.removeprefix(f"{table_prefix}-")
+    return None if table == base else base
+
+
+def read_batch(streams: Any, info: dict[str, Any]) -> list[tuple[str, dict[str, str]]] | None:
+    """The (sequence number, table keys) of each record of a stream batch's description, read
+    again from the stream (``GetShardIterator`` at the first, ``GetRecords`` of the batch's
+    size); None once they are gone (trimmed past 24 h, or the stream replaced)."""
+    arn, shard = str(info.get("streamArn", "")), info.get("shardId")
+    first = str(info.get("startSequenceNumber") or "0")
+    last = str(info.get("endSequenceNumber") or first)
+    try:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn,
+            ShardId=shard,
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            SequenceNumber=first,
+        )["ShardIterator"]
+        page = streams.get_records(ShardIterator=iterator, Limit=int(info.get("batchSize", 1)))
+    except Exception:  # trimmed past 24 h, or the stream replaced: nothing to name
+        log.warning("stream-failures: the records of %s at %s are gone", shard, first)
+        return None
+    records = []
+    for entry in page.get("Records", []):
+        sequence = entry["dynamodb"]["SequenceNumber"]
+        if int(sequence) > int(last):
+            break
+        keys = {
+            name: str(next(iter(value.values()), ""))
+            for name, value in entry["dynamodb"].get("Keys", {}).items()
+        }
+        records.append((sequence, keys))
+    return records
+
+
+class FailureQueues:
+    """Issue 16 (``GET /failures``): the messages of the streams' on-failure queue (R18) and of
+    every dead-letter queue (``schemas.FAILURE_QUEUES``, as ``infra/events.py`` declares them),
+    each read with ``VisibilityTimeout=0`` as ``StreamFailures`` reads (nothing is consumed or
+    moved; the receive count grows). A stream batch's description gives one item per record,
+    keyed by its table's keys (read again from the stream); another message is summarised."""
+
+    #: receive requests per queue, ten messages each, before a queue is left (moto and SQS
+    #: answer a sample: a request that brings nothing new ends the queue sooner)
+    MAX_REQUESTS = 20
+
+    def __init__(self, settings: Settings, sqs: Any, streams: Any) -> None:
+        self.settings = settings
+        self.sqs = sqs  # callables: the clients are made on first use
+        self.streams = streams
+
+    def queues(self) -> list[tuple[str, str]]:
+        """(base name, URL) of each of ``FAILURE_QUEUES`` that exists."""
+        sqs = self.sqs()
+        found = []
+        for base in FAILURE_QUEUES:
+            try:
+                url = sqs.get_queue_url(QueueName=self.settings.queue_name(base))["QueueUrl"]
+            except sqs.exceptions.QueueDoesNotExist:
+                continue
+            found.append((base, url))
+        return found
+
+    def deliveries(self, limit: int) -> tuple[list[FailedDelivery], bool]:
+        items: list[FailedDelivery] = []
+        for base, url in self.queues():
+            for message in self._messages(url):
+                items += self._items(base, message)
+                if len(items) > limit:
+                    return items[:limit], True
+        return items, False
+
+    def _messages(self, url: str) -> list[dict[str, Any]]:
+        sqs = self.sqs()
+        seen: dict[str, dict[str, Any]] = {}
+        for _ in range(self.MAX_REQUESTS):
+            messages = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=0,
+                AttributeNames=["All"],
+            ).get("Messages", [])
+            new = [m for m in messages if m["MessageId"] not in seen]
+            if not new:
+                break
+            seen.update((m["MessageId"], m) for m in new)
+        return list(seen.values())
+
+    def _items(self, queue: str, message: dict[str, Any]) -> list[FailedDelivery]:
+        attributes = message.get("Attributes", {})
+        sent = attributes.get("SentTimestamp")
+        sent_at = (
+            datetime.fromtimestamp(int(sent) / 1000, UTC).isoformat(timespec="seconds")
+            if sent and str(sent).isdigit()
+            else None
+        )
+        common = {
+            "queue": queue,
+            "message_id": message["MessageId"],
+            "sent_at": sent_at.replace("+00:00", "Z") if sent_at else None,
+            "receive_count": int(attributes.get("ApproximateReceiveCount", 0) or 0),
+        }
+        try:
+            body = json.loads(message.get("Body", ""))
+        except ValueError:
+            body = None
+        info = body.get("DDBStreamBatchInfo") if isinstance(body, dict) else None
+        if not isinstance(info, dict) or not isinstance(body, dict):
+            return [FailedDelivery(**common, key=None, error=_summary(message.get("Body", "")))]
+        error = _condition(body)
+        table = stream_table(info, self.settings.table_prefix) or "?"
+        records = read_batch(self.streams(), info)
+        if not records:
+            gone = "; its records are no longer on the stream" if records is None else ""
+            return [FailedDelivery(**common, key=None, error=error + gone)]
+        return [
+            FailedDelivery(**common, key={"table": table, **keys}, error=error)
+            for _, keys in records
+        ]
+
+
+def _condition(body: dict[str, Any]) -> str:
+    """What an on-failure destination's record says went wrong."""
+    request: dict[str, Any] = body.get("requestContext") or {}
+    response: dict[str, Any] = body.get("responseContext") or {}
+    if not isinstance(request, dict) or not isinstance(response, dict):
+        return "failed"
+    parts = [str(request.get("condition") or "failed")]
+    if response.get("functionError"):
+        parts.append(str(response["functionError"]))
+    if request.get("approximateInvokeCount"):
+        parts.append(f"after {request['approximateInvokeCount']} invocations")
+    return ", ".join(parts)
+
+
+def _summary(body: str, size: int = 200) -> str:
+    text = " ".join(str(body).split())
+    return "moved after its retries: " + (text if len(text) <= size else text[: size - 1] + "…")

@@ -858,3 +858,22 @@ class MirrorRef:
     source_tenant_id: str | None
     source_id: str | None
     last_change: str | None
+
+
+# --- what the on-failure and dead-letter queues hold (issue 16: `GET /failures`) ----------------
+
+#: how many failed deliveries ``GET /failures`` lists at most
+FAILURES_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    """One message of an on-failure or dead-letter queue, read without consuming it; a stream
+    batch's description gives one per record it names (``key``: the record's table and keys)."""
+
+    queue: str
+    message_id: str
+    sent_at: str | None
+    receive_count: int
+    key: dict[str, str] | None
+    error: str

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from functions.backorder.domain import (
     DriftItem,
+    FailedDelivery,
     Link,
     MirrorRef,
     ProviderProduct,
@@ -174,4 +175,13 @@ class SetAsideRecords(Protocol):
 
     def records(self, child_tenant_id: str) -> list[tuple[str, str, str]]:
         """(entity, record id, where it is on the stream) of each such record."""
+        ...
+
+
+class FailureQueues(Protocol):
+    """The on-failure queue of the streams and every dead-letter queue, read without consuming
+    them (``adapters.FailureQueues``)."""
+
+    def deliveries(self, limit: int) -> tuple[list[FailedDelivery], bool]:
+        """Up to ``limit`` failed deliveries, and whether there were more."""
         ...

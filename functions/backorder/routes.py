@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from functions.backorder.schemas import (
     BackfillOut,
     Backordering,
+    FailureOut,
+    FailuresOut,
     HierarchyNode,
     HierarchySubscription,
     ReconciliationItemOut,
@@ -20,7 +22,7 @@ from functions.backorder.schemas import (
     UpgradeStep,
 )
 from functions.core.api import Api, Call
-from functions.core.auth import CUSTOMER, RESELLER, TENANT_ADMIN
+from functions.core.auth import CUSTOMER, PLATFORM_ADMIN, RESELLER, TENANT_ADMIN
 from functions.core.pagination import Page
 from functions.core.routes import tenant_out
 from functions.core.schemas import ListQuery
@@ -243,4 +245,34 @@ def get_reconciliation(call: Call) -> ReconciliationOut:
 def repair_reconciliation(call: Call) -> ReconciliationOut:
     return reconciliation_out(
         call.container.reconciliation.repair(call.principal, call.params["run_id"])
+    )
+
+
+# --- issue 16: what the on-failure and dead-letter queues hold ------------------------------------
+
+
+@api.route(
+    "/failures",
+    "GET",
+    summary="The platform's failed deliveries: the streams' on-failure queue (R18) and every "
+    "dead-letter queue, read without consuming them; at most 100, `truncated` beyond",
+    roles=(PLATFORM_ADMIN,),
+    response=FailuresOut,
+    errors=(),
+)
+def list_failures(call: Call) -> FailuresOut:
+    items, truncated = call.container.failures.list(call.principal)
+    return FailuresOut(
+        items=[
+            FailureOut(
+                queue=f.queue,
+                message_id=f.message_id,
+                sent_at=f.sent_at,
+                receive_count=f.receive_count,
+                key=f.key,
+                error=f.error,
+            )
+            for f in items
+        ],
+        truncated=truncated,
     )

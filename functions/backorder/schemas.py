@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.core.schemas import Body, CountryCode, Id, ListQuery, Out, TenantOut, TimeZone
+from functions.pricelist.schemas import PRICE_CHANGES_QUEUE
 
 #: the queue of backfill pages (``infra/events.py`` wires its consumer)
 BACKFILL_QUEUE = "backfill"
@@ -105,6 +106,21 @@ STREAM_FAILURES_QUEUE = "stream-failures"
 RECONCILIATION_QUEUE = "reconciliation"
 
 
+def dead_letter_queue(queue: str) -> str:
+    """A consumed queue's dead-letter queue (``infra/events.py``'s ``QueueSource``)."""
+    return f"{queue}-dlq"
+
+
+#: what ``GET /failures`` reads (issue 16): the streams' on-failure queue and the dead-letter
+#: queue of each consumed queue (tests/unit/test_failure_queues.py: as ``infra/events.py`` has them)
+FAILURE_QUEUES: tuple[str, ...] = (
+    STREAM_FAILURES_QUEUE,
+    dead_letter_queue(BACKFILL_QUEUE),
+    dead_letter_queue(RECONCILIATION_QUEUE),
+    dead_letter_queue(PRICE_CHANGES_QUEUE),
+)
+
+
 class ReconciliationPage(BaseModel):
     """One page of an R33 run: the run (in its owner's partition), the phase and the page's
     cursor (None = the phase's first page)."""
@@ -166,3 +182,22 @@ class ReconciliationOut(Out):
         default=None, description="GET of one run: a page of its items (?kind=&limit=&cursor=)"
     )
     next_cursor: str | None = None
+
+
+# --- issue 16: the failed deliveries (`GET /failures`) ------------------------------------------
+
+
+class FailureOut(Out):
+    queue: str = Field(description="the queue's base name: stream-failures or a dead-letter queue")
+    message_id: str
+    sent_at: str | None = Field(description="when the message was sent to the queue")
+    receive_count: int = Field(description="how often it was received (listing it counts too)")
+    key: dict[str, str] | None = Field(
+        description="a stream batch's record: its table and keys; null for another message"
+    )
+    error: str = Field(description="the failure's condition, or a summary of the message")
+
+
+class FailuresOut(Out):
+    items: list[FailureOut]
+    truncated: bool = Field(description="more failed deliveries than listed (at most 100)")

@@ -26,12 +26,13 @@ from functions.backorder.ports import (
     BackfillJobs,
     Backorders,
     Contacts,
+    FailureQueues,
     Reconciliations,
     SetAsideRecords,
     Subscriptions,
 )
 from functions.backorder.schemas import BackfillJob, ReconciliationPage
-from functions.core.auth import TENANT_ADMIN, Principal, hidden
+from functions.core.auth import PLATFORM_ADMIN, TENANT_ADMIN, Principal, hidden
 from functions.core.clock import now_utc, rfc3339, today_in
 from functions.core.domain import (
     CUSTOMER_KIND,
@@ -1134,3 +1135,16 @@ class ReconciliationService:
 
 
 REPAIRED_ITEM, CONVERGED = "repaired", "converged"
+
+
+class FailureService:
+    """Issue 16: what the on-failure queue of the streams (R18) and the dead-letter queues of
+    ``infra/events.py`` hold, for the platform admin (``GET /failures``, ``bss failures``): read
+    only, never consumed."""
+
+    def __init__(self, queues: FailureQueues) -> None:
+        self.queues = queues
+
+    def list(self, principal: Principal) -> tuple[list[domain.FailedDelivery], bool]:
+        principal.require(PLATFORM_ADMIN)
+        return self.queues.deliveries(domain.FAILURES_LIMIT)

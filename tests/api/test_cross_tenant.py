@@ -705,6 +705,8 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("GET", "/reconciliation-runs"): "lists the runs the caller's own tenant started; no resource "
     "parameter",
     ("GET", "/storefront"): "the caller's own storefront; no resource parameter",
+    ("GET", "/failures"): "the platform admin's only (403 for every other role, "
+    "tests/integration/test_failures.py); names no resource",
     ("PATCH", "/storefront"): "the caller's own storefront; the body names no resource",
 }
 

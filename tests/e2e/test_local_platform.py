@@ -602,3 +602,47 @@ def test_billing_run_on_the_state_machine_invoices_each_tier_and_a_rerun_changes
     output = running.output()
     assert code == 0, output
     assert "Traceback" not in output, output
+
+
+def test_bss_against_make_run_logs_in_with_its_tokens_and_shows_the_tree(
+    log: IO[bytes], tmp_path: Path
+) -> None:
+    """Issue 16: the operator CLI as a subprocess against the running platform: `bss login
+    --local` takes the URL and cloud_admin's token the platform saved, `bss tree --json` shows
+    Cloud, its child Cloud Resell and the mirrored accounts."""
+    running = start(free_port(), log)
+    try:
+        assert "bss login --local" in banner_of(running)
+        env = {
+            **os.environ,
+            "BSS_LOCAL_DIR": str(Path(log.name).parent / "local-state"),
+            "BSS_CONFIG": str(tmp_path / "credentials.json"),
+        }
+        for name in ("BSS_URL", "BSS_TOKEN"):
+            env.pop(name, None)
+
+        def bss(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "cli", *args],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        login = bss("login", "--local")
+        assert login.returncode == 0, login.stderr
+        shown = bss("tree", "--json")
+        assert shown.returncode == 0, shown.stderr
+        tree = json.loads(shown.stdout)
+        assert tree["tenant"]["name"] == "Cloud"
+        assert [t["name"] for t in tree["child_tenants"]] == ["Cloud Resell"]
+        assert any(n["account"]["mirrored"] for n in _nodes(tree["accounts"]))
+    finally:
+        code = running.interrupt()
+    assert code == 0, running.output()
+
+
+def _nodes(forest: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return forest + [n for node in forest for n in _nodes(node["children"])]

@@ -504,8 +504,16 @@ def test_each_role_has_exactly_the_stream_and_queue_permissions_it_needs(
     from infra import billing
     from infra.events import QUEUES, RECONCILIATION_PAGES, SCHEDULES, SET_ASIDE_TABLES, STREAMS
 
+    # issue 16: the API's GET /failures peeks at the on-failure and dead-letter queues and reads
+    # the streams' records they name
+    peeked = {s.on_failure_queue for s in STREAMS} | {q.dead_letter_queue for q in QUEUES}
     expected: dict[str, set[tuple[str, str]]] = {
         "api": _pairs(QUEUE_SEND, [deployed.queue_arn(q.queue) for q in QUEUES])
+        | _pairs({"sqs:GetQueueUrl", "sqs:ReceiveMessage"}, [deployed.queue_arn(q) for q in peeked])
+        | _pairs(
+            {"dynamodb:GetRecords", "dynamodb:GetShardIterator"},
+            [deployed.stream_arn(t) for t in {s.table for s in STREAMS}],
+        )
     }
     expected.update({name: set() for name in billing.functions()})
     for schedule in SCHEDULES:  # it sends the first page of each run it starts

@@ -1,0 +1,5 @@
+"""``python -m cli``: the ``bss`` command without installing it."""
+
+from cli.main import main
+
+raise SystemExit(main())
