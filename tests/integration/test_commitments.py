@@ -402,11 +402,9 @@ def test_r31_r5_a_providers_policy_change_reaches_the_copy(market: Market) -> No
     assert copies["NCE-E3"]["commitments"]["annual"]["cancellation_window_hours"] == 72
 
 
-def test_r31_r14_a_scheduled_downgrade_is_a_scheduled_order_at_every_tier(market: Market) -> None:
-    """The provider's own order of the child's scheduled downgrade: status ``scheduled``, dated
-    at the renewal, for its own E1 at the reseller's price (120.00); the mirror shows it."""
-    from local.runner import Runner
-
+def child_with_downgrade_prices(market: Market) -> tuple[str, dict[str, Any], str]:
+    """Cloud Resell (back ordering on) selling the copies of NCE-E3 at 300.00 and NCE-E1 at
+    150.00 to its customer Z: its admin's token, the copies by SKU, Z's id."""
     resell = market.post(
         market.admin,
         "/tenants",
@@ -425,6 +423,15 @@ def test_r31_r14_a_scheduled_downgrade_is_a_scheduled_order_at_every_tier(market
             {"product_id": copies[sku]["id"], "billing_cycle": "annual", "price": price},
         )
     z = market.post(reseller, "/accounts", {"name": "End-Customer Z"})["id"]
+    return reseller, copies, z
+
+
+def test_r31_r14_a_scheduled_downgrade_is_a_scheduled_order_at_every_tier(market: Market) -> None:
+    """The provider's own order of the child's scheduled downgrade: status ``scheduled``, dated
+    at the renewal, for its own E1 at the reseller's price (120.00); the mirror shows it."""
+    from local.runner import Runner
+
+    reseller, copies, z = child_with_downgrade_prices(market)
     sub = market.buy(copies["NCE-E3"], who=reseller, account=z)
     market.after(24 * 30)
     done = ok(market.act(sub, "downgrade", reseller, product_id=copies["NCE-E1"]["id"]))
@@ -462,24 +469,7 @@ def test_r31_r14_the_daily_renewal_applies_a_due_downgrade_at_every_tier(market:
     from functions import composition
     from local.runner import Runner
 
-    resell = market.post(
-        market.admin,
-        "/tenants",
-        {"name": "Cloud Resell", "price_list_id": market.resell_list, **PLACE},
-    )
-    market.post(market.admin, f"/tenants/{resell['id']}/backordering", {})
-    reseller = token("tenant_admin", resell["id"])
-    copies = {p["sku"]: p for p in ok(market.api.call("GET", "/products", reseller))["items"]}
-    retail = market.post(
-        reseller, "/pricelists", {"name": "Retail", "currency": "EUR", "default": True}
-    )["id"]
-    for sku, price in (("NCE-E3", "300.00"), ("NCE-E1", "150.00")):
-        market.post(
-            reseller,
-            f"/pricelists/{retail}/prices",
-            {"product_id": copies[sku]["id"], "billing_cycle": "annual", "price": price},
-        )
-    z = market.post(reseller, "/accounts", {"name": "End-Customer Z"})["id"]
+    reseller, copies, z = child_with_downgrade_prices(market)
     sub = market.buy(copies["NCE-E3"], who=reseller, account=z)
     market.after(24 * 30)
     ok(market.act(sub, "downgrade", reseller, product_id=copies["NCE-E1"]["id"]))
