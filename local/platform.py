@@ -55,6 +55,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from functions.core import observability
 from local import demo as demo_data
 from local import logo as demo_logo
 from local import mail as local_mail
@@ -685,6 +686,7 @@ def start_platform(
     storefront sign-in link is minted per demo user (``Platform.sign_in_links``); a store
     withdraws those of its last start. A fresh demo's Cloud Lite gets its logo."""
     started = time.monotonic()
+    observability.preload()  # before the runner's, the schedules' and the server's threads
     secret, generated = resolve_secret()
     _check_port_free(port)
     region = _region()

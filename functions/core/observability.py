@@ -22,6 +22,7 @@ Powertools is imported on first use, so the API's cold import stays without it.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -102,6 +103,18 @@ def configure_logging(stream: TextIO | None = None, *, json_lines: bool | None =
     root.setLevel(logging.INFO)
     root.propagate = False  # Lambda's own handler on the root logger would write it again
     _configured = True
+
+
+def preload() -> None:
+    """Import what logging and metrics use, before threads start (the local platform): two
+    threads importing Powertools' package at once can meet it half initialised (an
+    ``ImportError``); in Lambda one thread imports it on first use."""
+    for module in (  # the package first: it imports its metrics itself
+        "aws_lambda_powertools",
+        "aws_lambda_powertools.metrics",
+        "aws_lambda_powertools.logging.formatter",
+    ):
+        importlib.import_module(module)
 
 
 def set_sink(sink: Callable[[dict[str, Any]], None] | None) -> None:
