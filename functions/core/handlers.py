@@ -49,8 +49,17 @@ def _batch(
             lag = lag_ms(record)
             try:
                 result = record_handler(record)
-            except Exception:
-                log.exception("%s failed", name, extra={"handler": name})
+            except Exception as error:
+                # in Lambda with its traceback (one JSON field); locally one line, beside the
+                # runner's own (a record retried is routine there: a backfill's race, a test)
+                log.error(
+                    "%s failed: %s: %s",
+                    name,
+                    type(error).__name__,
+                    error,
+                    extra={"handler": name},
+                    exc_info=observability.in_lambda(),
+                )
                 observability.emit({"RecordsFailed": 1}, dimensions={"handler": name})
                 raise
             outcome = result if isinstance(result, str) else "handled"
