@@ -588,20 +588,13 @@ class StreamFailures:
         url = sqs.get_queue_url(QueueName=self.settings.queue_name(STREAM_FAILURES_QUEUE))[
             "QueueUrl"
         ]
-        bodies: dict[str, Any] = {}
-        while len(bodies) < self.MAX_MESSAGES:
-            messages = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0
-            ).get("Messages", [])
-            new = [m for m in messages if m["MessageId"] not in bodies]
-            if not new:
-                break
-            for message in new:
-                try:
-                    bodies[message["MessageId"]] = json.loads(message["Body"])
-                except ValueError:
-                    bodies[message["MessageId"]] = None
-        return list(bodies.values())
+        bodies: list[Any] = []
+        for message in peek_messages(sqs, url, self.MAX_MESSAGES):
+            try:
+                bodies.append(json.loads(message["Body"]))
+            except ValueError:
+                bodies.append(None)
+        return bodies
 
     def _batch(self, info: dict[str, Any]) -> list[tuple[str, tuple[str, str], str]]:
         base = stream_table(info, self.settings.table_prefix)
@@ -616,6 +609,22 @@ class StreamFailures:
                 where = f"{base} stream, shard {shard}, sequence {sequence}"
                 named.append((record, (tenant, record_id), where))
         return named
+
+
+def peek_messages(sqs: Any, url: str, most: int) -> list[dict[str, Any]]:
+    """Up to ``most`` distinct messages of a queue, read with ``VisibilityTimeout=0`` (each
+    stays visible, nothing is consumed; its receive count grows), ten per request, until a
+    request brings nothing new (SQS answers a sample of the queue)."""
+    seen: dict[str, dict[str, Any]] = {}
+    while len(seen) < most:
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
+        ).get("Messages", [])
+        new = [m for m in messages if m["MessageId"] not in seen]
+        if not new:
+            break
+        seen.update((m["MessageId"], m) for m in new)
+    return list(seen.values())
 
 
 def stream_table(info: dict[str, Any], table_prefix: str) -> str | None:
@@ -665,9 +674,9 @@ class FailureQueues:
     moved; the receive count grows). A stream batch's description gives one item per record,
     keyed by its table's keys (read again from the stream); another message is summarised."""
 
-    #: receive requests per queue, ten messages each, before a queue is left (moto and SQS
-    #: answer a sample: a request that brings nothing new ends the queue sooner)
-    MAX_REQUESTS = 20
+    #: distinct messages read per queue (ten a request; a request that brings nothing new
+    #: ends the queue sooner)
+    MAX_MESSAGES = 200
 
     def __init__(self, settings: Settings, sqs: Any, streams: Any) -> None:
         self.settings = settings
@@ -689,27 +698,11 @@ class FailureQueues:
     def deliveries(self, limit: int) -> tuple[list[FailedDelivery], bool]:
         items: list[FailedDelivery] = []
         for base, url in self.queues():
-            for message in self._messages(url):
+            for message in peek_messages(self.sqs(), url, self.MAX_MESSAGES):
                 items += self._items(base, message)
                 if len(items) > limit:
                     return items[:limit], True
         return items, False
-
-    def _messages(self, url: str) -> list[dict[str, Any]]:
-        sqs = self.sqs()
-        seen: dict[str, dict[str, Any]] = {}
-        for _ in range(self.MAX_REQUESTS):
-            messages = sqs.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=0,
-                AttributeNames=["All"],
-            ).get("Messages", [])
-            new = [m for m in messages if m["MessageId"] not in seen]
-            if not new:
-                break
-            seen.update((m["MessageId"], m) for m in new)
-        return list(seen.values())
 
     def _items(self, queue: str, message: dict[str, Any]) -> list[FailedDelivery]:
         attributes = message.get("Attributes", {})

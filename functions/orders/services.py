@@ -442,9 +442,11 @@ class OrderService:
 
     def _renew_due(self, tenant: Tenant, subscription_id: str, today: date, at: datetime) -> int:
         sub = self.subscriptions.get(tenant.id, subscription_id)
+        if sub is None:
+            return 0
         now = rfc3339(at)
-        updated = sub and domain.renew_due(sub, today, now, tenant.time_zone)
-        if sub is None or updated is None:
+        updated = domain.renew_due(sub, today, now, tenant.time_zone)
+        if updated is None:
             return 0
         product = self._renewed_product(tenant, updated)
         change = present(sub.scheduled_change, "the scheduled change")

@@ -474,6 +474,43 @@ def test_r12_r15_the_provider_sees_the_hierarchy_of_its_reseller(world: Reseller
     }
 
 
+def sub_tier(
+    api: Api, upper_admin: str, upper_product: dict[str, Any], name: str, price: str
+) -> tuple[str, str, dict[str, Any]]:
+    """A child tenant ``name`` of the upper tier, buying its ``upper_product`` at ``price``
+    (monthly), back ordering on: its id, its admin's token and its copy of the product."""
+    price_list = ok(
+        api.call("POST", "/pricelists", upper_admin, {"name": f"{name} list", "currency": "EUR"}),
+        201,
+    )
+    ok(
+        api.call(
+            "POST",
+            f"/pricelists/{price_list['id']}/prices",
+            upper_admin,
+            {"product_id": upper_product["id"], "billing_cycle": "monthly", "price": price},
+        )
+    )
+    tier = make_tier(api, upper_admin, name, price_list["id"])
+    activate(api, upper_admin, tier["id"])
+    admin = token("tenant_admin", tier["id"])
+    return tier["id"], admin, ok(api.call("GET", "/products", admin))["items"][0]
+
+
+def retail_customer(api: Api, admin: str, product: dict[str, Any], price: str) -> dict[str, Any]:
+    """A retail list selling ``product`` at ``price`` (monthly) and its customer, Deep Customer."""
+    retail = ok(api.call("POST", "/pricelists", admin, {"name": "R", "currency": "EUR"}), 201)
+    ok(
+        api.call(
+            "POST",
+            f"/pricelists/{retail['id']}/prices",
+            admin,
+            {"product_id": product["id"], "billing_cycle": "monthly", "price": price},
+        )
+    )
+    return ok(api.call("POST", "/accounts", admin, {"name": "Deep Customer"}), 201)
+
+
 def test_r17_a_sale_four_tiers_down_reaches_the_root_with_its_hierarchy(world: Reseller) -> None:
     """root (Cloud) → T1 (Cloud Resell) → T2 → T3: each tier prices the mirror at its child's
     list and writes its own order."""
@@ -481,39 +518,11 @@ def test_r17_a_sale_four_tiers_down_reaches_the_root_with_its_hierarchy(world: R
     upper_admin, upper_product = world.admin, world.e3_copy
     tiers = [world.resell]
     for depth in (2, 3):
-        price_list = ok(
-            api.call(
-                "POST", "/pricelists", upper_admin, {"name": f"T{depth} list", "currency": "EUR"}
-            ),
-            201,
+        tier_id, upper_admin, upper_product = sub_tier(
+            api, upper_admin, upper_product, f"T{depth}", f"{20 + depth}.00"
         )
-        ok(
-            api.call(
-                "POST",
-                f"/pricelists/{price_list['id']}/prices",
-                upper_admin,
-                {
-                    "product_id": upper_product["id"],
-                    "billing_cycle": "monthly",
-                    "price": f"{20 + depth}.00",
-                },
-            )
-        )
-        tier = make_tier(api, upper_admin, f"T{depth}", price_list["id"])
-        activate(api, upper_admin, tier["id"])
-        tiers.append(tier["id"])
-        upper_admin = token("tenant_admin", tier["id"])
-        upper_product = ok(api.call("GET", "/products", upper_admin))["items"][0]
-    retail = ok(api.call("POST", "/pricelists", upper_admin, {"name": "R", "currency": "EUR"}), 201)
-    ok(
-        api.call(
-            "POST",
-            f"/pricelists/{retail['id']}/prices",
-            upper_admin,
-            {"product_id": upper_product["id"], "billing_cycle": "monthly", "price": "40.00"},
-        )
-    )
-    customer = ok(api.call("POST", "/accounts", upper_admin, {"name": "Deep Customer"}), 201)
+        tiers.append(tier_id)
+    customer = retail_customer(api, upper_admin, upper_product, "40.00")
     stream = Stream()
     ok(
         api.call(

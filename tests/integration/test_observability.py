@@ -11,8 +11,13 @@ from typing import Any
 import pytest
 
 from functions.core import observability
-from tests.conftest import token
-from tests.integration.test_backorder import Reseller, Stream, activate, make_tier, ok, world
+from tests.integration.test_backorder import (
+    Reseller,
+    Stream,
+    retail_customer,
+    sub_tier,
+    world,
+)
 
 __all__ = ["world"]  # the fixture, shared with the back-ordering suite
 
@@ -59,31 +64,8 @@ def test_the_correlation_id_follows_a_sale_through_every_tier(
     the answer names it; Cloud Resell's mirror and order and then Cloud's carry it; each stream
     record handled under it is counted with its replication lag."""
     api = world.api
-    price_list = ok(
-        api.call("POST", "/pricelists", world.admin, {"name": "T2 list", "currency": "EUR"}), 201
-    )
-    ok(
-        api.call(
-            "POST",
-            f"/pricelists/{price_list['id']}/prices",
-            world.admin,
-            {"product_id": world.e3_copy["id"], "billing_cycle": "monthly", "price": "22.00"},
-        )
-    )
-    tier = make_tier(api, world.admin, "T2", price_list["id"])
-    activate(api, world.admin, tier["id"])
-    t2 = token("tenant_admin", tier["id"])
-    product = ok(api.call("GET", "/products", t2))["items"][0]
-    retail = ok(api.call("POST", "/pricelists", t2, {"name": "R", "currency": "EUR"}), 201)
-    ok(
-        api.call(
-            "POST",
-            f"/pricelists/{retail['id']}/prices",
-            t2,
-            {"product_id": product["id"], "billing_cycle": "monthly", "price": "40.00"},
-        )
-    )
-    customer = ok(api.call("POST", "/accounts", t2, {"name": "Deep Customer"}), 201)
+    _, t2, product = sub_tier(api, world.admin, world.e3_copy, "T2", "22.00")
+    customer = retail_customer(api, t2, product, "40.00")
     stream = Stream()
     answer = request(
         world,
