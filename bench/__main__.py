@@ -14,6 +14,7 @@ from collections.abc import Sequence
 #: options) that prints its figures.
 BENCHMARKS: tuple[str, ...] = (
     "bench.import_cost",
+    "bench.package_import",
     "bench.backorder",
     "bench.propagation",
     "bench.billing",

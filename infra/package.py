@@ -1,12 +1,16 @@
-"""The deployment package (``make package``): Chalice's zip and SAM template, checked.
+"""The deployment package (``make package``): Chalice's zips and SAM template, checked.
 
     python -m infra.package [--out build/package] [--stage dev]
 
 1. checks ``infra/template.json`` is what ``python -m infra.template`` generates now;
 2. removes ``__pycache__`` from the code Chalice zips (``app.py`` and ``functions/``, which
    Chalice reaches through the ``vendor/functions`` symlink);
-3. ``chalice package --merge-template infra/template.json`` (a region, no credentials);
-4. adds to the zip the bytecode of every module, compiled by this interpreter (the version of the
+3. ``chalice package --merge-template infra/template.json`` (a region, no credentials), which
+   writes the function zip and, with ``automatic_layer``, a layer of the dependencies; the app's
+   own code moves to the function zip and what the Lambda runtime provides (boto3, botocore)
+   or no function needs (Pillow) is left out (``infra/layer.py``); the function zip must stay
+   within 10 MB and both unpacked within Lambda's 250 MB;
+4. adds to both zips the bytecode of every module, compiled by this interpreter (the version of the
    Lambda runtime, which Chalice takes from it too) in ``unchecked-hash`` mode: Lambda's file
    system is read-only, so without .pyc in the zip every cold start compiles every module again;
 5. cfn-lint on the SAM template, SAM translation (aws-sam-translator, no AWS calls), then cfn-lint
@@ -40,13 +44,15 @@ from importlib.util import cache_from_source
 from pathlib import Path
 from typing import Any
 
+from infra import layer
 from infra import template as merge
 
 ROOT = merge.ROOT
 DEFAULT_OUT = ROOT / "build" / "package"
 DEFAULT_REGION = "us-east-1"
-#: where ``aws cloudformation package`` would upload the zip; only used to translate the template
+#: where ``aws cloudformation package`` would upload the zips; only used to translate the template
 PLACEHOLDER_CODE_URI = "s3://bss-deployment-artifacts/deployment.zip"
+PLACEHOLDER_LAYER_URI = "s3://bss-deployment-artifacts/layer-deployment.zip"
 #: pyc written as -rw-r--r--, like the files Chalice zips
 PYC_MODE = 0o100644 << 16
 
@@ -58,7 +64,9 @@ class PackageError(RuntimeError):
 @dataclass
 class Package:
     zip_path: Path
+    layer_path: Path
     template_path: Path
+    left_out: set[str] = field(default_factory=set)
     pyc_files: int = 0
     lint_findings: list[str] = field(default_factory=list)
     translated: dict[str, Any] = field(default_factory=dict)
@@ -67,6 +75,10 @@ class Package:
     @property
     def zip_bytes(self) -> int:
         return self.zip_path.stat().st_size
+
+    @property
+    def layer_bytes(self) -> int:
+        return self.layer_path.stat().st_size
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -186,6 +198,8 @@ def sam_translate(template: dict[str, Any], region: str) -> dict[str, Any]:
     for resource in fragment.get("Resources", {}).values():
         if resource.get("Type") == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = PLACEHOLDER_CODE_URI
+        elif resource.get("Type") == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = PLACEHOLDER_LAYER_URI
     parameters: dict[str, Any] = {}
     to_py27_compatible_template(fragment, parameters)  # as samtranslator's transform() does
     translator = Translator(None, Parser(), boto_session=Session(region_name=region))
@@ -238,6 +252,18 @@ def patched_but_not_generated(template: dict[str, Any]) -> list[str]:
     ]
 
 
+def without_layer(template: dict[str, Any]) -> list[str]:
+    """The functions that do not name the dependencies' layer (they could not import them)."""
+    resources = template.get("Resources", {})
+    layers = [n for n, r in resources.items() if r.get("Type") == "AWS::Serverless::LayerVersion"]
+    return [
+        name
+        for name, resource in resources.items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+        and [{"Ref": n} for n in layers] != resource["Properties"].get("Layers")
+    ]
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -257,11 +283,26 @@ def build(out: Path = DEFAULT_OUT, stage: str = "dev") -> Package:
     remove_pycache()
     chalice_package(out, stage)
     timed("chalice package", started)
-    package = Package(zip_path=out / "deployment.zip", template_path=out / "sam.json")
+    package = Package(
+        zip_path=out / "deployment.zip",
+        layer_path=out / "layer-deployment.zip",
+        template_path=out / "sam.json",
+    )
+    if not package.layer_path.exists():
+        raise PackageError("Chalice wrote no layer: is automatic_layer on in .chalice/config.json?")
+    package.left_out = layer.split(package.zip_path, package.layer_path).left_out
 
     started = time.perf_counter()
-    package.pyc_files = add_bytecode(package.zip_path)
+    package.pyc_files = add_bytecode(package.zip_path) + add_bytecode(package.layer_path)
     timed("bytecode", started)
+    if package.zip_bytes > layer.MAX_FUNCTION_ZIP_BYTES:
+        raise PackageError(
+            f"the function zip is {package.zip_bytes / 1e6:.1f} MB, over "
+            f"{layer.MAX_FUNCTION_ZIP_BYTES / 1e6:.0f} MB: dependencies belong in the layer"
+        )
+    unpacked = layer.unpacked_bytes(package.zip_path, package.layer_path)
+    if unpacked > layer.MAX_UNPACKED_BYTES:
+        raise PackageError(f"function and layer unpack to {unpacked / 2**20:.0f} MiB (≤ 250)")
 
     started = time.perf_counter()
     template = json.loads(package.template_path.read_text())
@@ -272,6 +313,9 @@ def build(out: Path = DEFAULT_OUT, stage: str = "dev") -> Package:
             "does app.py still declare every function of infra/events.py under that name?"
         )
     findings = [f"sam.json: {finding}" for finding in cfn_lint(template, region)]
+    findings += [
+        f"sam.json: function {name} does not use the layer" for name in without_layer(template)
+    ]
     missing = roles_without_data_policy(template)
     findings += [
         f"sam.json: role {role} lacks the DynamoDB policy: add its function to infra/events.py "
@@ -302,10 +346,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"package: {len(package.lint_findings)} finding(s)", file=sys.stderr)
         return 1
     resources = package.translated.get("Resources", {})
+    print(f"function: {_shown(package.zip_path)} ({package.zip_bytes / 1e6:.2f} MB)")
     print(
-        f"zip:      {_shown(package.zip_path)} ({package.zip_bytes / 1e6:.1f} MB, "
-        f"{package.pyc_files} .pyc)"
+        f"layer:    {_shown(package.layer_path)} ({package.layer_bytes / 1e6:.1f} MB; left out: "
+        f"{', '.join(sorted(package.left_out))})"
     )
+    print(f"bytecode: {package.pyc_files} .pyc in the two zips")
     print(
         f"template: {_shown(package.template_path)} (SAM; cfn-lint clean, translates to "
         f"{len(resources)} CloudFormation resources)"

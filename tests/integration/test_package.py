@@ -1,5 +1,6 @@
 """The deployment package (``python -m infra.package``): the merge template matches the models, the
-zip carries ``functions/`` with its bytecode and runs on its own, the template lints and
+function zip carries ``functions/`` and the layer the dependencies, both with bytecode, and they
+run on their own as Lambda lays them out; the template lints and
 translates, and every asynchronous path of ``infra/events.py`` is wired in the CloudFormation that
 deploys: its queue, its event source mapping with the declared delivery settings, its on-failure
 or dead-letter queue, and no more IAM than its function needs. The packaging tests build once
@@ -147,19 +148,39 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Package:
     return build(tmp_path_factory.mktemp("package") / "out")
 
 
+def _pyc_check(archive: zipfile.ZipFile) -> list[str]:
+    names = set(archive.namelist())
+    sources = [n for n in names if n.endswith(".py")]
+    return [n for n in sources if importlib.util.cache_from_source(n) not in names]
+
+
 @pytest.mark.package
-def test_zip_holds_functions_and_unchecked_hash_bytecode(package: Package) -> None:
+def test_function_zip_holds_the_app_and_the_layer_its_dependencies(package: Package) -> None:
+    """Issue 16: the function zip is the app (≤ 10 MB); the dependencies are in the layer, without
+    what the Lambda runtime already has (boto3, botocore) or nothing needs (Pillow)."""
+    from infra.layer import SITE_PACKAGES
+
+    assert package.zip_bytes <= 10_000_000
     with zipfile.ZipFile(package.zip_path) as archive:
         names = set(archive.namelist())
         assert {"app.py", "functions/composition.py", "functions/core/api.py"} <= names
-        assert {"chalice/app.py", "pynamodb/models.py", "jwt/__init__.py"} <= names
-        sources = [n for n in names if n.endswith(".py")]
-        without_pyc = [n for n in sources if importlib.util.cache_from_source(n) not in names]
-        assert not without_pyc, f"modules without bytecode: {without_pyc[:10]}"
+        assert "chalice/app.py" in names  # Chalice's runtime, vendored by Chalice
+        tops = {name.split("/")[0] for name in names}
+        assert tops <= {"app.py", "chalice", "functions", "__pycache__"}, "a dependency in the zip"
+        assert not _pyc_check(archive), "modules without bytecode"
         header = archive.read(importlib.util.cache_from_source("functions/core/api.py"))[:8]
     assert header[:4] == importlib.util.MAGIC_NUMBER  # compiled by this (the runtime's) Python
     assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, source not checked
     assert not [n for n in names if n.endswith(".pyc") and "__pycache__" not in n]
+
+    with zipfile.ZipFile(package.layer_path) as archive:
+        names = set(archive.namelist())
+        assert all(name.startswith(SITE_PACKAGES) for name in names)
+        tops = {name.removeprefix(SITE_PACKAGES).split("/")[0] for name in names}
+        assert {"pynamodb", "jwt", "aws_lambda_powertools", "fpdf", "fontTools", "jinja2"} <= tops
+        assert not tops & {"functions", "boto3", "botocore", "s3transfer", "PIL", "urllib3"}
+        assert not _pyc_check(archive), "modules without bytecode"
+    assert package.left_out >= {"botocore", "PIL"}
 
 
 @pytest.mark.package
@@ -189,13 +210,15 @@ def test_template_lints_and_translates(package: Package) -> None:
     assert {"dynamodb:DescribeTable", "dynamodb:ConditionCheckItem", "dynamodb:Query"} <= actions
 
 
-# Runs with `python -I -S`: no site-packages, no repo, no PYTHON* variables; only the unpacked zip
-# (argv[1]) and the standard library. Imports the app, then serves two requests through the Lambda
-# entry point (the first request builds the container: settings, PynamoDB models).
+# Runs with `python -I -S`: no site-packages, no repo, no PYTHON* variables; only what Lambda puts
+# on sys.path (argv[1:]: the unpacked function zip as /var/task, the layer's site-packages under
+# /opt, and the runtime's boto3 and its dependencies as /var/runtime) and the standard library.
+# Imports the app, serves two requests through the Lambda entry point (the first builds the
+# container: settings, PynamoDB models) and renders an invoice PDF (without Pillow).
 ISOLATED = r"""
 import json, sys, sysconfig
-task = sys.argv[1]
-sys.path.insert(0, task)
+task, *others = sys.argv[1:]
+sys.path[:0] = [task, *others]
 
 import app
 
@@ -216,15 +239,32 @@ from functions.composition import models
 from functions.core.persistence import table_resource
 tables = [table_resource(m, m.base_name)["Properties"]["TableName"] for m in models()]
 
+from decimal import Decimal
+from functions.invoices.documents import render_pdf
+from functions.invoices.domain import ISSUED, Invoice
+party = {"name": "Contoso", "address": {"line1": "1 Main St"}}
+invoice = Invoice(
+    id="inv-1", tenant_id="t", run_id="r", account_id="a", currency="EUR",
+    period_start="2026-01-01", period_end="2026-02-01", status=ISSUED, issuer=party,
+    bill_to=party, subtotal=Decimal("10.00"), tax_rate=Decimal("0.19"), tax=Decimal("1.90"),
+    total=Decimal("11.90"), line_count=0, created_at="2026-02-01T03:00:00Z",
+    number="INV-000001", sequence=1, issued_at="2026-02-01T03:00:00Z",
+)
+pdf = render_pdf(invoice, [])
+
 stdlib = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")}
 files = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
-foreign = sorted(
-    f for f in files
-    if f and not f.startswith(task)
-    and (not any(f.startswith(d) for d in stdlib) or "site-packages" in f)
-)
-print(json.dumps({"statuses": statuses, "tables": tables, "foreign": foreign,
-                  "app": app.__file__, "path": sys.path}))
+where = {}
+for f in files:
+    if not f:
+        continue
+    place = next((p for p in sys.argv[1:] if f.startswith(p)), None)
+    if place is None and (not any(f.startswith(d) for d in stdlib) or "site-packages" in f):
+        place = "foreign"
+    where.setdefault(place or "stdlib", set()).add(f)
+print(json.dumps({"statuses": statuses, "tables": tables, "pdf": pdf[:5].decode(),
+                  "pil": "PIL" in sys.modules, "app": app.__file__, "path": sys.path,
+                  "where": {k: sorted(v) for k, v in where.items()}}))
 """
 
 
@@ -233,15 +273,17 @@ def tree(folder: Path) -> set[str]:
 
 
 @pytest.mark.package
-def test_unpacked_zip_imports_and_serves_on_its_own(package: Package, tmp_path: Path) -> None:
+def test_unpacked_package_imports_and_serves_as_lambda_lays_it_out(
+    package: Package, tmp_path: Path
+) -> None:
+    """The function zip in /var/task, the layer in /opt, boto3 from the runtime: the app imports
+    from nowhere else, serves, and renders a PDF without Pillow; and it writes no file."""
     from functions.composition import models
+    from infra.layer import unpack
 
-    task = tmp_path / "task"
-    task.mkdir()
-    assert not any(task.iterdir())
-    with zipfile.ZipFile(package.zip_path) as archive:
-        archive.extractall(task)
-    before = tree(task)
+    task, site, runtime = unpack(package.zip_path, package.layer_path, tmp_path)
+    opt = tmp_path / "opt"
+    before = tree(task) | tree(opt)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AWS_REGION": "us-east-1",
@@ -253,7 +295,7 @@ def test_unpacked_zip_imports_and_serves_on_its_own(package: Package, tmp_path: 
         "BSS_PUBLIC_URL": "https://api.example.com",
     }
     done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", ISOLATED, str(task)],
+        [sys.executable, "-I", "-S", "-c", ISOLATED, str(task), str(site), str(runtime)],
         cwd=task,
         env=env,
         capture_output=True,
@@ -265,9 +307,18 @@ def test_unpacked_zip_imports_and_serves_on_its_own(package: Package, tmp_path: 
     assert result["app"] == str(task / "app.py")
     assert result["statuses"] == {"/health": 200, "/openapi.json": 200}
     assert result["tables"] == [m.base_name for m in models()]
-    assert result["foreign"] == [], "modules loaded from outside the zip and the stdlib"
-    assert not [p for p in result["path"] if str(ROOT) in p or "site-packages" in p]
-    assert tree(task) == before, "the import wrote files: some module had no usable .pyc"
+    assert result["pdf"] == "%PDF-"
+    assert result["pil"] is False
+    where = result["where"]
+    assert "foreign" not in where, "modules loaded from outside the package and the stdlib"
+    assert any("/functions/" in f for f in where[str(task)])
+    assert any("/pynamodb/" in f for f in where[str(site)])
+    assert any("/botocore/" in f for f in where[str(runtime)])
+    assert not [f for f in where[str(site)] if "/functions/" in f]
+    laid_out = {str(task), str(site), str(runtime)}
+    stdlib = sys.base_prefix
+    assert not [p for p in result["path"] if p not in laid_out and not p.startswith(stdlib)]
+    assert tree(task) | tree(opt) == before, "the import wrote files: some module had no .pyc"
 
 
 # --- the asynchronous paths, as deployed (the SAM template translated to CloudFormation) ---------
