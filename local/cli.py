@@ -265,8 +265,9 @@ def main() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt stop
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if platform is not None:
+            print("\nStopping: finishing what is in flight, then saving the state …", flush=True)
             platform.stop()
-    print(f"\nStopped. {platform.stop_message}." if platform else "\nStopped.", flush=True)
+    print(f"Stopped. {platform.stop_message}." if platform else "\nStopped.", flush=True)
     # the process ends now: spare it the final collection of moto's whole heap (~2 s)
     gc.freeze()
     return 0

@@ -16,6 +16,7 @@ from functions.backorder.schemas import BackfillJob, ReconciliationPage
 from functions.composition import container
 from functions.core.clock import now_utc
 from functions.core.handlers import new_image, queue_function, stream_function
+from functions.core.observability import invocation
 
 logger = logging.getLogger("bss.backorder")
 
@@ -57,6 +58,7 @@ def reconciliation_record(record: SQSRecord) -> str:
     return container().reconciliation.run_page(page)
 
 
+@invocation
 def reconciliation_schedule(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge's daily event: a run for every child tenant with back ordering on (R33)."""
     started = container().reconciliation.schedule(now_utc())

@@ -908,20 +908,29 @@ class ReconciliationService:
             next_cursor, compared, found = self._accounts(link, run, here)
         else:
             next_cursor, compared, found, repaired, orders = self._repair(link, run)
-        advanced = run.advanced(
-            next_cursor,
-            compared=compared,
-            found=found,
-            now=rfc3339(now_utc()),
-            repaired=repaired,
-            repair_orders=orders,
-        )
+        now = rfc3339(now_utc())
+
+        def advance(base: ReconciliationRun) -> ReconciliationRun:
+            return base.advanced(
+                next_cursor,
+                compared=compared,
+                found=found,
+                now=now,
+                repaired=repaired,
+                repair_orders=orders,
+            )
+
+        advanced = advance(run)
         try:
             self.runs.save(advanced)
         except ConcurrentUpdate:
-            if self._reload(run).expects(run.phase, run.cursor):
-                raise  # only its ``sent`` mark moved: this page is not done, fail to retry
-            return "duplicate"
+            current = self._reload(run)
+            if not current.expects(run.phase, run.cursor):
+                return "duplicate"  # another delivery of this page moved the run on
+            # only its ``sent`` mark moved (``_send`` marks the run after sending, so this
+            # page read it before): advance from the run as it is; another conflict fails it
+            advanced = advance(current)
+            self.runs.save(advanced)
         if not advanced.finished:
             self._send(self._reload(advanced))
         return advanced.phase

@@ -22,6 +22,7 @@ Powertools is imported on first use, so the API's cold import stays without it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -31,7 +32,9 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
+
+Answer = TypeVar("Answer")
 
 NAMESPACE = "BSS"
 SERVICE = "bss"
@@ -103,6 +106,22 @@ def configure_logging(stream: TextIO | None = None, *, json_lines: bool | None =
     root.setLevel(logging.INFO)
     root.propagate = False  # Lambda's own handler on the root logger would write it again
     _configured = True
+
+
+def invocation(
+    function: Callable[[dict[str, Any], Any], Answer],
+) -> Callable[[dict[str, Any], Any], Answer]:
+    """A function invoked with one event (a Task state of the billing run, a schedule): its log
+    lines are JSON in Lambda like the record functions' (``functions.core.handlers``), under a
+    correlation id of its own."""
+
+    @functools.wraps(function)
+    def handler(event: dict[str, Any], context: Any) -> Answer:
+        configure_logging()
+        with bound(None):
+            return function(event, context)
+
+    return handler
 
 
 def preload() -> None:

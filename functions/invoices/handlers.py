@@ -5,14 +5,14 @@ answers what the next state needs; an exception fails the Task, which the state 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
-
-from aws_lambda_powertools import Logger
 
 from functions.composition import container
 from functions.core.clock import now_utc
+from functions.core.observability import invocation
 
-logger = Logger(service="billing")
+logger = logging.getLogger("bss.billing")
 
 
 def _step(event: dict[str, Any]) -> tuple[str, str, int]:
@@ -23,41 +23,41 @@ def _same(event: dict[str, Any]) -> dict[str, Any]:
     return {"tenant_id": event["tenant_id"], "run_id": event["run_id"], "attempt": event["attempt"]}
 
 
-@logger.inject_lambda_context
+@invocation
 def billing_open(event: dict[str, Any], context: Any) -> dict[str, Any]:
     container().billing.open(*_step(event))
     return _same(event)
 
 
-@logger.inject_lambda_context
+@invocation
 def billing_list(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {**_same(event), "chunks": container().billing.list_accounts(*_step(event))}
 
 
-@logger.inject_lambda_context
+@invocation
 def billing_rate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return container().billing.rate_chunk(*_step(event), int(event["chunk"]))
 
 
-@logger.inject_lambda_context
+@invocation
 def billing_finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
     cursor, done = container().billing.finalize(*_step(event), int(event.get("cursor") or 0))
     return {**_same(event), "cursor": cursor, "done": done}
 
 
-@logger.inject_lambda_context
+@invocation
 def billing_render(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return container().billing.render_chunk(*_step(event), int(event["chunk"]))
 
 
-@logger.inject_lambda_context
+@invocation
 def billing_close(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {**_same(event), "status": container().billing.close(*_step(event))}
 
 
-@logger.inject_lambda_context
+@invocation
 def billing_schedule(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge's daily event: start the runs of the tenants whose period begins today."""
     started = container().billing.schedule(now_utc())
-    logger.info("billing runs started", extra={"runs": started})
+    logger.info("billing runs started: %s", started, extra={"runs": started})
     return {"started": started}

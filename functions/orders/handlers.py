@@ -8,10 +8,12 @@ from typing import Any
 
 from functions.composition import container
 from functions.core.clock import now_utc
+from functions.core.observability import invocation
 
 logger = logging.getLogger("bss.orders")
 
 
+@invocation
 def renewal_schedule(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge's daily event: every due scheduled downgrade applied by its automatic
     renewal (R31), before the billing schedule runs."""

@@ -319,6 +319,7 @@ def test_make_run_serves_the_demo_data_and_stops_on_ctrl_c(log: IO[bytes]) -> No
     output = running.output()
     assert code == 0, output
     assert "Traceback" not in output, output
+    assert '{"level"' not in output, "a JSON log line (Lambda's format) in the platform's output"
     assert "Stopped." in output
 
 

@@ -457,3 +457,31 @@ def test_r33_the_daily_schedule_starts_one_run_per_child_and_day(world: Reseller
         ("missing", "stale", "orphan", "mismatch", "set_aside"), 0
     )
     assert service.schedule(on.replace(day=6)) != first  # the next day's run
+
+
+def test_r33_a_page_read_before_its_sent_mark_is_saved_still_advances_in_one_go(
+    world: Reseller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run is marked ``sent`` after its page's message is sent, so a consumer fast enough
+    reads the run before the mark. Its page used to fail with a ConcurrentUpdate (an ERROR line
+    in the local platform's first minute, and the page retried): it now advances the run."""
+    stream = Stream()
+    world.subscribe(world.z, world.e3_copy)
+    stream.drain()
+    run = ok(
+        world.api.call(
+            "POST", "/reconciliation-runs", world.cloud_admin, {"child_tenant_id": world.resell}
+        ),
+        202,
+    )
+    runs = composition.container().reconciliation.runs
+    marked = runs.get(world.cloud, run["id"])
+    assert marked is not None and marked.sent and marked.version is not None
+    before_the_mark = replace(marked, sent=False, version=marked.version - 1)
+    reads = iter([before_the_mark])
+    real_get = runs.get
+    monkeypatch.setattr(runs, "get", lambda *key: next(reads, None) or real_get(*key))
+
+    assert Pages().drain() == 3  # each phase's page once: none failed and came back
+    done = ok(world.api.call("GET", f"/reconciliation-runs/{run['id']}", world.cloud_admin))
+    assert (done["status"], done["compared"]["subscriptions"]) == ("done", 1)

@@ -55,6 +55,29 @@ def test_a_log_line_is_json_naming_the_correlation_id(json_log: io.StringIO) -> 
     assert second["correlation_id"] == "-"
 
 
+def test_a_schedule_or_task_function_logs_json_under_a_correlation_id_of_its_own(
+    json_log: io.StringIO,
+) -> None:
+    """The billing run's Task states and the daily schedules (``invocation``) log like the record
+    functions: JSON in Lambda, one correlation id per invocation."""
+    from functions.invoices import handlers as billing
+
+    @observability.invocation
+    def schedule(event: dict[str, Any], context: Any) -> str:
+        billing.logger.info("billing runs started: %s", [], extra={"runs": []})
+        return str(observability.current())
+
+    first, second = schedule({}, None), schedule({}, None)
+    one, two = lines(json_log)
+    assert (one["message"], one["runs"], one["correlation_id"]) == (
+        "billing runs started: []",
+        [],
+        first,
+    )
+    assert two["correlation_id"] == second != first
+    assert observability.current() is None  # unbound after the call
+
+
 def test_outside_lambda_logging_is_left_to_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     monkeypatch.setattr(observability, "_configured", False)
