@@ -20,9 +20,10 @@ What moto does not do, and how the tests stand in (moto 5.2.5, pinned; ``local.s
 refuses another release):
 
 * ``AWS::CloudWatch::Alarm`` has no CloudFormation model in moto: the stack lists the alarms as
-  created, with no type, and CloudWatch has none (their properties are checked on the template
-  by ``test_package.py``);
-* a function's ``Layers`` are not passed on by moto's CloudFormation;
+  created, with neither name nor type, and CloudWatch has none (their properties are checked
+  on the template by ``test_package.py``);
+* a function's ``Layers`` are not passed on by moto's CloudFormation, and IAM is not enforced
+  (each role's least privilege is checked on the template by ``test_package.py``);
 * moto creates a stack's state machine in the Step Functions backend that executes nothing
   (NOTES-stack): the fixture has moto's CloudFormation create it in the executing one, so the
   state machine the stack created is the one that runs;
