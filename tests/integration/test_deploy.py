@@ -81,7 +81,7 @@ PARAMETERS = {
 }
 #: resource types moto's CloudFormation lists as created without creating anything
 NOT_CREATED_BY_MOTO = {"AWS::CloudWatch::Alarm"}
-#: where a resource's code is: (type, property) → an ``{S3Bucket, S3Key}`` location
+#: the property that holds the S3 location (``{S3Bucket, S3Key}``) of a resource's code
 CODE_PROPERTIES = {"AWS::Lambda::Function": "Code", "AWS::Lambda::LayerVersion": "Content"}
 FOURTEEN_DAYS = 14 * 24 * 3600
 
