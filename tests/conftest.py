@@ -211,6 +211,9 @@ SLOW_FILES = (
     "tests/e2e/test_soak.py",
     "tests/e2e/test_restart.py",
     "tests/api/test_bad_input.py",
+    # after test_package.py, whose build of the package (shared, ``package`` of
+    # tests/integration/conftest.py) it then finds made rather than waits for
+    "tests/integration/test_deploy.py",
 )
 
 

@@ -3,9 +3,10 @@ function zip carries ``functions/`` and the layer the dependencies, both with by
 run on their own as Lambda lays them out; the template lints and
 translates, and every asynchronous path of ``infra/events.py`` is wired in the CloudFormation that
 deploys: its queue, its event source mapping with the declared delivery settings, its on-failure
-or dead-letter queue, and no more IAM than its function needs. The packaging tests build once
-into a temporary directory (chalice package downloads the manylinux wheels from PyPI the first
-time; later runs use ``.chalice/deployments``)."""
+or dead-letter queue, and no more IAM than its function needs. The packaging tests share one build
+per test run with ``test_deploy.py`` (the ``package`` fixture of ``conftest.py``; chalice
+package downloads the manylinux wheels from PyPI the first time; later runs use
+``.chalice/deployments``)."""
 
 from __future__ import annotations
 
@@ -139,13 +140,6 @@ def test_queue_consumers_time_out_well_within_the_visibility_timeout() -> None:
     for source in events.QUEUES:
         timeout = template.consumer_timeout(source.function, events.QUEUES)
         assert 6 * timeout <= source.visibility_timeout_s
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    from infra.package import build
-
-    return build(tmp_path_factory.mktemp("package") / "out")
 
 
 def _pyc_check(archive: zipfile.ZipFile) -> list[str]:
