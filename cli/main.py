@@ -238,7 +238,7 @@ def billing_run(
             "rated": bar.add_task("accounts rated", total=None),
             "issued": bar.add_task("invoices numbered", total=None),
             "rendered": bar.add_task("documents rendered", total=None),
-            "failures": bar.add_task("failures", total=None),
+            "failures": bar.add_task("accounts failed", total=None),
         }
         while True:
             accounts, chunks = run["accounts"], max(run["chunks"], 1)
@@ -252,7 +252,8 @@ def billing_run(
             bar.update(
                 tasks["rendered"], total=run["chunks"] or None, completed=run["chunks_rendered"]
             )
-            bar.update(tasks["failures"], total=None, completed=run["failed_accounts"])
+            # failed accounts out of all: an empty bar is a clean run
+            bar.update(tasks["failures"], total=accounts or None, completed=run["failed_accounts"])
             if run["status"] in _RUN_DONE or time.monotonic() > deadline:
                 break
             time.sleep(POLL_S)

@@ -17,17 +17,25 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
         out.add_column(
             column,
             justify="right" if column in _NUMERIC else "left",
-            # an id is folded onto a second line on a narrow terminal, never cut
+            # on a narrow terminal an id is folded onto more lines, never cut, and no column
+            # shrinks below its heading (rich would squeeze the others to nothing)
             overflow="fold" if column in _IDS else "ellipsis",
-            no_wrap=column in _IDS,
+            min_width=_MIN_WIDTH.get(
+                column, len(column) if column in _IDS else max(len(column), 6)
+            ),
         )
     for row in rows:
         out.add_row(*("" if cell is None else str(cell) for cell in row))
     return out
 
 
+#: an invoice number (INV-000001) is short enough to keep whole
+_MIN_WIDTH = {"number": 10}
 _IDS = {"id", "number", "account", "message", "source", "mirror", "key"}
 _NUMERIC = {
+    "quantity",
+    "unit price",
+    "amount",
     "total",
     "subtotal",
     "tax",

@@ -110,3 +110,28 @@ def test_a_billing_run_with_failed_accounts_exits_4_after_its_output(
     assert result.exit_code == 4
     assert json.loads(result.stdout) == {"run": RUN, "invoices": [invoice]}
     assert "completed with 1 failed accounts" in result.stderr
+
+
+def test_on_an_80_column_terminal_the_invoices_table_keeps_every_column() -> None:
+    """Long ids fold onto more lines; no column is squeezed to nothing (as it was: the status,
+    the name and the total vanished on a terminal of 80 columns)."""
+    from rich.console import Console
+
+    from cli import render
+
+    invoice = {
+        "id": "inv_rchgosy4fmoa4ckwlt7hwem",
+        "number": "INV-000001",
+        "status": "issued",
+        "account_id": "acc_01m94t57q1j52zta96vfbgy279",
+        "bill_to": {"name": "Cloud Lite"},
+        "period_start": "2026-12-01",
+        "period_end": "2027-01-01",
+        "total": "426.46",
+        "currency": "EUR",
+    }
+    console = Console(width=80, record=True, color_system=None)
+    console.print(render.invoices_table("Invoices", [invoice]))
+    shown = console.export_text()
+    for text in ("INV-000001", "issued", "426.46", "Cloud", "status", "total"):
+        assert text in shown, shown
