@@ -199,21 +199,36 @@ if os.environ.get("HYPOTHESIS_PROFILE"):
 os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
 
 
-#: The files that take longest (``pytest --durations``), longest first: ``make test`` runs files
-#: in parallel processes (pytest-xdist, ``--dist loadfile``), which take files in collection
-#: order, so these start first and no long file is left running alone at the end.
+#: The files that take longest, longest first (summed from ``pytest --junitxml``; measured on 2
+#: cores): ``make test`` runs files in parallel processes (pytest-xdist, ``--dist loadfile``),
+#: which take files in collection order, so these start first and no long file is left running
+#: alone at the end (as ``test_reconciliation.py``, last alphabetically of the long ones, was).
 SLOW_FILES = (
-    "tests/integration/test_backorder_convergence.py",
-    "tests/api/test_schemathesis.py",
-    "tests/e2e/test_local_platform.py",
-    "tests/integration/test_propagation_scale.py",
-    "tests/integration/test_package.py",
-    "tests/e2e/test_soak.py",
-    "tests/e2e/test_restart.py",
-    "tests/api/test_bad_input.py",
+    "tests/integration/test_backorder_convergence.py",  # 271 s
+    "tests/e2e/test_local_platform.py",  # 180 s
+    "tests/api/test_schemathesis.py",  # 180 s
+    "tests/integration/test_propagation_scale.py",  # 170 s
+    "tests/integration/test_reconciliation.py",  # 150 s
+    "tests/api/test_input_bounds.py",  # 106 s
+    "tests/integration/test_commitments.py",  # 78 s
+    "tests/integration/test_simulation.py",  # 75 s
+    "tests/integration/test_billing.py",  # 74 s
+    "tests/integration/test_margin.py",  # 65 s
+    "tests/integration/test_package.py",  # 51 s, most of it the build of the package
     # after test_package.py, whose build of the package (shared, ``package`` of
     # tests/integration/conftest.py) it then finds made rather than waits for
-    "tests/integration/test_deploy.py",
+    "tests/integration/test_deploy.py",  # 45 s
+    "tests/e2e/test_restart.py",  # 51 s
+    "tests/api/test_storefront.py",  # 50 s
+    "tests/integration/test_backorder.py",  # 49 s
+    "tests/browser/test_storefront_journeys.py",  # 49 s
+    "tests/browser/test_browser_smoke.py",  # 38 s
+    "tests/e2e/test_soak.py",  # 36 s
+    "tests/integration/test_propagation.py",  # 31 s
+    "tests/integration/test_runner.py",  # 27 s
+    "tests/api/test_bad_input.py",  # 25 s
+    "tests/integration/test_upgrade.py",  # 24 s
+    "tests/api/test_cross_tenant.py",  # 22 s
 )
 
 
