@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-import threading
+import time
 from datetime import date
 from pathlib import Path
 from types import FrameType
@@ -183,6 +183,8 @@ def banner(platform: Platform) -> str:
 
 #: what ``bss login --local`` reads (``cli/client.py``): the URL and the banner's tokens by key
 CLI_LOGIN_FILE = "cli.json"
+#: how often the waiting main thread wakes up: at the latest then, it runs a Ctrl-C's handler
+WAKE_S = 0.5
 
 
 def write_cli_login(platform: Platform, directory: Path) -> Path:
@@ -238,6 +240,14 @@ def _port_from_env() -> int:
     return int(raw)
 
 
+def wait_for_interrupt() -> None:
+    """Until Ctrl-C or SIGTERM (a ``KeyboardInterrupt``). Not one endless wait: the kernel may
+    hand the signal to any thread, and a main thread blocked on a lock would run Python's handler
+    only when it next woke up (seen under load: a platform deaf to Ctrl-C)."""
+    while True:
+        time.sleep(WAKE_S)
+
+
 def main() -> int:
     # human lines, each naming the correlation id of the request or record it is about
     logging.basicConfig(
@@ -255,7 +265,7 @@ def main() -> int:
         platform = start_platform(port, seed=True, store=store)
         write_cli_login(platform, store.path)
         print(banner(platform), flush=True)
-        threading.Event().wait()  # until Ctrl-C / SIGTERM
+        wait_for_interrupt()
     except KeyboardInterrupt:
         pass
     except (PlatformError, demo_data.DemoError, local_state.StateError) as error:

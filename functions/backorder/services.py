@@ -373,16 +373,18 @@ class BackorderService:
             )
             if self.replicator.replicate(first_sight) != SKIPPED:
                 applied += 1
-        advanced = job.advanced(page.next_cursor, len(page.items), applied, rfc3339(now_utc()))
+        now = rfc3339(now_utc())
+        advanced = job.advanced(page.next_cursor, len(page.items), applied, now)
         try:
             self.jobs.save(advanced)
         except ConcurrentUpdate:
-            # Either a duplicate message did this page meanwhile (the job moved on), or the job
-            # only changed under us (its ``next_sent`` mark): then this page is not done yet and
-            # the message must fail, to be delivered again.
-            if self._reload_job(job).expects(message.cursor):
-                raise
-            return "duplicate"
+            current = self._reload_job(job)
+            if not current.expects(message.cursor):
+                return "duplicate"  # another delivery of this page moved the job on
+            # only its ``next_sent`` mark moved (``_send`` marks the job after sending, so this
+            # page read it before): advance from the job as it is; another conflict fails it
+            advanced = current.advanced(page.next_cursor, len(page.items), applied, now)
+            self.jobs.save(advanced)
         if advanced.status != JOB_DONE:
             self._send(self._reload_job(advanced))
         return "done" if advanced.status == JOB_DONE else "page"
