@@ -33,7 +33,13 @@ its key, found in one pass. moto still sorts and checks what it gets, so its
 answers are the same. (moto's 1 MB page limit counts whole items, also on a keys-only index,
 so the orphan check's index pages hold ~1,000 keys here, not the ~5,000 of DynamoDB.)
 
-    python -m bench reconciliation [--subs N ...] [--per-account N]
+``--profile PREFIX`` profiles the measured part (``start`` and the pages, nothing of the
+seeding) with cProfile, one file per size and phase: ``PREFIX.{n}.{phase}.prof`` (``start`` for
+the run's creation and first message), for ``python -m pstats`` or snakeviz. The profiler's own
+cost is in the times printed then: compare calls and time per subscription between sizes, not
+the ratio.
+
+    python -m bench reconciliation [--subs N ...] [--per-account N] [--profile PREFIX]
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import contextvars
+import cProfile
 import gc
 import itertools
 import sys
@@ -389,6 +396,8 @@ class Result:
     cpu_seconds: float  # the process's CPU time of the run (other work on the machine aside)
     run: Any  # ReconciliationRun
     pages: int
+    #: phase → (pages, CPU seconds) of the run's pages (``start``: the run's creation)
+    phases: dict[str, tuple[int, float]]
 
     @property
     def reads(self) -> int:
@@ -404,7 +413,34 @@ class Result:
         return self.tally.operations()["Scan"]
 
 
-def measure(n: int, per_account: int) -> Result:
+class Phases:
+    """The CPU time of each phase's pages and, with a profile, one cProfile per phase."""
+
+    def __init__(self, profile: bool) -> None:
+        self.profile = profile
+        self.profiles: dict[str, cProfile.Profile] = {}
+        self.times: dict[str, tuple[int, float]] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        profiler = self.profiles.setdefault(name, cProfile.Profile()) if self.profile else None
+        started = time.process_time()
+        if profiler is not None:
+            profiler.enable()
+        try:
+            yield
+        finally:
+            if profiler is not None:
+                profiler.disable()
+            pages, seconds = self.times.get(name, (0, 0.0))
+            self.times[name] = (pages + 1, seconds + time.process_time() - started)
+
+    def dump(self, prefix: str, n: int) -> None:
+        for name, profiler in self.profiles.items():
+            profiler.dump_stats(f"{prefix}.{n}.{name}.prof")
+
+
+def measure(n: int, per_account: int, profile: str | None = None) -> Result:
     import boto3
     from moto import mock_aws
 
@@ -431,15 +467,18 @@ def measure(n: int, per_account: int) -> Result:
         gc.disable()
         setup = time.perf_counter() - started
         tally = Tally()
+        phases = Phases(profile is not None)
         try:
             with partition_queries():
                 meter.tally = tally
                 started, cpu_started = time.perf_counter(), time.process_time()
-                run = service.start(world.admin, world.child)
+                with phases.phase("start"):
+                    run = service.start(world.admin, world.child)
                 handled = 0
                 while pages.messages:
                     message = pages.messages.pop(0)
-                    service.run_page(ReconciliationPage.model_validate(message))
+                    with phases.phase(str(message["phase"])):
+                        service.run_page(ReconciliationPage.model_validate(message))
                     handled += 1
                 wall = time.perf_counter() - started
                 cpu = time.process_time() - cpu_started
@@ -449,7 +488,9 @@ def measure(n: int, per_account: int) -> Result:
             gc.unfreeze()
         done = service.runs.get(run.tenant_id, run.id)
         composition.reset()
-    return Result(n, tally, wall, setup, cpu, done, handled)
+    if profile is not None:
+        phases.dump(profile, n)
+    return Result(n, tally, wall, setup, cpu, done, handled, phases.times)
 
 
 def report(result: Result) -> int:
@@ -460,6 +501,12 @@ def report(result: Result) -> int:
         f" ({result.cpu_seconds:.1f} s of CPU)"
     )
     print(f"  run {run.status}: {result.pages} pages, compared {run.compared}, found {run.counts}")
+    for phase, (pages, seconds) in result.phases.items():
+        each = seconds / result.subscriptions * 1e6
+        print(
+            f"    {phase:<14}{pages:>5} pages {seconds:>8.1f} s of CPU"
+            f" ({each:.0f} µs a subscription)"
+        )
     print("  DynamoDB requests by operation and table:")
     for (operation, table), count in sorted(result.tally.requests.items()):
         print(f"    {operation:<16}{table:<40}{count:>8}")
@@ -509,6 +556,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="subscriptions in the child, one run each (default: 10000 100000)",
     )
     parser.add_argument("--per-account", type=int, default=PER_ACCOUNT, help="subscriptions each")
+    parser.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="cProfile the measured part into PREFIX.{n}.{phase}.prof (slows the run)",
+    )
     args = parser.parse_args(argv)
     if min(args.subs) < 1 or args.per_account < 1:
         parser.error("--subs and --per-account must be at least 1")
@@ -516,7 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = 0
     for n in sorted(args.subs):
         print(f"-- {n:,} subscriptions")
-        results.append(measure(n, args.per_account))
+        results.append(measure(n, args.per_account, args.profile))
         status |= report(results[-1])
         print()
     for small, large in itertools.pairwise(results):
