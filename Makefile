@@ -25,10 +25,14 @@ run: $(STAMP)
 	$(PY) -m local.platform
 
 ## Every test: lint, types, unit, integration, API, end to end; in JOBS processes (pytest-xdist,
-## one per core by default), a test file per process at a time (a file's fixtures are built once).
+## one per core by default), a test file per process at a time (a file's fixtures are built once),
+## the longest files first (SLOW_FILES of tests/conftest.py: --no-loadscope-reorder keeps that
+## order; xdist's default would order files by their number of tests, leaving the long
+## single-test files to the end).
 JOBS ?= auto
+XDIST := -n $(JOBS) --dist loadfile --no-loadscope-reorder
 test: $(STAMP) lint typecheck chromium
-	$(PY) -m pytest -n $(JOBS) --dist loadfile
+	$(PY) -m pytest $(XDIST)
 
 ## The browser tests alone (tests/browser): a real headless Chromium, driven by Playwright,
 ## against the local platform; screenshots in build/screenshots/.
@@ -52,7 +56,7 @@ chromium:
 
 ## Quick feedback while coding: the unit and API tests only (no lint, no end to end).
 test-fast: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) --dist loadfile tests/unit tests/api
+	$(PY) -m pytest $(XDIST) tests/unit tests/api
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

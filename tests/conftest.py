@@ -201,8 +201,9 @@ os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
 
 #: The files that take longest, longest first (summed from ``pytest --junitxml``; measured on 2
 #: cores): ``make test`` runs files in parallel processes (pytest-xdist, ``--dist loadfile``),
-#: which take files in collection order, so these start first and no long file is left running
-#: alone at the end (as ``test_reconciliation.py``, last alphabetically of the long ones, was).
+#: which take files in collection order (``--no-loadscope-reorder`` in the Makefile: xdist would
+#: otherwise order files by their number of tests, and the long files of one or two tests ran
+#: last, each alone), so these start first and no long file is left running alone at the end.
 SLOW_FILES = (
     "tests/integration/test_backorder_convergence.py",  # 271 s
     "tests/e2e/test_local_platform.py",  # 180 s
